@@ -1,0 +1,263 @@
+"""Leaky integrate-and-fire families.
+
+* :class:`DecayLIF` -- the CASIA "decay-with-reset-flag" cell of MDN (1st-order meta neuron,
+  ``input_fn="sigmoid"``), BRP and NRR (``input_fn="identity"``)::
+
+      V_t = lambda * V_{t-1} * (1 - S_{t-1}) + I_t,     S_t = H(V_t - V_th)   (strict >)
+
+  with ``lambda = 0.2``, ``V_th = 0.5``, RectWindow(0.5, 0.5) surrogate.  The factor
+  ``(1 - S_{t-1})`` is the refractory/reset flag; it is differentiated unless
+  ``detach_reset=True``.
+
+* :class:`ParametricLIF` -- PLIF (Fang et al. 2021) and the fixed-tau LIF baseline::
+
+      H_t = V_{t-1} + k (X_t - (V_{t-1} - V_reset)),   k = sigmoid(a) = 1/tau
+      S_t = Theta(H_t - V_th)                            (>=)
+      V_t = H_t (1 - S_t) + V_reset S_t
+
+  with one scalar ``a`` per layer (learnable for PLIF, a buffer for LIF), ``V_th = 1``,
+  ATan(2) surrogate, ``detach_reset=True`` (code) by default; ``False`` keeps the paper's
+  ``(V_reset - H_t) dS_t/dH_t`` term.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..surrogate import ATan, RectWindow, Surrogate, heaviside
+from .base import NeuronLayer, shift_in_time
+
+
+class LIFState(NamedTuple):
+    v: Tensor
+    s: Tensor
+
+
+# ---------------------------------------------------------------------------------------
+# Decay-with-reset-flag LIF
+# ---------------------------------------------------------------------------------------
+def decay_lif_step(
+    i_t: Tensor,
+    state: LIFState,
+    decay: float,
+    v_th: float,
+    surrogate: Surrogate,
+    detach_reset: bool = False,
+) -> tuple[Tensor, LIFState]:
+    """One step: ``V_t = decay * V_{t-1} (1 - S_{t-1}) + I_t``; ``S_t = H(V_t - V_th)``."""
+    s_prev = state.s.detach() if detach_reset else state.s
+    v = decay * state.v * (1.0 - s_prev) + i_t
+    s = surrogate.spike(v - v_th, inclusive=False)
+    return s, LIFState(v, s)
+
+
+class _DecayLIFSequence(torch.autograd.Function):
+    """Whole-window decay-LIF as one autograd node; saves V (and S, the output)."""
+
+    @staticmethod
+    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
+        T = current.shape[0]
+        v = torch.empty_like(current)
+        s = torch.empty_like(current)
+        keep = torch.empty_like(current[0], dtype=torch.bool)
+        v[0] = current[0]
+        torch.gt(v[0], v_th, out=s[0])
+        for t in range(1, T):
+            torch.le(v[t - 1], v_th, out=keep)
+            torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
+            torch.gt(v[t], v_th, out=s[t])
+        ctx.save_for_backward(v, s)
+        ctx.decay, ctx.v_th, ctx.surrogate, ctx.detach_reset = decay, v_th, surrogate, detach_reset
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s: Tensor):  # type: ignore[override]
+        v, s = ctx.saved_tensors
+        decay = ctx.decay
+        T = v.shape[0]
+        sg = ctx.surrogate.grad(v - ctx.v_th)  # dS_t/dV_t
+        carry = (1.0 - s).mul_(decay)  # dV_{t+1}/dV_t
+        grad_v = torch.empty_like(v)
+        if ctx.detach_reset:
+            grad_spk = grad_s
+        else:  # dV_{t+1}/dS_t = -decay * V_t, folded in below step by step
+            grad_spk = torch.empty_like(v)
+        grad_v[T - 1] = grad_s[T - 1] * sg[T - 1]
+        for t in range(T - 2, -1, -1):
+            g_next = grad_v[t + 1]
+            if not ctx.detach_reset:
+                torch.addcmul(grad_s[t], g_next, v[t], value=-decay, out=grad_spk[t])
+            torch.mul(grad_spk[t], sg[t], out=grad_v[t])
+            grad_v[t].addcmul_(g_next, carry[t])
+        return grad_v, None, None, None, None
+
+
+class DecayLIF(NeuronLayer):
+    """Decay-with-reset-flag LIF (see module docstring). Fixed constants are buffers."""
+
+    def __init__(
+        self,
+        decay: float = 0.2,
+        v_th: float = 0.5,
+        input_fn: str = "identity",
+        surrogate: Surrogate | None = None,
+        detach_reset: bool = False,
+        fast: bool = True,
+    ) -> None:
+        super().__init__(input_fn=input_fn, fast=fast)
+        if not 0.0 <= decay <= 1.0:
+            raise ValueError(f"decay must lie in [0, 1], got {decay}")
+        self.decay = float(decay)
+        self.v_th = float(v_th)
+        self.surrogate = surrogate if surrogate is not None else RectWindow(0.5, 1.0)
+        self.detach_reset = detach_reset
+
+    def initial_state(self, like: Tensor) -> LIFState:
+        return LIFState(torch.zeros_like(like), torch.zeros_like(like))
+
+    def step(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
+
+    def fast_sequence(self, current: Tensor) -> Tensor:
+        return _DecayLIFSequence.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset)
+
+    def extra_repr(self) -> str:
+        return (
+            f"decay={self.decay}, v_th={self.v_th}, surrogate={self.surrogate}, "
+            f"detach_reset={self.detach_reset}, {super().extra_repr()}"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Parametric LIF (learnable membrane time constant) and fixed-tau LIF
+# ---------------------------------------------------------------------------------------
+def plif_step(
+    x_t: Tensor,
+    state: LIFState,
+    k: Tensor,
+    v_th: float,
+    v_reset: float,
+    surrogate: Surrogate,
+    detach_reset: bool = True,
+) -> tuple[Tensor, LIFState]:
+    """Charge ``H = V + k (X - (V - V_reset))``, fire ``S = Theta(H - V_th)``, hard reset."""
+    h = state.v + k * (x_t - (state.v - v_reset))
+    s = surrogate.spike(h - v_th, inclusive=True)
+    s_reset = s.detach() if detach_reset else s
+    v = h * (1.0 - s_reset) + v_reset * s_reset
+    return s, LIFState(v, s)
+
+
+class _PLIFSequence(torch.autograd.Function):
+    """Whole-window PLIF as one autograd node; saves X, H (S is the output)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
+        T = x.shape[0]
+        kf = float(k)
+        h = torch.empty_like(x)
+        s = torch.empty_like(x)
+        v = torch.full_like(x[0], v_reset)
+        keep = torch.empty_like(x[0], dtype=torch.bool)
+        for t in range(T):
+            # H = (1 - k) V + k X + k V_reset
+            torch.mul(v, 1.0 - kf, out=h[t])
+            h[t].add_(x[t], alpha=kf)
+            if v_reset != 0.0:
+                h[t].add_(kf * v_reset)
+            torch.ge(h[t], v_th, out=s[t])
+            torch.lt(h[t], v_th, out=keep)
+            torch.mul(h[t], keep, out=v)
+            if v_reset != 0.0:
+                v.masked_fill_(~keep, v_reset)
+        ctx.save_for_backward(x, h, s, k)
+        ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s: Tensor):  # type: ignore[override]
+        x, h, s, k = ctx.saved_tensors
+        kf = float(k)
+        v_reset = ctx.v_reset
+        T = x.shape[0]
+        sg = ctx.surrogate.grad(h - ctx.v_th)  # dS_t/dH_t
+        dv_dh = 1.0 - s  # dV_t/dH_t
+        if not ctx.detach_reset:
+            dv_dh.addcmul_(v_reset - h, sg)
+        dv_dh.mul_(1.0 - kf)  # dH_{t+1}/dH_t = dV_t/dH_t * (1 - k)
+        grad_h = torch.mul(grad_s, sg)
+        for t in range(T - 2, -1, -1):
+            grad_h[t].addcmul_(grad_h[t + 1], dv_dh[t])
+        # V_{t-1} from H and S:  V = H (1 - S) + V_reset S
+        v = h * (1.0 - s) + v_reset * s
+        v_prev = shift_in_time(v, v_reset)
+        grad_k = (grad_h * (x - v_prev + v_reset)).sum().reshape(k.shape)
+        grad_x = grad_h.mul_(kf)
+        return grad_x, grad_k, None, None, None, None
+
+
+class ParametricLIF(NeuronLayer):
+    """PLIF (``learnable=True``) or fixed-tau LIF (``learnable=False``).
+
+    ``a`` is initialised to ``-ln(tau - 1)`` so that ``k = sigmoid(a) = 1/tau``.
+    """
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        learnable: bool = True,
+        v_th: float = 1.0,
+        v_reset: float = 0.0,
+        surrogate: Surrogate | None = None,
+        detach_reset: bool = True,
+        fast: bool = True,
+    ) -> None:
+        super().__init__(input_fn="identity", fast=fast)
+        if tau <= 1.0:
+            raise ValueError(f"tau must be > 1 (k = 1/tau in (0, 1)), got {tau}")
+        a = torch.tensor(-math.log(tau - 1.0))
+        if learnable:
+            self.a = nn.Parameter(a)
+        else:
+            self.register_buffer("a", a)
+        self.learnable = learnable
+        self.v_th = float(v_th)
+        self.v_reset = float(v_reset)
+        self.surrogate = surrogate if surrogate is not None else ATan(2.0)
+        self.detach_reset = detach_reset
+
+    @property
+    def tau(self) -> float:
+        """Current membrane time constant ``1 / sigmoid(a)``."""
+        return float(1.0 / torch.sigmoid(self.a.detach()))
+
+    def initial_state(self, like: Tensor) -> LIFState:
+        return LIFState(torch.full_like(like, self.v_reset), torch.zeros_like(like))
+
+    def step(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        k = torch.sigmoid(self.a)
+        return plif_step(i_t, state, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset)
+
+    def fast_sequence(self, current: Tensor) -> Tensor:
+        k = torch.sigmoid(self.a).to(current.dtype)
+        return _PLIFSequence.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset)
+
+    def extra_repr(self) -> str:
+        return (
+            f"tau={self.tau:.3f}, learnable={self.learnable}, v_th={self.v_th}, v_reset={self.v_reset}, "
+            f"surrogate={self.surrogate}, detach_reset={self.detach_reset}, fast={self.fast}"
+        )
+
+
+def PLIF(tau: float = 2.0, **kwargs) -> ParametricLIF:
+    """Parametric LIF with learnable ``tau`` (initial value ``tau``)."""
+    return ParametricLIF(tau=tau, learnable=True, **kwargs)
+
+
+def LIF(tau: float = 2.0, **kwargs) -> ParametricLIF:
+    """LIF with fixed ``tau`` (PLIF's baseline)."""
+    return ParametricLIF(tau=tau, learnable=False, **kwargs)

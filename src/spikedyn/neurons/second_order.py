@@ -1,0 +1,213 @@
+"""MDN second-order (quadratic, Izhikevich-like) meta-dynamic neuron.
+
+Continuous form (Cheng et al., Eq. 2)::
+
+    dV/dt = V^2 - V - U + I,    dU/dt = theta_a (theta_b V - U),    I = sigmoid(W x + b)
+    if V > V_th:  V <- theta_c,  U <- U + theta_d
+
+Discretised exactly as the authors' code (unit Euler step, reset applied at the start of the
+*next* step, reset terms differentiated)::
+
+    V'_t = V_{t-1} (1 - S_{t-1}) + theta_c S_{t-1}
+    U'_t = U_{t-1} + theta_d S_{t-1}
+    V_t  = V'_t + (V'_t^2 - V'_t - U'_t + I_t)   = V'_t^2 - U'_t + I_t
+    U_t  = U'_t + theta_a (theta_b V'_t - U'_t)
+    S_t  = H(V_t - V_th)        (strict >, V_th = 0.5, RectWindow(0.5, 0.5) surrogate)
+
+Initial state ``V_0 = 0``, ``U_0 = 0.08``, ``S_0 = 0``.  theta = (theta_a..theta_d) is one
+value per neuron, learnable in MDN's phase 1 (init 0.02, 0.2, 0.0, 0.08) and frozen to a named
+preset (2nd-FS, 2nd-RS, 2nd-SDS, 2nd-WDS) in phase 3.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..surrogate import RectWindow, Surrogate
+from .base import NeuronLayer, shift_in_time
+
+#: theta = (a, b, c, d) of the meta neurons found by the MDN pipeline (spec mdn.md section 2.3).
+META_NEURON_PRESETS: dict[str, tuple[float, float, float, float]] = {
+    "2nd-FS": (0.060, 0.219, -0.065, 0.003),  # fast spiking (MNIST, code M1)
+    "2nd-RS": (0.060, 0.219, -0.010, 0.050),  # regular spiking (MNIST, M2)
+    "2nd-M3": (0.060, 0.219, -0.135, -0.051),  # discarded candidate (Fig. 4c)
+    "2nd-SDS": (-0.009, 0.246, -0.058, 0.065),  # strong depression (TIDigits, T1)
+    "2nd-WDS": (0.005, 0.158, -0.058, 0.065),  # weak depression (TIDigits, T3)
+}
+
+#: initial theta of phase 1 (learning the dynamics).
+THETA_INIT: tuple[float, float, float, float] = (0.02, 0.2, 0.0, 0.08)
+
+
+class SecondOrderState(NamedTuple):
+    v: Tensor
+    u: Tensor
+    s: Tensor
+
+
+def second_order_step(
+    i_t: Tensor,
+    state: SecondOrderState,
+    theta: Tensor,
+    v_th: float,
+    surrogate: Surrogate,
+) -> tuple[Tensor, SecondOrderState]:
+    """One step of the discretised MDN neuron; ``theta`` is ``[4, *neuron_shape]``."""
+    a, b, c, d = theta
+    v = state.v * (1.0 - state.s) + c * state.s
+    u = state.u + d * state.s
+    v_new = v + (v * v - v - u + i_t)
+    u_new = u + a * (b * v - u)
+    s = surrogate.spike(v_new - v_th, inclusive=False)
+    return s, SecondOrderState(v_new, u_new, s)
+
+
+class _SecondOrderSequence(torch.autograd.Function):
+    """Whole-window MDN neuron as one autograd node; saves V, U (S is the output)."""
+
+    @staticmethod
+    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate):  # type: ignore[override]
+        a, b, c, d = theta
+        T = current.shape[0]
+        v_out = torch.empty_like(current)
+        u_out = torch.empty_like(current)
+        s = torch.empty_like(current)
+        one_minus_a = 1.0 - a
+        ab = a * b
+        vp = torch.full_like(current[0], v0)  # V'_t (post-reset)
+        up = torch.full_like(current[0], u0)  # U'_t
+        for t in range(T):
+            if t > 0:
+                # V' = V - S (V - c) ;  U' = U + d S
+                torch.sub(v_out[t - 1], c, out=vp)
+                vp.mul_(s[t - 1])
+                torch.sub(v_out[t - 1], vp, out=vp)
+                torch.addcmul(u_out[t - 1], s[t - 1], d, out=up)
+            # V = V'^2 - U' + I ;  U = (1 - a) U' + a b V'
+            torch.addcmul(current[t], vp, vp, out=v_out[t])
+            v_out[t].sub_(up)
+            torch.mul(up, one_minus_a, out=u_out[t])
+            u_out[t].addcmul_(vp, ab)
+            torch.gt(v_out[t], v_th, out=s[t])
+        ctx.save_for_backward(v_out, u_out, s, theta)
+        ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s: Tensor):  # type: ignore[override]
+        v, u, s, theta = ctx.saved_tensors
+        a, b, c, d = theta
+        T = v.shape[0]
+        sg = ctx.surrogate.grad(v - ctx.v_th)
+        s_prev = shift_in_time(s, 0.0)
+        v_prev = shift_in_time(v, ctx.v0)
+        u_prev = shift_in_time(u, ctx.u0)
+        vp = v_prev + s_prev * (c - v_prev)  # V'_t
+        up = torch.addcmul(u_prev, s_prev, d)  # U'_t
+        two_vp = vp.mul(2.0)
+        c_minus_v = c - v  # dV'_{t+1}/dS_t
+        keep = 1.0 - s  # dV'_{t+1}/dV_t
+        ab = a * b
+        one_minus_a = 1.0 - a
+
+        grad_v = torch.empty_like(v)  # dL/dV_t (total) == dL/dI_t
+        grad_u = torch.empty_like(v)  # dL/dU_t (total)
+        grad_vp = torch.empty_like(v)  # dL/dV'_t
+        grad_up = torch.empty_like(v)  # dL/dU'_t
+        g_spk = torch.empty_like(v[0])
+        for t in range(T - 1, -1, -1):
+            if t == T - 1:
+                grad_u[t].zero_()
+                torch.mul(grad_s[t], sg[t], out=grad_v[t])
+            else:
+                # S_t feeds V'_{t+1} = V_t - S_t (V_t - c) and U'_{t+1} = U_t + d S_t
+                torch.addcmul(grad_s[t], grad_vp[t + 1], c_minus_v[t], out=g_spk)
+                g_spk.addcmul_(grad_up[t + 1], d)
+                torch.mul(grad_vp[t + 1], keep[t], out=grad_v[t])
+                grad_v[t].addcmul_(g_spk, sg[t])
+                grad_u[t].copy_(grad_up[t + 1])
+            # V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
+            torch.mul(grad_v[t], two_vp[t], out=grad_vp[t])
+            grad_vp[t].addcmul_(grad_u[t], ab)
+            torch.mul(grad_u[t], one_minus_a, out=grad_up[t])
+            grad_up[t].sub_(grad_v[t])
+        reduce_dims = tuple(range(v.dim() - theta.dim() + 1))
+        grad_a = (grad_u * (b * vp - up)).sum(reduce_dims)
+        grad_b = (grad_u * vp).sum(reduce_dims) * a
+        grad_c = (grad_vp * s_prev).sum(reduce_dims)
+        grad_d = (grad_up * s_prev).sum(reduce_dims)
+        grad_theta = torch.stack([grad_a, grad_b, grad_c, grad_d])
+        return grad_v, grad_theta, None, None, None, None
+
+
+class SecondOrder(NeuronLayer):
+    """Layer of MDN second-order neurons with per-neuron ``theta`` of shape ``[4, *shape]``.
+
+    ``shape`` is the neuron shape (e.g. ``500`` or ``(C, H, W)``); theta broadcasts over the
+    batch.  ``learnable=True`` makes theta an ``nn.Parameter`` (MDN phase 1), otherwise a buffer.
+    """
+
+    def __init__(
+        self,
+        shape: int | Sequence[int],
+        theta: Sequence[float] = THETA_INIT,
+        learnable: bool = True,
+        v_th: float = 0.5,
+        v0: float = 0.0,
+        u0: float = 0.08,
+        surrogate: Surrogate | None = None,
+        fast: bool = True,
+    ) -> None:
+        super().__init__(input_fn="sigmoid", fast=fast)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if len(theta) != 4:
+            raise ValueError(f"theta must have 4 values (a, b, c, d), got {len(theta)}")
+        full = torch.tensor([float(x) for x in theta]).reshape(4, *([1] * len(shape))).expand(4, *shape).clone()
+        if learnable:
+            self.theta = nn.Parameter(full)
+        else:
+            self.register_buffer("theta", full)
+        self.shape = shape
+        self.learnable = learnable
+        self.v_th, self.v0, self.u0 = float(v_th), float(v0), float(u0)
+        self.surrogate = surrogate if surrogate is not None else RectWindow(0.5, 1.0)
+
+    @classmethod
+    def preset(cls, name: str, shape: int | Sequence[int], **kwargs) -> "SecondOrder":
+        """A frozen meta neuron by name: ``2nd-FS``, ``2nd-RS``, ``2nd-SDS``, ``2nd-WDS`` (or ``2nd-M3``)."""
+        key = _preset_key(name)
+        return cls(shape, theta=META_NEURON_PRESETS[key], learnable=False, **kwargs)
+
+    def initial_state(self, like: Tensor) -> SecondOrderState:
+        return SecondOrderState(
+            torch.full_like(like, self.v0), torch.full_like(like, self.u0), torch.zeros_like(like)
+        )
+
+    def step(self, i_t: Tensor, state: SecondOrderState) -> tuple[Tensor, SecondOrderState]:
+        return second_order_step(i_t, state, self.theta.to(i_t.dtype), self.v_th, self.surrogate)
+
+    def fast_sequence(self, current: Tensor) -> Tensor:
+        if current.shape[2:] != self.shape:
+            raise ValueError(
+                f"SecondOrder layer of neuron shape {self.shape} got input of shape {tuple(current.shape)}; "
+                f"expected [T, B, {', '.join(map(str, self.shape))}]"
+            )
+        return _SecondOrderSequence.apply(
+            current, self.theta.to(current.dtype), self.v0, self.u0, self.v_th, self.surrogate
+        )
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, learnable={self.learnable}, v_th={self.v_th}, fast={self.fast}"
+
+
+def _preset_key(name: str) -> str:
+    wanted = name.upper().replace("_", "-")
+    if not wanted.startswith("2ND-"):
+        wanted = "2ND-" + wanted
+    for key in META_NEURON_PRESETS:
+        if key.upper() == wanted:
+            return key
+    raise ValueError(f"unknown meta-neuron preset {name!r}; choose one of {sorted(META_NEURON_PRESETS)}")

@@ -1,0 +1,124 @@
+"""Surrogate (pseudo) gradients for the Heaviside spike function.
+
+Forward, every surrogate is the Heaviside step ``S = H(x)`` of the distance to threshold
+``x = V - V_th``; backward, ``dS/dx`` is replaced by the derivative of a smooth (or
+piecewise-linear) *primitive* ``P(x)`` whose derivative is the surrogate.  Each class exposes
+
+* ``grad(x)``      the surrogate derivative ``P'(x)`` (used by the hand-written BPTT kernels),
+* ``primitive(x)`` the function whose derivative it is (used by the gradient tests),
+* ``spike(x, inclusive)`` the Heaviside forward with the surrogate backward (autograd).
+
+``inclusive`` selects ``x >= 0`` (PLIF, ``Theta(0) = 1``) or ``x > 0`` (MDN/BRP/NRR fire on
+strict ``V > V_th``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def heaviside(x: Tensor, inclusive: bool = False) -> Tensor:
+    """``H(x)`` as a float tensor of x's dtype: ``1[x >= 0]`` if inclusive else ``1[x > 0]``."""
+    return (x >= 0).to(x.dtype) if inclusive else (x > 0).to(x.dtype)
+
+
+class Surrogate:
+    """Base class: a surrogate derivative with its primitive."""
+
+    def grad(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def primitive(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def spike(self, x: Tensor, inclusive: bool = False) -> Tensor:
+        """Heaviside forward, ``grad(x)`` backward."""
+        return _SpikeFunction.apply(x, self, inclusive)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(vars(self).items()))))
+
+
+class RectWindow(Surrogate):
+    """Rectangular window: ``dS/dV = height`` if ``|V - V_th| < half_width`` else 0.
+
+    The CASIA codes (MDN, BRP, NRR) use ``V_th = 0.5``, ``half_width = 0.5``, ``height = 1``
+    (not normalised by ``1/(2 w)``).  Primitive: ``P(x) = height * clamp(x + w, 0, 2w)``.
+    """
+
+    def __init__(self, half_width: float = 0.5, height: float = 1.0) -> None:
+        if half_width <= 0:
+            raise ValueError(f"RectWindow half_width must be > 0, got {half_width}")
+        self.half_width = float(half_width)
+        self.height = float(height)
+
+    def grad(self, x: Tensor) -> Tensor:
+        return (x.abs() < self.half_width).to(x.dtype) * self.height
+
+    def primitive(self, x: Tensor) -> Tensor:
+        w = self.half_width
+        return self.height * (x + w).clamp(0.0, 2 * w)
+
+
+class ATan(Surrogate):
+    """Arc-tangent surrogate (PLIF, alpha = 2).
+
+    ``P(x) = arctan(pi*alpha*x/2)/pi + 1/2``;  ``P'(x) = alpha / (2 (1 + (pi*alpha*x/2)^2))``.
+    """
+
+    def __init__(self, alpha: float = 2.0) -> None:
+        self.alpha = float(alpha)
+
+    def grad(self, x: Tensor) -> Tensor:
+        return self.alpha / (2.0 * (1.0 + (math.pi / 2.0 * self.alpha * x) ** 2))
+
+    def primitive(self, x: Tensor) -> Tensor:
+        return torch.atan(math.pi / 2.0 * self.alpha * x) / math.pi + 0.5
+
+
+class Sigmoid(Surrogate):
+    """Logistic surrogate: ``P(x) = sigmoid(alpha x)``;  ``P'(x) = alpha s (1 - s)``."""
+
+    def __init__(self, alpha: float = 4.0) -> None:
+        self.alpha = float(alpha)
+
+    def grad(self, x: Tensor) -> Tensor:
+        s = torch.sigmoid(self.alpha * x)
+        return self.alpha * s * (1.0 - s)
+
+    def primitive(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.alpha * x)
+
+
+class _SpikeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, surrogate: Surrogate, inclusive: bool) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.surrogate = surrogate
+        return heaviside(x, inclusive)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad_out * ctx.surrogate.grad(x), None, None
+
+
+SURROGATES = {"rect": RectWindow, "atan": ATan, "sigmoid": Sigmoid}
+
+
+def make_surrogate(name: str, **kwargs: float) -> Surrogate:
+    """Build a surrogate by name (``rect``, ``atan``, ``sigmoid``)."""
+    try:
+        return SURROGATES[name.lower()](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(SURROGATES)}") from None
