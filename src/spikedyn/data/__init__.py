@@ -1,0 +1,25 @@
+"""Data sets read from their real on-disk formats; each module registers its loaders by name.
+
+``load_dataset(name, root)`` returns a :class:`SpikeDataset`; ``dataset_names()`` lists them.
+"""
+
+from . import digits, mnist  # noqa: F401  (registration)
+from .base import (
+    DATA_ROOT_ENV,
+    DataFileError,
+    SpikeDataset,
+    dataset_names,
+    load_dataset,
+    register_dataset,
+    resolve_root,
+)
+
+__all__ = [
+    "DATA_ROOT_ENV",
+    "DataFileError",
+    "SpikeDataset",
+    "dataset_names",
+    "load_dataset",
+    "register_dataset",
+    "resolve_root",
+]

@@ -1,0 +1,132 @@
+"""The data interface every data set module implements.
+
+A loader reads the real on-disk files under a data root and returns a :class:`SpikeDataset`:
+two ``TensorDataset`` splits plus what the trainer needs to feed the network.
+
+* ``kind="static"``: samples ``x[n]`` have shape ``feature_shape`` (e.g. ``[784]`` or
+  ``[1, 28, 28]``), values in [0, 1]; an encoder (Bernoulli rate, direct repeat) turns a
+  batch into a ``[T, B, ...]`` sequence.
+* ``kind="sequence"``: samples are already per-step, ``x[n]`` of shape ``[T, *feature_shape]``
+  (event frames, spectrogram frames); the trainer only moves time to the front.
+
+Targets are class indices ``int64 [N]`` (``target="class"``), multi-hot vectors
+``[N, C]`` (``target="multi_hot"``, NETtalk) or per-step class indices ``[N, T]``
+(``target="frame_class"``, TIMIT phones).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import TensorDataset
+
+#: environment variable naming the data root (the folder holding ``MNIST/``, ``fsdd/``, ...).
+DATA_ROOT_ENV = "SPIKEDYN_DATA"
+
+
+class DataFileError(FileNotFoundError):
+    """A data file is missing, truncated or corrupt. The message says which file and the fix."""
+
+
+@dataclass
+class SpikeDataset:
+    name: str
+    train: TensorDataset
+    test: TensorDataset
+    num_classes: int
+    kind: str = "static"  # "static" | "sequence"
+    encoder: str = "rate"  # default encoder for static data: "rate" | "direct"
+    target: str = "class"  # "class" | "multi_hot" | "frame_class"
+    source: str = ""  # where the files were found
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """Shape of one sample at one time step."""
+        shape = tuple(self.train.tensors[0].shape[1:])
+        return shape[1:] if self.kind == "sequence" else shape
+
+    @property
+    def steps(self) -> int | None:
+        """Number of time steps stored per sample (sequence data), else None."""
+        return int(self.train.tensors[0].shape[1]) if self.kind == "sequence" else None
+
+    def summary(self) -> dict:
+        """Counts, shapes and class balance, as printed by ``spikedyn data info``."""
+        out = {
+            "name": self.name,
+            "source": self.source,
+            "kind": self.kind,
+            "target": self.target,
+            "num_classes": self.num_classes,
+        }
+        for split_name, split in (("train", self.train), ("test", self.test)):
+            x, y = split.tensors[0], split.tensors[1]
+            info = {"count": len(split), "x_shape": list(x.shape), "x_dtype": str(x.dtype).replace("torch.", "")}
+            if self.target == "class":
+                info["per_class"] = torch.bincount(y, minlength=self.num_classes).tolist()
+            out[split_name] = info
+        out.update(self.notes)
+        return out
+
+
+_LOADERS: dict[str, Callable[..., SpikeDataset]] = {}
+
+
+def register_dataset(name: str) -> Callable[[Callable[..., SpikeDataset]], Callable[..., SpikeDataset]]:
+    """Decorator: make ``loader(root: Path, **options) -> SpikeDataset`` available by name."""
+
+    def wrap(loader: Callable[..., SpikeDataset]) -> Callable[..., SpikeDataset]:
+        _LOADERS[name] = loader
+        return loader
+
+    return wrap
+
+
+def dataset_names() -> list[str]:
+    return sorted(_LOADERS)
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$SPIKEDYN_DATA``, else ``./data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env).expanduser() if env else Path("data")
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, **options) -> SpikeDataset:
+    """Load a registered data set by name from the data root (see :func:`resolve_root`)."""
+    try:
+        loader = _LOADERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown data set {name!r}; available: {', '.join(dataset_names())}") from None
+    return loader(resolve_root(root), **options)
+
+
+def find_first(candidates: list[Path]) -> Path | None:
+    """The first existing path among ``candidates``."""
+    return next((p for p in candidates if p.exists()), None)
+
+
+def missing_file(path: Path, dataset: str, obtain: str, layout: str) -> DataFileError:
+    """The error for a missing data file: which file, where to get it, where to put it."""
+    return DataFileError(
+        f"{dataset}: required file not found: {path}\n"
+        f"  Obtain it from: {obtain}\n"
+        f"  Put it here:    {layout}\n"
+        f"  (the data root is set by --data-root or ${DATA_ROOT_ENV}; default ./data)"
+    )
+
+
+def corrupt_file(path: Path, dataset: str, problem: str, obtain: str) -> DataFileError:
+    """The error for a truncated or corrupt data file."""
+    return DataFileError(
+        f"{dataset}: file is truncated or corrupt: {path}\n"
+        f"  Problem: {problem}\n"
+        f"  Fix: download it again from {obtain} and replace the file."
+    )
