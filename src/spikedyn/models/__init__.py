@@ -1,0 +1,5 @@
+"""The papers' networks."""
+
+from .mdn import MDNNet
+
+__all__ = ["MDNNet"]

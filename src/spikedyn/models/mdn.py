@@ -1,0 +1,58 @@
+"""MDN's three-layer fully connected SNN (Cheng et al., section 3 of spec/mdn.md).
+
+``x_t (D_in) -> Linear(D_in, H) -> neurons (H) -> Linear(H, C) -> neurons (C)``; read-out
+``r = (1/T) sum_t S_out(t)``.  Synapses are stateless, so each Linear runs once over the folded
+``[T*B, ...]`` sequence; only the neurons loop over time.  Both layers use the same neuron
+kind (each with its own parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..neurons import make_neuron
+
+
+@dataclass
+class NetOutput:
+    """``rate`` ``[B, C]`` = mean output spikes; ``spikes`` ``[T, B, C]``; ``taps`` = hidden spikes."""
+
+    rate: Tensor
+    spikes: Tensor
+    taps: list[Tensor]
+
+
+def folded(layer: nn.Module, x: Tensor) -> Tensor:
+    """Apply a stateless layer to ``[T, B, ...]`` by folding time into batch."""
+    T, B = x.shape[:2]
+    y = layer(x.reshape(T * B, *x.shape[2:]))
+    return y.reshape(T, B, *y.shape[1:])
+
+
+class MDNNet(nn.Module):
+    """Input -> hidden (``hidden`` neurons) -> output (``classes`` neurons), one neuron kind."""
+
+    def __init__(self, inputs: int, hidden: int = 500, classes: int = 10, neuron: str = "2nd-fs", fast: bool = True) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(inputs, hidden)
+        self.neuron1 = make_neuron(neuron, hidden, fast=fast)
+        self.fc2 = nn.Linear(hidden, classes)
+        self.neuron2 = make_neuron(neuron, classes, fast=fast)
+        self.config = {"inputs": inputs, "hidden": hidden, "classes": classes, "neuron": neuron}
+
+    def forward(self, x: Tensor) -> NetOutput:
+        """``x``: ``[T, B, inputs]`` (any trailing shape is flattened)."""
+        x = x.flatten(2)
+        h = self.neuron1(folded(self.fc1, x))
+        out = self.neuron2(folded(self.fc2, h))
+        return NetOutput(rate=out.mean(0), spikes=out, taps=[h])
+
+    def dynamic_parameters(self) -> list[nn.Parameter]:
+        """Learnable neuron dynamics (MDN's theta, PLIF's a): trained at their own rate eta_D."""
+        return [p for n, p in self.named_parameters() if n.startswith("neuron")]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith("neuron")]

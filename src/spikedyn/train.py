@@ -1,0 +1,322 @@
+"""The trainer: surrogate-gradient BPTT for the MDN-style networks.
+
+One epoch = shuffle, encode each batch into ``[T, B, ...]``, forward, rate/step MSE against the
+one-hot target, backward through time (the neurons' hand-written BPTT), Adam step.  Weights
+and learnable neuron dynamics are separate Adam parameter groups (``lr`` = eta_W,
+``lr_dynamics`` = eta_D); the learning rate decays by ``lr_gamma`` every ``lr_step`` epochs
+(the authors' StepLR(50, 0.1)).  Prediction = argmax of the output firing rate.
+
+Reproducibility and resume: every epoch draws its shuffling and encoding randomness from a
+generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
+continues exactly as the uninterrupted run would.  The run directory holds ``config.json``,
+``metrics.jsonl`` (one JSON object per epoch) and ``checkpoint.pt`` (written atomically after
+every epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .data import SpikeDataset, load_dataset
+from .encoding import make_encoder, to_time_major
+from .losses import LOSSES, target_matrix
+from .models import MDNNet
+
+#: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
+DATASET_DEFAULTS: dict[str, dict] = {
+    "digits": {"steps": 20, "batch_size": 50, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500, "epochs": 30},
+    "mnist": {"steps": 20, "batch_size": 100, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "fmnist": {"steps": 20, "batch_size": 100, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "cifar10": {"steps": 20, "batch_size": 100, "lr": 1e-4, "lr_dynamics": 1e-3, "hidden": 1500},
+    "nettalk": {"steps": 20, "batch_size": 5, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "nmnist": {"steps": 20, "batch_size": 100, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "tidigits": {"steps": 30, "batch_size": 10, "lr": 1e-2, "lr_dynamics": 1e-4, "hidden": 500},
+    "fsdd": {"steps": 30, "batch_size": 10, "lr": 1e-2, "lr_dynamics": 1e-4, "hidden": 500},
+    "timit-gender": {"steps": 20, "batch_size": 32, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+}
+FALLBACK_DEFAULTS = {"steps": 20, "batch_size": 100, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500, "epochs": 80}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json`` in the run directory).
+
+    ``None`` means "the data set's default" (:data:`DATASET_DEFAULTS`).
+    """
+
+    dataset: str = "digits"
+    data_root: str | None = None
+    neuron: str = "2nd-fs"
+    hidden: int | None = None
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_dynamics: float | None = None
+    lr_step: int = 50
+    lr_gamma: float = 0.1
+    loss: str = "rate-mse"
+    encoder: str | None = None
+    alpha: float = 1.0
+    seed: int = 3154
+    out: str | None = None
+    fast: bool = True
+    device: str = "auto"
+    eval_batch_size: int = 500
+    progress: bool = True
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every ``None`` replaced by the data set's default."""
+        defaults = {**FALLBACK_DEFAULTS, **DATASET_DEFAULTS.get(self.dataset, {})}
+        values = asdict(self)
+        for key in ("hidden", "steps", "epochs", "batch_size", "lr", "lr_dynamics"):
+            if values[key] is None:
+                values[key] = defaults[key]
+        if values["out"] is None:
+            values["out"] = str(Path("runs") / f"{self.dataset}-{self.neuron}-seed{self.seed}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+        return TrainConfig(**values)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def epoch_generator(seed: int, epoch: int, purpose: int = 0) -> torch.Generator:
+    """The generator for one epoch's randomness (0: shuffling/encoding, 1: evaluation)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7 + purpose)
+
+
+class Batcher:
+    """Turns a :class:`SpikeDataset` split into ``[T, B, ...]`` inputs and targets."""
+
+    def __init__(self, dataset: SpikeDataset, config: TrainConfig, device: torch.device) -> None:
+        self.dataset = dataset
+        self.steps = config.steps
+        self.device = device
+        self.encoder = make_encoder(config.encoder or dataset.encoder, config.alpha)
+        if dataset.kind == "sequence" and dataset.steps is not None and config.steps > dataset.steps:
+            raise ValueError(
+                f"{dataset.name} stores {dataset.steps} steps per sample; --steps {config.steps} asks for more"
+            )
+
+    def batches(self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool):
+        x_all, y_all = getattr(self.dataset, split).tensors[:2]
+        n = len(x_all)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            x, y = x_all[idx].to(self.device), y_all[idx].to(self.device)
+            yield self.encode(x, generator), y
+
+    def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        if self.dataset.kind == "sequence":
+            return to_time_major(x[:, : self.steps].float())
+        if x.device.type == "cpu":
+            return self.encoder(x, self.steps, generator=generator)
+        # keep the encoding randomness on the CPU generator for reproducibility across devices
+        return self.encoder(x.cpu(), self.steps, generator=generator).to(x.device)
+
+    def num_batches(self, split: str, batch_size: int) -> int:
+        return math.ceil(len(getattr(self.dataset, split)) / batch_size)
+
+
+def build_model(config: TrainConfig, dataset: SpikeDataset) -> MDNNet:
+    inputs = int(torch.tensor(dataset.feature_shape).prod())
+    return MDNNet(inputs, config.hidden, dataset.num_classes, neuron=config.neuron, fast=config.fast)
+
+
+def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    groups = [{"params": model.weight_parameters(), "lr": config.lr, "name": "weights"}]
+    dynamics = model.dynamic_parameters()
+    if dynamics:
+        groups.append({"params": dynamics, "lr": config.lr_dynamics, "name": "dynamics"})
+    optimizer = torch.optim.Adam(groups)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    return optimizer, scheduler
+
+
+def correct_predictions(rate: Tensor, y: Tensor) -> int:
+    """Number of samples whose argmax firing rate is the label (multi-hot: argmax is on)."""
+    pred = rate.argmax(1)
+    if y.dim() == 1:
+        return int((pred == y).sum())
+    return int(y.gather(1, pred.unsqueeze(1)).gt(0).sum())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batcher: Batcher, config: TrainConfig, split: str = "test", epoch: int = 0) -> dict:
+    """Loss and accuracy of ``model`` on a split (encoding randomness seeded per epoch)."""
+    model.eval()
+    loss_fn = LOSSES[config.loss]
+    generator = epoch_generator(config.seed, epoch, purpose=1)
+    total, correct, loss_sum = 0, 0, 0.0
+    for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
+        out = model(x)
+        target = target_matrix(y, batcher.dataset.num_classes, out.rate.dtype)
+        loss_sum += float(loss_fn(out.spikes, target)) * len(y)
+        correct += correct_predictions(out.rate, y)
+        total += len(y)
+    model.train()
+    return {"loss": loss_sum / total, "accuracy": correct / total}
+
+
+def atomic_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Runs (or resumes) a training run described by a :class:`TrainConfig`."""
+
+    def __init__(self, config: TrainConfig, dataset: SpikeDataset | None = None) -> None:
+        self.config = config.resolved()
+        self.device = pick_device(self.config.device)
+        self.dataset = dataset if dataset is not None else load_dataset(self.config.dataset, self.config.data_root)
+        self.batcher = Batcher(self.dataset, self.config, self.device)
+        torch.manual_seed(self.config.seed)
+        self.model = build_model(self.config, self.dataset).to(self.device)
+        self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
+        self.epoch = 0  # epochs completed
+        self.history: list[dict] = []
+        self.out = Path(self.config.out)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def state(self) -> dict:
+        return {
+            "config": asdict(self.config),
+            "model": self.model.state_dict(),
+            "model_config": self.model.config,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "history": self.history,
+        }
+
+    def resume(self) -> bool:
+        """Load ``checkpoint.pt`` from the run directory if present; True if resumed."""
+        if not self.checkpoint_path.exists():
+            return False
+        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        saved = ckpt["config"]
+        for key in ("dataset", "neuron", "hidden", "steps", "batch_size", "seed", "loss"):
+            if saved.get(key) != getattr(self.config, key):
+                raise ValueError(
+                    f"cannot resume {self.checkpoint_path}: it was trained with {key}={saved.get(key)!r}, "
+                    f"this run asks for {key}={getattr(self.config, key)!r}. Use another --out directory "
+                    f"or the same settings."
+                )
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch = int(ckpt["epoch"])
+        self.history = list(ckpt["history"])
+        return True
+
+    def train_epoch(self, epoch: int) -> dict:
+        cfg = self.config
+        loss_fn = LOSSES[cfg.loss]
+        generator = epoch_generator(cfg.seed, epoch)
+        torch.manual_seed(cfg.seed + epoch)
+        batches = self.batcher.batches("train", cfg.batch_size, generator, shuffle=True)
+        bar = tqdm(
+            batches,
+            total=self.batcher.num_batches("train", cfg.batch_size),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not cfg.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        total, correct, loss_sum = 0, 0, 0.0
+        for x, y in bar:
+            out = self.model(x)
+            target = target_matrix(y, self.dataset.num_classes, out.rate.dtype)
+            loss = loss_fn(out.spikes, target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.item() * len(y)
+            correct += correct_predictions(out.rate.detach(), y)
+            total += len(y)
+            bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}", refresh=False)
+        return {"loss": loss_sum / total, "accuracy": correct / total}
+
+    def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
+        """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns the metric history."""
+        if resume and self.resume():
+            print(f"resumed from {self.checkpoint_path} after epoch {self.epoch}")
+        elif self.checkpoint_path.exists():
+            raise FileExistsError(
+                f"{self.checkpoint_path} already exists: pass --resume to continue that run, "
+                f"or choose another --out directory"
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        last = self.config.epochs if stop_after is None else min(self.config.epochs, self.epoch + stop_after)
+        while self.epoch < last:
+            epoch = self.epoch
+            start = time.perf_counter()
+            train = self.train_epoch(epoch)
+            test = evaluate(self.model, self.batcher, self.config, "test", epoch)
+            lrs = [g["lr"] for g in self.optimizer.param_groups]
+            self.scheduler.step()
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train["loss"],
+                "train_accuracy": train["accuracy"],
+                "test_loss": test["loss"],
+                "test_accuracy": test["accuracy"],
+                "lr": lrs,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+            self.history.append(record)
+            self.epoch = epoch + 1
+            atomic_save(self.state(), self.checkpoint_path)
+            with open(self.out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if self.config.progress:
+                print(
+                    f"epoch {record['epoch']:3d}/{self.config.epochs}  loss {train['loss']:.4f}  "
+                    f"train {100 * train['accuracy']:.2f}%  test {100 * test['accuracy']:.2f}%  "
+                    f"({record['seconds']:.1f}s)",
+                    flush=True,
+                )
+        return self.history
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[MDNNet, TrainConfig, dict]:
+    """Model, config and raw checkpoint from a ``checkpoint.pt`` (or the run directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: pass a run directory or its checkpoint.pt")
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    config = TrainConfig.from_dict(ckpt["config"])
+    mc = ckpt["model_config"]
+    model = MDNNet(mc["inputs"], mc["hidden"], mc["classes"], neuron=mc["neuron"], fast=config.fast)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device), config, ckpt
