@@ -1,0 +1,35 @@
+import json
+
+from spikedyn.cli import main
+
+
+def test_cli_train_then_eval(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--epochs", "2", "--hidden", "32", "--steps", "5", "--out", str(out), "--quiet"])
+    assert rc == 0
+    assert (out / "checkpoint.pt").exists()
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["epoch"] == 2 and 0.0 <= result["accuracy"] <= 1.0
+
+
+def test_cli_resume_continues(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "--epochs", "1", "--hidden", "16", "--steps", "4", "--out", str(out), "--quiet"])
+    assert main(["train", "--epochs", "2", "--hidden", "16", "--steps", "4", "--out", str(out), "--quiet", "--resume"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_reports_missing_data_clearly(tmp_path, capsys):
+    rc = main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "train-images-idx3-ubyte" in err and "Put it here" in err
+
+
+def test_cli_data_list_and_info(capsys):
+    assert main(["data", "list"]) == 0
+    assert "digits" in capsys.readouterr().out.split()
+    assert main(["data", "info", "digits"]) == 0
+    assert "1437" in capsys.readouterr().out

@@ -1,0 +1,81 @@
+"""The trainer: learning, metrics file, atomic checkpoints and exact resume."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from spikedyn.data import SpikeDataset, load_dataset
+from spikedyn.train import TrainConfig, Trainer, load_checkpoint
+
+
+def small_digits(n_train=300, n_test=100) -> SpikeDataset:
+    ds = load_dataset("digits")
+    xtr, ytr = ds.train.tensors
+    xte, yte = ds.test.tensors
+    return SpikeDataset("digits", TensorDataset(xtr[:n_train], ytr[:n_train]), TensorDataset(xte[:n_test], yte[:n_test]), 10)
+
+
+def config(tmp_path, **kw) -> TrainConfig:
+    values = dict(dataset="digits", neuron="2nd-fs", hidden=64, steps=8, epochs=3, batch_size=50, out=str(tmp_path / "run"), progress=False, seed=7)
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def test_training_learns_and_writes_metrics(tmp_path):
+    trainer = Trainer(config(tmp_path, epochs=5, lr=1e-2, steps=10), dataset=small_digits())
+    history = trainer.fit()
+    assert len(history) == 5
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["test_accuracy"] > 0.5  # chance is 0.1
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["hidden"] == 64 and saved["steps"] == 10
+    assert not list((tmp_path / "run").glob(".*tmp*")), "no temporary checkpoint left behind"
+
+
+@pytest.mark.parametrize("neuron", ["mdn", "lif"])
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, neuron):
+    data = small_digits(200, 50)
+    full = Trainer(config(tmp_path / "a", neuron=neuron), dataset=data)
+    full.fit()
+    part = Trainer(config(tmp_path / "b", neuron=neuron), dataset=data)
+    part.fit(stop_after=1)  # "interrupted" after the first epoch
+    resumed = Trainer(config(tmp_path / "b", neuron=neuron), dataset=data)
+    resumed.fit(resume=True)
+    assert resumed.epoch == 3
+    for name, p in full.model.state_dict().items():
+        assert torch.equal(p, resumed.model.state_dict()[name]), name
+    assert [h["test_accuracy"] for h in full.history] == [h["test_accuracy"] for h in resumed.history]
+
+
+def test_existing_run_needs_resume_flag_and_matching_settings(tmp_path):
+    data = small_digits(100, 50)
+    Trainer(config(tmp_path, epochs=1), dataset=data).fit()
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(config(tmp_path, epochs=1), dataset=data).fit()
+    with pytest.raises(ValueError, match="hidden"):
+        Trainer(config(tmp_path, epochs=2, hidden=32), dataset=data).fit(resume=True)
+
+
+def test_learnable_dynamics_get_their_own_learning_rate(tmp_path):
+    trainer = Trainer(config(tmp_path, neuron="mdn", lr=1e-3, lr_dynamics=1e-4), dataset=small_digits(50, 10))
+    groups = {g["name"]: g for g in trainer.optimizer.param_groups}
+    assert groups["dynamics"]["lr"] == 1e-4 and groups["weights"]["lr"] == 1e-3
+    assert sum(p.numel() for p in groups["dynamics"]["params"]) == 4 * (64 + 10)
+    theta_before = trainer.model.neuron1.theta.detach().clone()
+    trainer.fit()
+    assert not torch.equal(theta_before, trainer.model.neuron1.theta.detach())
+
+
+def test_checkpoint_round_trip(tmp_path):
+    trainer = Trainer(config(tmp_path, epochs=1), dataset=small_digits(100, 50))
+    trainer.fit()
+    model, cfg, ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt["epoch"] == 1 and cfg.neuron == "2nd-fs"
+    for name, p in trainer.model.state_dict().items():
+        assert torch.equal(p, model.state_dict()[name])
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "nothing-here")
