@@ -1,0 +1,17 @@
+"""The README's set-up commands and CI stay in step."""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    test_command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3 -m venv"))
+    assert test_command in ci.splitlines()
+
+
+def test_readme_main_job_is_spikedyn_train_without_arguments():
+    readme = (REPO / "README.md").read_text()
+    assert any(line.startswith("python3 -m venv") and line.endswith("spikedyn train") for line in readme.splitlines())
