@@ -53,3 +53,12 @@ def test_make_surrogate_by_name():
     assert make_surrogate("atan", alpha=2.0) == ATan(2.0)
     with pytest.raises(ValueError, match="unknown surrogate"):
         make_surrogate("tanh")
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=repr)
+def test_in_place_grad_matches_grad(surrogate):
+    x = torch.linspace(-2.0, 2.0, 101, dtype=torch.float64)
+    buf = x.clone()
+    out = surrogate.grad_(buf)
+    assert out.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(out, surrogate.grad(x))

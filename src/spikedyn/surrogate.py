@@ -34,6 +34,10 @@ class Surrogate:
     def primitive(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def grad_(self, x: Tensor) -> Tensor:
+        """``grad(x)`` written into ``x``'s own storage (saves a large temporary in BPTT kernels)."""
+        return x.copy_(self.grad(x))
+
     def spike(self, x: Tensor, inclusive: bool = False) -> Tensor:
         """Heaviside forward, ``grad(x)`` backward."""
         return _SpikeFunction.apply(x, self, inclusive)
@@ -65,6 +69,10 @@ class RectWindow(Surrogate):
     def grad(self, x: Tensor) -> Tensor:
         return (x.abs() < self.half_width).to(x.dtype) * self.height
 
+    def grad_(self, x: Tensor) -> Tensor:
+        torch.lt(x.abs_(), self.half_width, out=x)
+        return x if self.height == 1.0 else x.mul_(self.height)
+
     def primitive(self, x: Tensor) -> Tensor:
         w = self.half_width
         return self.height * (x + w).clamp(0.0, 2 * w)
@@ -81,6 +89,10 @@ class ATan(Surrogate):
 
     def grad(self, x: Tensor) -> Tensor:
         return self.alpha / (2.0 * (1.0 + (math.pi / 2.0 * self.alpha * x) ** 2))
+
+    def grad_(self, x: Tensor) -> Tensor:
+        x.mul_(math.pi / 2.0 * self.alpha).square_().add_(1.0)
+        return x.reciprocal_().mul_(self.alpha / 2.0)
 
     def primitive(self, x: Tensor) -> Tensor:
         return torch.atan(math.pi / 2.0 * self.alpha * x) / math.pi + 0.5

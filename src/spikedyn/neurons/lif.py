@@ -79,20 +79,18 @@ class _DecayLIFSequence(torch.autograd.Function):
         v, s = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
-        sg = ctx.surrogate.grad(v - ctx.v_th)  # dS_t/dV_t
-        carry = (1.0 - s).mul_(decay)  # dV_{t+1}/dV_t
-        grad_v = torch.empty_like(v)
-        if ctx.detach_reset:
-            grad_spk = grad_s
-        else:  # dV_{t+1}/dS_t = -decay * V_t, folded in below step by step
-            grad_spk = torch.empty_like(v)
-        grad_v[T - 1] = grad_s[T - 1] * sg[T - 1]
+        sg = ctx.surrogate.grad_(v - ctx.v_th)  # dS_t/dV_t
+        carry = torch.sub(1.0, s).mul_(decay)  # dV_{t+1}/dV_t (through the reset flag's complement)
+        grad_v = torch.empty_like(v)  # dL/dV_t = dL/dI_t
+        torch.mul(grad_s[T - 1], sg[T - 1], out=grad_v[T - 1])
         for t in range(T - 2, -1, -1):
-            g_next = grad_v[t + 1]
-            if not ctx.detach_reset:
-                torch.addcmul(grad_s[t], g_next, v[t], value=-decay, out=grad_spk[t])
-            torch.mul(grad_spk[t], sg[t], out=grad_v[t])
-            grad_v[t].addcmul_(g_next, carry[t])
+            g_next, g = grad_v[t + 1], grad_v[t]
+            if ctx.detach_reset:
+                torch.mul(grad_s[t], sg[t], out=g)
+            else:  # S_t also enters V_{t+1} through the reset flag: dV_{t+1}/dS_t = -decay V_t
+                torch.addcmul(grad_s[t], g_next, v[t], value=-decay, out=g)
+                g.mul_(sg[t])
+            g.addcmul_(g_next, carry[t])
         return grad_v, None, None, None, None
 
 
