@@ -182,7 +182,7 @@ class _PLIFSequence(torch.autograd.Function):
         kf = float(k)
         v_reset = ctx.v_reset
         T = x.shape[0]
-        sg = ctx.surrogate.grad(h - ctx.v_th)  # dS_t/dH_t
+        sg = ctx.surrogate.grad_(h - ctx.v_th)  # dS_t/dH_t
         dv_dh = 1.0 - s  # dV_t/dH_t
         if not ctx.detach_reset:
             dv_dh.addcmul_(v_reset - h, sg)

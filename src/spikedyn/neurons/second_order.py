@@ -101,7 +101,7 @@ class _SecondOrderSequence(torch.autograd.Function):
         v, u, s, theta = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
-        sg = ctx.surrogate.grad(v - ctx.v_th)
+        sg = ctx.surrogate.grad_(v - ctx.v_th)
         s_prev = shift_in_time(s, 0.0)
         v_prev = shift_in_time(v, ctx.v0)
         u_prev = shift_in_time(u, ctx.u0)
