@@ -19,7 +19,7 @@ from pathlib import Path
 
 ARG_NAMES = {
     "dataset": "--dataset", "neuron": "--neuron", "hidden": "--hidden", "steps": "--steps", "epochs": "--epochs",
-    "batch_size": "--batch-size", "lr": "--lr", "lr_dynamics": "--lr-dynamics", "lr_step": "--lr-step",
+    "batch_size": "--batch-size", "lr": "--lr", "lr_dynamics": "--lr-dynamics", "schedule": "--schedule", "lr_step": "--lr-step",
     "lr_gamma": "--lr-gamma", "loss": "--loss", "encoder": "--encoder", "alpha": "--alpha", "seed": "--seed",
 }
 

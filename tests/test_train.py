@@ -79,3 +79,15 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(p, model.state_dict()[name])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "nothing-here")
+
+
+def test_learning_rate_schedules(tmp_path):
+    data = small_digits(50, 10)
+    step = Trainer(config(tmp_path / "s", epochs=3, lr=1e-2, lr_step=2, lr_gamma=0.5), dataset=data)
+    step.fit()
+    assert [h["lr"][0] for h in step.history] == pytest.approx([1e-2, 1e-2, 5e-3])
+    cos = Trainer(config(tmp_path / "c", epochs=3, lr=1e-2, schedule="cosine", cosine_period=2), dataset=data)
+    cos.fit()
+    assert [h["lr"][0] for h in cos.history] == pytest.approx([1e-2, 5e-3, 0.0], abs=1e-12)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        Trainer(config(tmp_path / "x", schedule="linear"), dataset=data)

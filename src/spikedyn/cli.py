@@ -27,6 +27,8 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="batch size (data-set default)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate of weights, eta_W (data-set default)")
     p.add_argument("--lr-dynamics", type=float, default=None, help="learning rate of neuron dynamics, eta_D")
+    p.add_argument("--schedule", default=d.schedule, choices=["step", "cosine"], help="learning-rate schedule (default %(default)s)")
+    p.add_argument("--cosine-period", type=int, default=d.cosine_period, help="T_max of the cosine schedule, in epochs (default %(default)s)")
     p.add_argument("--lr-step", type=int, default=d.lr_step, help="decay the learning rates every N epochs (default %(default)s)")
     p.add_argument("--lr-gamma", type=float, default=d.lr_gamma, help="learning-rate decay factor (default %(default)s)")
     p.add_argument("--loss", default=d.loss, choices=["rate-mse", "step-mse"], help="read-out loss (default %(default)s)")

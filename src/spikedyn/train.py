@@ -4,7 +4,7 @@ One epoch = shuffle, encode each batch into ``[T, B, ...]``, forward, rate/step 
 one-hot target, backward through time (the neurons' hand-written BPTT), Adam step.  Weights
 and learnable neuron dynamics are separate Adam parameter groups (``lr`` = eta_W,
 ``lr_dynamics`` = eta_D); the learning rate decays by ``lr_gamma`` every ``lr_step`` epochs
-(the authors' StepLR(50, 0.1)).  Prediction = argmax of the output firing rate.
+(the MDN authors' StepLR(50, 0.1)), or follows PLIF's cosine schedule (``schedule="cosine"``).  Prediction = argmax of the output firing rate.
 
 Reproducibility and resume: every epoch draws its shuffling and encoding randomness from a
 generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
@@ -62,8 +62,10 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     lr_dynamics: float | None = None
+    schedule: str = "step"  # "step": StepLR(lr_step, lr_gamma) (MDN); "cosine": CosineAnnealingLR(cosine_period) (PLIF)
     lr_step: int = 50
     lr_gamma: float = 0.1
+    cosine_period: int = 64
     loss: str = "rate-mse"
     encoder: str | None = None
     alpha: float = 1.0
@@ -149,7 +151,12 @@ def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Opt
     if dynamics:
         groups.append({"params": dynamics, "lr": config.lr_dynamics, "name": "dynamics"})
     optimizer = torch.optim.Adam(groups)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    if config.schedule == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    elif config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.cosine_period)
+    else:
+        raise ValueError(f"unknown schedule {config.schedule!r}; choose 'step' or 'cosine'")
     return optimizer, scheduler
 
 
