@@ -66,3 +66,17 @@ def test_fast_path_handles_conv_shaped_neurons(kind):
     assert out.shape == x.shape
     out.sum().backward()
     assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("kind", ["lif", "plif", "mdn"])
+@pytest.mark.parametrize("T", [1, 2])
+def test_fast_path_on_very_short_windows(kind, T):
+    grads = []
+    for fast in (False, True):
+        torch.manual_seed(0)
+        layer = make_neuron(kind, 5, fast=fast).double()
+        x = (torch.randn(T, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2).requires_grad_()
+        layer(x).sum().backward()
+        grads.append([x.grad] + [p.grad for p in layer.parameters()])
+    for ref, fast in zip(*grads):
+        torch.testing.assert_close(fast, ref)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..surrogate import RectWindow, Surrogate
-from .base import NeuronLayer, shift_in_time
+from .base import NeuronLayer
 
 #: theta = (a, b, c, d) of the meta neurons found by the MDN pipeline (spec mdn.md section 2.3).
 META_NEURON_PRESETS: dict[str, tuple[float, float, float, float]] = {
@@ -101,45 +101,56 @@ class _SecondOrderSequence(torch.autograd.Function):
         v, u, s, theta = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
-        sg = ctx.surrogate.grad_(v - ctx.v_th)
-        s_prev = shift_in_time(s, 0.0)
-        v_prev = shift_in_time(v, ctx.v0)
-        u_prev = shift_in_time(u, ctx.u0)
-        vp = v_prev + s_prev * (c - v_prev)  # V'_t
-        up = torch.addcmul(u_prev, s_prev, d)  # U'_t
-        two_vp = vp.mul(2.0)
-        c_minus_v = c - v  # dV'_{t+1}/dS_t
-        keep = 1.0 - s  # dV'_{t+1}/dV_t
+        sg = ctx.surrogate.grad_(v - ctx.v_th)  # dS_t/dV_t
+        # post-reset states V'_t, U'_t rebuilt from the saved V, U, S of the previous step
+        vp = torch.empty_like(v)
+        up = torch.empty_like(u)
+        vp[0], up[0] = ctx.v0, ctx.u0
+        if T > 1:
+            torch.sub(v[:-1], c, out=vp[1:])
+            vp[1:].mul_(s[:-1])
+            torch.sub(v[:-1], vp[1:], out=vp[1:])  # V' = V - S (V - c)
+            torch.addcmul(u[:-1], s[:-1], d, out=up[1:])  # U' = U + d S
         ab = a * b
         one_minus_a = 1.0 - a
 
         grad_v = torch.empty_like(v)  # dL/dV_t (total) == dL/dI_t
-        grad_u = torch.empty_like(v)  # dL/dU_t (total)
         grad_vp = torch.empty_like(v)  # dL/dV'_t
-        grad_up = torch.empty_like(v)  # dL/dU'_t
+        grad_up = torch.empty_like(v)  # dL/dU'_t;  dL/dU_t = dL/dU'_{t+1}
         g_spk = torch.empty_like(v[0])
+        buf = torch.empty_like(v[0])
         for t in range(T - 1, -1, -1):
+            g_v = grad_v[t]
             if t == T - 1:
-                grad_u[t].zero_()
-                torch.mul(grad_s[t], sg[t], out=grad_v[t])
+                torch.mul(grad_s[t], sg[t], out=g_v)
             else:
-                # S_t feeds V'_{t+1} = V_t - S_t (V_t - c) and U'_{t+1} = U_t + d S_t
-                torch.addcmul(grad_s[t], grad_vp[t + 1], c_minus_v[t], out=g_spk)
-                g_spk.addcmul_(grad_up[t + 1], d)
-                torch.mul(grad_vp[t + 1], keep[t], out=grad_v[t])
-                grad_v[t].addcmul_(g_spk, sg[t])
-                grad_u[t].copy_(grad_up[t + 1])
+                g_vp_next, g_u = grad_vp[t + 1], grad_up[t + 1]
+                # S_t enters V'_{t+1} = V_t - S_t (V_t - c) and U'_{t+1} = U_t + d S_t
+                torch.sub(c, v[t], out=buf)
+                torch.addcmul(grad_s[t], g_vp_next, buf, out=g_spk)
+                g_spk.addcmul_(g_u, d)
+                torch.addcmul(g_vp_next, g_vp_next, s[t], value=-1.0, out=g_v)
+                g_v.addcmul_(g_spk, sg[t])
             # V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
-            torch.mul(grad_v[t], two_vp[t], out=grad_vp[t])
-            grad_vp[t].addcmul_(grad_u[t], ab)
-            torch.mul(grad_u[t], one_minus_a, out=grad_up[t])
-            grad_up[t].sub_(grad_v[t])
+            torch.mul(g_v, vp[t], out=grad_vp[t])
+            grad_vp[t].mul_(2.0)
+            torch.neg(g_v, out=grad_up[t])
+            if t < T - 1:
+                grad_vp[t].addcmul_(g_u, ab)
+                grad_up[t].addcmul_(g_u, one_minus_a)
         reduce_dims = tuple(range(v.dim() - theta.dim() + 1))
-        grad_a = (grad_u * (b * vp - up)).sum(reduce_dims)
-        grad_b = (grad_u * vp).sum(reduce_dims) * a
-        grad_c = (grad_vp * s_prev).sum(reduce_dims)
-        grad_d = (grad_up * s_prev).sum(reduce_dims)
-        grad_theta = torch.stack([grad_a, grad_b, grad_c, grad_d])
+        grad_theta = torch.zeros_like(theta)
+        if T > 1:
+            g_u = grad_up[1:]  # dL/dU_t for t < T-1 (dL/dU_{T-1} = 0)
+            work = torch.mul(vp[:-1], b)
+            work.sub_(up[:-1]).mul_(g_u)
+            grad_theta[0] = work.sum(reduce_dims)  # dU_t/da = b V' - U'
+            torch.mul(vp[:-1], g_u, out=work)
+            grad_theta[1] = work.sum(reduce_dims).mul_(a)  # dU_t/db = a V'
+            torch.mul(grad_vp[1:], s[:-1], out=work)
+            grad_theta[2] = work.sum(reduce_dims)  # dV'_t/dc = S_{t-1}
+            torch.mul(grad_up[1:], s[:-1], out=work)
+            grad_theta[3] = work.sum(reduce_dims)  # dU'_t/dd = S_{t-1}
         return grad_v, grad_theta, None, None, None, None
 
 
