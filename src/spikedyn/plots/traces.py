@@ -16,7 +16,8 @@ def plot_neuron_traces(kinds: list[str], drive: torch.Tensor, out: str | Path, t
     fig, axes = plt.subplots(len(kinds), 1, figsize=(8, 2.2 * len(kinds)), sharex=True, squeeze=False)
     steps = torch.arange(1, len(drive) + 1)
     for ax, kind in zip(axes[:, 0], kinds):
-        run = make_neuron(kind, 1).run(drive.reshape(-1, 1, 1).float(), record=True)
+        with torch.no_grad():
+            run = make_neuron(kind, 1).run(drive.reshape(-1, 1, 1).float(), record=True)
         for name, trace in run.traces.items():
             if name != "s":
                 ax.plot(steps, trace[:, 0, 0], label=name.upper())
