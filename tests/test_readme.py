@@ -15,3 +15,11 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_main_job_is_spikedyn_train_without_arguments():
     readme = (REPO / "README.md").read_text()
     assert any(line.startswith("python3 -m venv") and line.endswith("spikedyn train") for line in readme.splitlines())
+
+
+def test_readme_python_example_runs():
+    readme = (REPO / "README.md").read_text()
+    blocks = readme.split("```python\n")[1:]
+    assert blocks, "the README has a Python example"
+    for block in blocks:
+        exec(compile(block.split("```")[0], "README.md", "exec"), {})
