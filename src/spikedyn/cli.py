@@ -41,11 +41,19 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1 or auto (default %(default)s)")
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument(
+        "--allocator", default="keep", choices=["keep", "default"],
+        help="keep: glibc keeps freed memory, faster CPU training (default); default: leave malloc as it is",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, Trainer
 
+    if args.allocator == "keep":
+        from .perf import keep_freed_memory
+
+        keep_freed_memory()
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values["fast"] = not args.reference
