@@ -1,0 +1,119 @@
+"""Spoken-digit sets through the CASIA TIDigits spectrogram pipeline.
+
+Both return ``kind="sequence"`` tensors ``x [N, F, F]`` (float32): step ``t`` feeds frame ``t``'s
+``F`` mel-band energies (``time_axis="frames"``, default, the papers' intent), or with
+``time_axis="bands"`` step ``t`` feeds band ``t`` over all frames, reproducing the authors'
+code, which fills a ``[bands, frames]`` array with a ``[frames, bands]`` matrix.  Labels are the
+digits 0-9.  See :func:`spikedyn.data.audio.spectrogram_frames` for the features.
+
+* **TIDigits** (LDC93S10 layout ``.../{train,test}/{man,woman,boy,girl}/<speaker>/<digits><a|b>.wav``,
+  NIST SPHERE or RIFF): every isolated-digit file (one digit character before the final
+  ``a``/``b``), except "oh" (``o``); ``z`` -> 0.  Split as the authors' code: all files pooled in
+  sorted path order, permuted with ``np.random.seed(42)``, first 70 % train, rest test.
+  ``F = 30`` (MDN, BRP) or ``39`` (NRR).
+* **FSDD** (Free Spoken Digit Dataset, ``fsdd/recordings/{digit}_{speaker}_{index}.wav``, 8 kHz):
+  ``split="official"``: index 0-4 test (300), 5-49 train (2,700); ``split="speaker"``: the
+  recordings of ``test_speaker`` (default ``theo``) test, the other five speakers train.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+from tqdm.auto import tqdm
+
+from .audio import read_audio, spectrogram_frames
+from .base import DataFileError, SpikeDataset, missing_file, register_dataset
+
+TIDIGITS_SOURCE = "the Linguistic Data Consortium, catalogue LDC93S10 (TIDIGITS, licensed)"
+FSDD_SOURCE = "https://github.com/Jakobovski/free-spoken-digit-dataset (folder recordings/)"
+_TIDIGITS_LABELS = {"z": 0, **{str(d): d for d in range(1, 10)}}
+
+
+def _images(paths: list[Path], frames: int, dataset: str, obtain: str, time_axis: str, progress: bool) -> torch.Tensor:
+    if time_axis not in ("frames", "bands"):
+        raise ValueError(f"time_axis must be 'frames' or 'bands', got {time_axis!r}")
+    out = np.empty((len(paths), frames, frames), dtype=np.float32)
+    for i, path in enumerate(tqdm(paths, desc=f"{dataset} features", disable=not progress, leave=False)):
+        signal, rate = read_audio(path, dataset, obtain)
+        if len(signal) == 0:
+            raise DataFileError(f"{dataset}: {path} holds no samples; replace it from {obtain}")
+        image = spectrogram_frames(signal, rate, frames, frames)
+        out[i] = image.T if time_axis == "bands" else image
+    return torch.from_numpy(out)
+
+
+def tidigits_files(root: Path) -> list[tuple[Path, int]]:
+    """Isolated-digit files (not "oh") under a TIDigits tree, sorted, with their labels."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".wav"):
+        stem = path.stem.lower()
+        if len(stem) == 2 and stem[1] in "ab" and stem[0] in _TIDIGITS_LABELS:
+            files.append((path, _TIDIGITS_LABELS[stem[0]]))
+    return files
+
+
+@register_dataset("tidigits")
+def load_tidigits(root: Path, frames: int = 30, time_axis: str = "frames", progress: bool = True) -> SpikeDataset:
+    """TIDigits isolated digits as ``[N, frames, frames]`` spectrogram sequences (70/30 split, seed 42)."""
+    folder = next((p for p in (Path(root) / "TIDIGITS", Path(root) / "tidigits") if p.is_dir()), None)
+    files = tidigits_files(folder) if folder else []
+    if not files:
+        raise missing_file(
+            Path(root) / "TIDIGITS", "tidigits", TIDIGITS_SOURCE,
+            f"{Path(root) / 'TIDIGITS'}/<train|test>/<man|woman|boy|girl>/<speaker>/<digit>a.wav (SPHERE or RIFF)",
+        )
+    x = _images([p for p, _ in files], frames, "tidigits", TIDIGITS_SOURCE, time_axis, progress)
+    y = torch.tensor([label for _, label in files], dtype=torch.int64)
+    perm = torch.from_numpy(np.random.RandomState(42).permutation(len(files)))
+    n_train = int(0.7 * len(files))
+    tr, te = perm[:n_train], perm[n_train:]
+    return SpikeDataset(
+        "tidigits", TensorDataset(x[tr], y[tr]), TensorDataset(x[te], y[te]), 10, kind="sequence",
+        encoder="direct", source=str(folder), notes={"frames": frames, "time_axis": time_axis},
+    )
+
+
+_FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+
+
+@register_dataset("fsdd")
+def load_fsdd(
+    root: Path, frames: int = 30, split: str = "official", test_speaker: str = "theo", time_axis: str = "frames",
+    progress: bool = True,
+) -> SpikeDataset:
+    """Free Spoken Digit Dataset as ``[N, frames, frames]`` spectrogram sequences."""
+    folder = Path(root) / "fsdd" / "recordings"
+    if not folder.is_dir():
+        raise missing_file(folder, "fsdd", FSDD_SOURCE, f"{folder}/<digit>_<speaker>_<index>.wav")
+    entries = []
+    for path in sorted(folder.iterdir()):
+        match = _FSDD_NAME.match(path.name)
+        if match is None:
+            if path.suffix.lower() == ".wav":
+                raise DataFileError(f"fsdd: unexpected file name {path}; FSDD files are named <digit>_<speaker>_<index>.wav")
+            continue
+        entries.append((path, int(match.group(1)), match.group(2), int(match.group(3))))
+    if not entries:
+        raise missing_file(folder / "0_george_0.wav", "fsdd", FSDD_SOURCE, f"{folder}/<digit>_<speaker>_<index>.wav")
+    if split == "official":
+        is_test = [index < 5 for _, _, _, index in entries]
+    elif split == "speaker":
+        speakers = sorted({s for _, _, s, _ in entries})
+        if test_speaker not in speakers:
+            raise ValueError(f"fsdd: test_speaker {test_speaker!r} not among the speakers {speakers}")
+        is_test = [speaker == test_speaker for _, _, speaker, _ in entries]
+    else:
+        raise ValueError(f"fsdd: split must be 'official' or 'speaker', got {split!r}")
+    x = _images([p for p, *_ in entries], frames, "fsdd", FSDD_SOURCE, time_axis, progress)
+    y = torch.tensor([d for _, d, _, _ in entries], dtype=torch.int64)
+    test = torch.tensor(is_test)
+    return SpikeDataset(
+        "fsdd", TensorDataset(x[~test], y[~test]), TensorDataset(x[test], y[test]), 10, kind="sequence",
+        encoder="direct", source=str(folder),
+        notes={"frames": frames, "split": split, "time_axis": time_axis, **({"test_speaker": test_speaker} if split == "speaker" else {})},
+    )
