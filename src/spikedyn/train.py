@@ -114,6 +114,11 @@ class Batcher:
         self.steps = config.steps
         self.device = device
         self.encoder = make_encoder(config.encoder or dataset.encoder, config.alpha)
+        if dataset.target == "frame_class":
+            raise ValueError(
+                f"{dataset.name} has per-frame targets, which need a per-step read-out (the NRR recurrent "
+                f"network); the three-layer network of `spikedyn train` classifies whole sequences"
+            )
         if dataset.kind == "sequence" and dataset.steps is not None and config.steps > dataset.steps:
             raise ValueError(
                 f"{dataset.name} stores {dataset.steps} steps per sample; --steps {config.steps} asks for more"
