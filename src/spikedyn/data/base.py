@@ -130,3 +130,25 @@ def corrupt_file(path: Path, dataset: str, problem: str, obtain: str) -> DataFil
         f"  Problem: {problem}\n"
         f"  Fix: download it again from {obtain} and replace the file."
     )
+
+
+def format_summary(dataset: SpikeDataset) -> str:
+    """Readable text of :meth:`SpikeDataset.summary`: counts, shapes, class balance, file location."""
+    info = dataset.summary()
+    lines = [
+        f"{info['name']}  ({info['kind']} data, {info['num_classes']} classes, target: {info['target']})",
+        f"  files: {info['source']}",
+    ]
+    if dataset.kind == "sequence":
+        lines.append(f"  per sample: {dataset.steps} steps x {list(dataset.feature_shape)}")
+    else:
+        lines.append(f"  per sample: {list(dataset.feature_shape)} (encoded into T steps by '{dataset.encoder}')")
+    for split in ("train", "test"):
+        s = info[split]
+        lines.append(f"  {split:5s}: {s['count']:6d} samples, x {s['x_shape']} {s['x_dtype']}")
+        if "per_class" in s:
+            lines.append(f"         per class: {s['per_class']}")
+    extra = {k: v for k, v in info.items() if k not in ("name", "source", "kind", "target", "num_classes", "train", "test")}
+    for key, value in extra.items():
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""Counts on the real files (skipped with the reason when the data folder is absent)."""
+
+import pytest
+
+from spikedyn.data import load_dataset
+
+
+def test_mnist_counts(data_root):
+    ds = load_dataset("mnist", data_root)
+    assert (len(ds.train), len(ds.test)) == (60000, 10000)
+    assert ds.train.tensors[1][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert ds.summary()["test"]["per_class"] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_fsdd_official_split_counts(data_root):
+    ds = load_dataset("fsdd", data_root, progress=False)
+    assert (len(ds.train), len(ds.test)) == (2700, 300)
+    assert ds.summary()["test"]["per_class"] == [30] * 10
+    assert tuple(ds.train.tensors[0].shape[1:]) == (30, 30)
+
+
+def test_nmnist_subset_counts(data_root):
+    ds = load_dataset("nmnist", data_root, progress=False)
+    assert (len(ds.train), len(ds.test)) == (1000, 100)
+    assert ds.summary()["train"]["per_class"] == [97, 116, 99, 93, 105, 92, 94, 117, 87, 100]
+    assert ds.summary()["test"]["per_class"] == [8, 14, 8, 11, 14, 7, 10, 15, 2, 11]
+
+
+def test_timit_sample_counts(data_root):
+    ds = load_dataset("timit-gender", data_root, progress=False)
+    assert len(ds.train) + len(ds.test) == 160
+    assert ds.notes["speakers"] == {"train": 12, "test": 4}
+    both = ds.summary()
+    assert both["train"]["per_class"] == [60, 60] and both["test"]["per_class"] == [20, 20]
+    assert ds.notes["layout"] == "nltk-sample"
