@@ -33,3 +33,17 @@ def test_cli_data_list_and_info(capsys):
     assert "digits" in capsys.readouterr().out.split()
     assert main(["data", "info", "digits"]) == 0
     assert "1437" in capsys.readouterr().out
+
+
+def test_cli_data_options_reach_the_loader(tmp_path, capsys):
+    import pytest
+
+    from spikedyn.cli import parse_data_options
+
+    assert parse_data_options(["split=speaker", "frames=39", "flatten=false", "alpha=0.5"]) == {
+        "split": "speaker", "frames": 39, "flatten": False, "alpha": 0.5
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_data_options(["split"])
+    assert main(["data", "info", "digits", "--data-option", "flatten=false", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["train"]["x_shape"] == [1437, 1, 8, 8]

@@ -14,12 +14,40 @@ from dataclasses import fields
 from .neurons import NEURON_KINDS
 
 
+def _option_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_data_options(items: list[str] | None) -> dict:
+    """``["split=speaker", "frames=39"]`` -> ``{"split": "speaker", "frames": 39}``."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--data-option expects KEY=VALUE, got {item!r}")
+        options[key.replace("-", "_")] = _option_value(value)
+    return options
+
+
+def _add_data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-option", action="append", metavar="KEY=VALUE",
+        help="loader option, repeatable (e.g. split=speaker, frames=39, time_axis=bands; see `spikedyn data info`)",
+    )
+
+
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
     d = TrainConfig()
     p.add_argument("--dataset", default=d.dataset, help="data set name (see `spikedyn data list`; default %(default)s)")
     p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
+    _add_data_option(p)
     p.add_argument("--neuron", default=d.neuron, choices=NEURON_KINDS, type=str.lower, help="neuron kind (default %(default)s)")
     p.add_argument("--hidden", type=int, default=None, help="hidden layer size (data-set default: 500)")
     p.add_argument("--steps", "-T", type=int, default=None, help="time steps T (data-set default)")
@@ -56,6 +84,7 @@ def _train(args: argparse.Namespace) -> int:
         keep_freed_memory()
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
+    values["data_options"] = parse_data_options(args.data_option)
     values["fast"] = not args.reference
     values["progress"] = not args.quiet
     trainer = Trainer(TrainConfig(**values))
@@ -79,7 +108,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)
     model, config, ckpt = load_checkpoint(args.checkpoint, device=str(device))
-    dataset = load_dataset(config.dataset, args.data_root or config.data_root)
+    dataset = load_dataset(config.dataset, args.data_root or config.data_root, **config.data_options)
     result = evaluate(model, Batcher(dataset, config, device), config, args.split, epoch=int(ckpt["epoch"]))
     result.update({"checkpoint": args.checkpoint, "epoch": ckpt["epoch"], "split": args.split, "dataset": config.dataset})
     print(json.dumps(result, indent=2))
@@ -87,18 +116,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .data import dataset_names, load_dataset
+    from .data import dataset_names, format_summary, load_dataset
 
     if args.data_command == "list":
         print("\n".join(dataset_names()))
         return 0
-    dataset = load_dataset(args.name, args.data_root)
-    try:
-        from .data import format_summary  # type: ignore[attr-defined]
-
-        print(format_summary(dataset))
-    except ImportError:
-        print(json.dumps(dataset.summary(), indent=2))
+    dataset = load_dataset(args.name, args.data_root, **parse_data_options(args.data_option))
+    print(json.dumps(dataset.summary(), indent=2) if args.json else format_summary(dataset))
     return 0
 
 
@@ -136,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = data_sub.add_parser("info", help="counts, shapes, class balance and file location of a data set")
     info.add_argument("name")
     info.add_argument("--data-root", default=None)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_data_option(info)
     data_sub.add_parser("list", help="names of the available data sets")
     data.set_defaults(func=_data)
     plot = sub.add_parser("plot", help="plots: training curves of a run, membrane traces of neurons")

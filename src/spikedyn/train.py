@@ -19,7 +19,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -55,6 +55,7 @@ class TrainConfig:
 
     dataset: str = "digits"
     data_root: str | None = None
+    data_options: dict = field(default_factory=dict)  # loader keyword options, e.g. {"split": "speaker"}
     neuron: str = "2nd-fs"
     hidden: int | None = None
     steps: int | None = None
@@ -204,7 +205,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, dataset: SpikeDataset | None = None) -> None:
         self.config = config.resolved()
         self.device = pick_device(self.config.device)
-        self.dataset = dataset if dataset is not None else load_dataset(self.config.dataset, self.config.data_root)
+        if dataset is None:
+            dataset = load_dataset(self.config.dataset, self.config.data_root, **self.config.data_options)
+        self.dataset = dataset
         self.batcher = Batcher(self.dataset, self.config, self.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.dataset).to(self.device)
@@ -234,7 +237,7 @@ class Trainer:
             return False
         ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         saved = ckpt["config"]
-        for key in ("dataset", "neuron", "hidden", "steps", "batch_size", "seed", "loss"):
+        for key in ("dataset", "data_options", "neuron", "hidden", "steps", "batch_size", "seed", "loss"):
             if saved.get(key) != getattr(self.config, key):
                 raise ValueError(
                     f"cannot resume {self.checkpoint_path}: it was trained with {key}={saved.get(key)!r}, "
