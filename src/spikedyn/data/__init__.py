@@ -3,7 +3,7 @@
 ``load_dataset(name, root)`` returns a :class:`SpikeDataset`; ``dataset_names()`` lists them.
 """
 
-from . import cifar, digits, dvs, mnist, nmnist, spoken_digits, timit  # noqa: F401  (registration)
+from . import cifar, digits, dvs, mnist, nettalk, nmnist, spoken_digits, timit  # noqa: F401  (registration)
 from .base import (
     DATA_ROOT_ENV,
     DataFileError,
