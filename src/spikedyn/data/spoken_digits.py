@@ -6,11 +6,14 @@ Both return ``kind="sequence"`` tensors ``x [N, F, F]`` (float32): step ``t`` fe
 code, which fills a ``[bands, frames]`` array with a ``[frames, bands]`` matrix.  Labels are the
 digits 0-9.  See :func:`spikedyn.data.audio.spectrogram_frames` for the features.
 
-* **TIDigits** (LDC93S10 layout ``.../{train,test}/{man,woman,boy,girl}/<speaker>/<digits><a|b>.wav``,
-  NIST SPHERE or RIFF): every isolated-digit file (one digit character before the final
-  ``a``/``b``), except "oh" (``o``); ``z`` -> 0.  Split as the authors' code: all files pooled in
-  sorted path order, permuted with ``np.random.seed(42)``, first 70 % train, rest test.
-  ``F = 30`` (MDN, BRP) or ``39`` (NRR).
+* **TIDigits** (LDC93S10 layout ``.../{train,test}/{man,woman,boy,girl}/<speaker>/<digit><a|b>.wav``,
+  NIST SPHERE or RIFF; also the endpointed copies ``<speaker>/<DIGIT><A|B>_endpt.wav`` the authors
+  used): every isolated-digit file (one digit character, then ``a``/``b``), except "oh" (``o``);
+  ``z`` -> 0.  Split as the authors' code: files sorted by (digit character, speaker folder,
+  repetition letter), permuted with ``np.random.seed(42)``, first ``int(0.7 N)`` train, rest test.
+  ``groups`` keeps only files under the named speaker-group folders (e.g. ``("man", "woman")``).
+  ``F = 30`` (MDN, BRP) or ``39`` (NRR).  The paper reports 4,144 samples; which subset of the
+  LDC corpus that is was not published, so all isolated digits are used by default.
 * **FSDD** (Free Spoken Digit Dataset, ``fsdd/recordings/{digit}_{speaker}_{index}.wav``, 8 kHz):
   ``split="official"``: index 0-4 test (300), 5-49 train (2,700); ``split="speaker"``: the
   recordings of ``test_speaker`` (default ``theo``) test, the other five speakers train.
@@ -47,21 +50,35 @@ def _images(paths: list[Path], frames: int, dataset: str, obtain: str, time_axis
     return torch.from_numpy(out)
 
 
-def tidigits_files(root: Path) -> list[tuple[Path, int]]:
-    """Isolated-digit files (not "oh") under a TIDigits tree, sorted, with their labels."""
+_TIDIGITS_NAME = re.compile(r"^([zo1-9])([ab])(_endpt)?$", re.IGNORECASE)
+
+
+def tidigits_files(root: Path, groups: tuple[str, ...] | None = None) -> list[tuple[Path, int]]:
+    """Isolated-digit files (not "oh") under a TIDigits tree with their labels, in the authors' order.
+
+    The order is the sort key of the authors' code, ``(name[0], speaker folder, name[1])``; the
+    full path breaks ties so the order never depends on the file system.
+    """
+    wanted = {g.lower() for g in groups} if groups else None
     files = []
-    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".wav"):
-        stem = path.stem.lower()
-        if len(stem) == 2 and stem[1] in "ab" and stem[0] in _TIDIGITS_LABELS:
-            files.append((path, _TIDIGITS_LABELS[stem[0]]))
-    return files
+    for path in root.rglob("*"):
+        match = _TIDIGITS_NAME.match(path.stem) if path.suffix.lower() == ".wav" else None
+        if match is None or match.group(1).lower() == "o":
+            continue
+        if wanted is not None and not wanted & {part.lower() for part in path.relative_to(root).parts[:-1]}:
+            continue
+        files.append(path)
+    files.sort(key=lambda p: (p.name[0], p.parent.name, p.name[1], str(p)))
+    return [(p, _TIDIGITS_LABELS[p.name[0].lower()]) for p in files]
 
 
 @register_dataset("tidigits")
-def load_tidigits(root: Path, frames: int = 30, time_axis: str = "frames", progress: bool = True) -> SpikeDataset:
+def load_tidigits(
+    root: Path, frames: int = 30, time_axis: str = "frames", groups: tuple[str, ...] | None = None, progress: bool = True,
+) -> SpikeDataset:
     """TIDigits isolated digits as ``[N, frames, frames]`` spectrogram sequences (70/30 split, seed 42)."""
     folder = next((p for p in (Path(root) / "TIDIGITS", Path(root) / "tidigits") if p.is_dir()), None)
-    files = tidigits_files(folder) if folder else []
+    files = tidigits_files(folder, groups) if folder else []
     if not files:
         raise missing_file(
             Path(root) / "TIDIGITS", "tidigits", TIDIGITS_SOURCE,
@@ -74,7 +91,7 @@ def load_tidigits(root: Path, frames: int = 30, time_axis: str = "frames", progr
     tr, te = perm[:n_train], perm[n_train:]
     return SpikeDataset(
         "tidigits", TensorDataset(x[tr], y[tr]), TensorDataset(x[te], y[te]), 10, kind="sequence",
-        encoder="direct", source=str(folder), notes={"frames": frames, "time_axis": time_axis},
+        encoder="direct", source=str(folder), notes={"frames": frames, "time_axis": time_axis, **({"groups": list(groups)} if groups else {})},
     )
 
 
