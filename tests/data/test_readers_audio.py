@@ -84,15 +84,23 @@ def test_tidigits_layout_split_and_labels(tmp_path):
     for i, name in enumerate(names):
         group = "train" if i % 2 else "test"
         write_sphere(base / group / "man" / "ae" / f"{name}.wav", tone(200 + 40 * i, 0.4, 20000, seed=i), 20000)
+    write_wav(base / "train" / "woman" / "bc" / "8A_endpt.wav", tone(900, 0.4, 20000), 20000)  # the authors' copies
+    write_wav(base / "train" / "woman" / "bc" / "1B_endpt.wav", tone(950, 0.4, 20000), 20000)
     ds = load_dataset("tidigits", tmp_path, progress=False)
     total = len(ds.train) + len(ds.test)
-    assert total == 9  # "oh" and the two-digit file are not isolated digits 0-9
-    assert len(ds.train) == int(0.7 * 9)
-    assert sorted(torch.cat([ds.train.tensors[1], ds.test.tensors[1]]).tolist()) == [0, 1, 2, 3, 4, 5, 6, 7, 9]
+    assert total == 11  # "oh" and the two-digit file are not isolated digits 0-9
+    assert len(ds.train) == int(0.7 * 11)
+    # the authors' order: (digit char, speaker folder, repetition), then np.random.seed(42) permutation
+    ordered = [1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]  # 1a (ae), 1B (bc), 2b, ..., 8A, 9b, za
+    perm = np.random.RandomState(42).permutation(11)
+    assert ds.train.tensors[1].tolist() == [ordered[i] for i in perm[:7]]
+    assert ds.test.tensors[1].tolist() == [ordered[i] for i in perm[7:]]
     assert ds.train.tensors[0].shape[1:] == (30, 30)
     again = load_dataset("tidigits", tmp_path, progress=False)
-    assert torch.equal(ds.train.tensors[1], again.train.tensors[1])  # fixed permutation (seed 42)
+    assert torch.equal(ds.train.tensors[0], again.train.tensors[0])
     assert load_dataset("tidigits", tmp_path, frames=39, progress=False).train.tensors[0].shape[1:] == (39, 39)
+    women = load_dataset("tidigits", tmp_path, groups=("woman",), progress=False)
+    assert len(women.train) + len(women.test) == 2
     with pytest.raises(DataFileError, match="TIDIGITS.*\n.*LDC93S10"):
         load_dataset("tidigits", tmp_path / "none", progress=False)
 
