@@ -112,7 +112,9 @@ def timit_fixture(root, layout):
             samples = tone(150 if speaker[0] == "m" else 250, 0.5, 16000, seed=len(utt))
             if layout == "ldc":
                 split = "TRAIN" if region == "dr1" else "TEST"
-                wav = write_sphere(root / "TIMIT" / split / region.upper() / speaker.upper() / f"{utt.upper()}.WAV", samples, 16000)
+                folder = root / "TIMIT" / "data" / split / region.upper() / speaker.upper()
+                wav = write_sphere(folder / f"{utt.upper()}.WAV", samples, 16000)
+                write_wav(folder / f"{utt.upper()}.WAV.wav", samples, 16000)  # a converted copy counts once
                 phn = wav.with_suffix(".PHN")
             else:
                 wav = write_wav(root / "timit_sample" / f"{region}-{speaker}" / f"{utt}.wav", samples, 16000)
@@ -127,6 +129,9 @@ def test_timit_gender(tmp_path, layout):
     assert ds.train.tensors[0].shape == (4, 20, 520) and ds.test.tensors[0].shape == (4, 20, 520)
     assert sorted(ds.train.tensors[1].tolist()) == [0, 0, 1, 1] and ds.num_classes == 2
     assert ds.notes["speakers"] == {"train": 2, "test": 2}
+    if layout == "ldc":
+        phones = load_dataset("timit-phones", tmp_path, progress=False)
+        assert len(phones.train) == 4 and phones.train.tensors[1][0, 12].item() == PHONES_39.index("sh")
     raw = load_dataset("timit-gender", tmp_path, normalize=False, progress=False)
     blocks = raw.train.tensors[0][0].reshape(800, 13)
     assert (blocks[50:] == 0).all() and (blocks[:49] != 0).any()  # 0.5 s -> 49 frames, zero-padded to 800

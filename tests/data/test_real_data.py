@@ -33,3 +33,24 @@ def test_timit_sample_counts(data_root):
     both = ds.summary()
     assert both["train"]["per_class"] == [60, 60] and both["test"]["per_class"] == [20, 20]
     assert ds.notes["layout"] == "nltk-sample"
+
+
+def test_features_on_real_files_match_python_speech_features(data_root):
+    """Golden values; python_speech_features 0.6 (fbank/mfcc, same settings) agrees to 1e-13."""
+    import numpy as np
+
+    from spikedyn.data.audio import mfcc, read_audio, spectrogram_frames
+
+    fsdd = data_root / "fsdd" / "recordings" / "3_theo_7.wav"
+    timit = data_root / "timit_sample" / "dr1-fvmh0" / "sa1.wav"
+    if not (fsdd.exists() and timit.exists()):
+        pytest.skip("FSDD or TIMIT sample files missing")
+    signal, rate = read_audio(fsdd)
+    image = spectrogram_frames(signal, rate, 30, 30)
+    np.testing.assert_allclose(image[[0, 7, 29], [0, 12, 29]], [0.00745759, 0.06823259, 0.00092449], rtol=1e-4)
+    np.testing.assert_allclose(mfcc(signal, rate)[[0, 10], [0, 5]], [13.01308719, -29.70933929], rtol=1e-7)
+    signal, rate = read_audio(timit)
+    assert rate == 16000
+    np.testing.assert_allclose(spectrogram_frames(signal, rate, 30, 30)[[0, 7, 29], [0, 12, 29]],
+                               [1.26037197e-04, 3.22426554e-03, 1.39743419e-05], rtol=1e-6)
+    np.testing.assert_allclose(mfcc(signal, rate)[[0, 10], [0, 5]], [6.62966048, 4.98957989], rtol=1e-7)

@@ -5,7 +5,8 @@
 * :func:`fbank` is the mel filterbank of the authors' pipeline (python_speech_features
   semantics): pre-emphasis ``y_n = x_n - 0.97 x_{n-1}``, frames of ``round(winlen*fs)``
   samples every ``round(winstep*fs)`` (the last one zero-padded), window, power spectrum
-  ``|rfft(frame, nfft)|^2 / nfft``, triangular mel filters with ``mel = 2595 log10(1 + f/700)``
+  ``|rfft(frame, nfft)|^2 / nfft`` (rectangular window by default, as python_speech_features;
+  the TIDigits pipeline passes Hamming), triangular mel filters with ``mel = 2595 log10(1 + f/700)``
   spaced evenly from 0 Hz to ``fs/2`` on ``nfft + 1`` bins; zeros replaced by machine epsilon.
   Returns the filterbank energies ``[frames, nfilt]`` (no log) and the frame energies.
 * :func:`mfcc`: ``log`` of the filterbank, DCT-II (orthonormal), first ``numcep`` cepstra,
@@ -126,9 +127,14 @@ def fbank(
     nfilt: int = 26,
     nfft: int = 512,
     preemph: float = 0.97,
-    window: str = "hamming",
+    window: str = "rect",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mel filterbank energies ``[frames, nfilt]`` (no log) and frame energies ``[frames]``."""
+    """Mel filterbank energies ``[frames, nfilt]`` (no log) and frame energies ``[frames]``.
+
+    ``window``: ``"rect"`` (python_speech_features' default) or ``"hamming"``.
+    """
+    if window not in ("rect", "hamming"):
+        raise ValueError(f"window must be 'rect' or 'hamming', got {window!r}")
     x = np.asarray(signal, dtype=np.float64)
     x = np.append(x[0], x[1:] - preemph * x[:-1]) if len(x) else x
     frame_len, frame_step = _round_half_up(winlen * rate), max(1, _round_half_up(winstep * rate))
@@ -144,7 +150,7 @@ def fbank(
 
 
 def mfcc(signal: np.ndarray, rate: int, numcep: int = 13, nfilt: int = 26, nfft: int = 512, ceplifter: int = 22,
-         window: str = "hamming") -> np.ndarray:
+         window: str = "rect") -> np.ndarray:
     """MFCC ``[frames, numcep]`` with c0 = log frame energy (25 ms window, 10 ms step)."""
     feat, energy = fbank(signal, rate, nfilt=nfilt, nfft=nfft, window=window)
     cep = dct(np.log(feat), type=2, axis=1, norm="ortho")[:, :numcep]
@@ -171,7 +177,7 @@ def spectrogram_frames(signal: np.ndarray, rate: int, frames: int = 30, bands: i
     """
     duration = len(signal) / rate
     winlen = duration / (frames * 0.5 + 0.5)
-    feat, _ = fbank(signal, rate, winlen=winlen, winstep=winlen / 2, nfilt=bands, nfft=4096)
+    feat, _ = fbank(signal, rate, winlen=winlen, winstep=winlen / 2, nfilt=bands, nfft=4096, window="hamming")
     feat = feat[:frames]
     if len(feat) < frames:
         feat = np.concatenate([feat, np.zeros((frames - len(feat), bands))])

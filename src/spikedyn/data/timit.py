@@ -3,7 +3,9 @@
 Layouts read:
 
 * LDC: ``TIMIT/{TRAIN,TEST}/DR<n>/<speaker>/<utterance>.WAV`` (NIST SPHERE) with ``.PHN``
-  (any letter case); the official train/test folders are the split.
+  (any letter case, any folders between ``TIMIT/`` and ``TRAIN``, e.g. ``TIMIT/data/TRAIN``); a
+  converted ``<utterance>.WAV.wav`` beside the SPHERE file counts once.  The official train/test
+  folders are the split (4,620 / 1,680 utterances of 462 / 168 speakers).
 * NLTK sample: ``timit_sample/dr<n>-<speaker>/<utterance>.wav`` (RIFF, one SPHERE) with ``.phn``:
   160 utterances of 16 speakers (one female, one male per dialect region).  It has no official
   split; the default speaker-held-out split puts dialect regions 7 and 8 (4 speakers, 2 F + 2 M,
@@ -11,12 +13,14 @@ Layouts read:
 
 Gender is the first letter of the speaker id (``f``/``m``): male = 1, female = 0.
 
-* ``timit-gender`` (MDN): 13 MFCC incl. log-energy (25 ms / 10 ms), zero-padded (or cut) to
-  800 frames = 10,400 values, reshaped to 20 steps x 520 (40 consecutive frames x 13):
+* ``timit-gender`` (MDN): 13 MFCC incl. log-energy (25 ms / 10 ms, python_speech_features
+  defaults as in the authors' code, i.e. a rectangular window: ``window="rect"``; ``"hamming"``
+  optional), zero-padded to 800 frames (longer utterances raise an error) = 10,400 values, reshaped to 20 steps x 520 (40 consecutive frames x 13):
   ``x [N, 20, 520]``.  ``normalize=True`` (default) z-scores every value with the training
   split's mean/std; the authors' code instead passes training batches through a fresh
   BatchNorm (``normalize=False`` gives the raw MFCCs).
-* ``timit-phones`` (NRR): 13 MFCC + delta + delta-delta (``d_t = v_{t+1} - v_{t-1}``) = 39
+* ``timit-phones`` (NRR): 13 MFCC (Hamming window [A]; the LSNN features' window is not
+  documented) + delta + delta-delta (``d_t = v_{t+1} - v_{t-1}``) = 39
   features per 10 ms frame, z-scored with training statistics, padded to ``max_frames`` (780)
   with zeros and label ``sil``; frame labels in the reduced 39-phone set (``sil`` = 0), the
   label of frame ``i`` being the phone that covers its centre sample ``160 i + 200``:
@@ -59,11 +63,17 @@ def utterances(root: Path) -> tuple[list[dict], str]:
     ldc = next((p for p in (root / "TIMIT", root / "timit") if p.is_dir()), None)
     items = []
     if ldc is not None:
+        seen = set()
         for wav in sorted(p for p in ldc.rglob("*") if p.suffix.lower() == ".wav"):
             parts = [s.lower() for s in wav.relative_to(ldc).parts]
-            if len(parts) != 4 or parts[0] not in ("train", "test"):
+            if len(parts) < 4 or parts[-4] not in ("train", "test"):
                 continue
-            items.append({"wav": wav, "speaker": parts[2], "region": parts[1], "split": parts[0]})
+            utterance = wav.name.split(".")[0].lower()
+            key = (wav.parent, utterance)  # SA1.WAV (SPHERE) and a converted SA1.WAV.wav are one utterance
+            if key in seen:
+                continue
+            seen.add(key)
+            items.append({"wav": wav, "speaker": parts[-2], "region": parts[-3], "split": parts[-4]})
         layout = "ldc"
     elif (root / "timit_sample").is_dir():
         for folder in sorted((root / "timit_sample").iterdir()):
@@ -87,9 +97,9 @@ def utterances(root: Path) -> tuple[list[dict], str]:
     return items, layout
 
 
-def _mfcc_of(item: dict) -> np.ndarray:
+def _mfcc_of(item: dict, window: str) -> np.ndarray:
     signal, rate = read_audio(item["wav"], "timit", SOURCE)
-    return mfcc(signal, rate)
+    return mfcc(signal, rate, window=window)
 
 
 def _split(items: list[dict], x: torch.Tensor, y: torch.Tensor) -> tuple[TensorDataset, TensorDataset]:
@@ -98,12 +108,18 @@ def _split(items: list[dict], x: torch.Tensor, y: torch.Tensor) -> tuple[TensorD
 
 
 @register_dataset("timit-gender")
-def load_timit_gender(root: Path, frames: int = 800, steps: int = 20, normalize: bool = True, progress: bool = True) -> SpikeDataset:
+def load_timit_gender(
+    root: Path, frames: int = 800, steps: int = 20, normalize: bool = True, window: str = "rect", progress: bool = True,
+) -> SpikeDataset:
     """Gender classification: ``x [N, steps, frames*13/steps]`` MFCC blocks, y male=1."""
+    if frames % steps:
+        raise ValueError(f"timit-gender: frames={frames} is not a multiple of steps={steps}")
     items, layout = utterances(root)
     feats = np.zeros((len(items), frames, 13), dtype=np.float32)
     for i, item in enumerate(tqdm(items, desc="timit mfcc", disable=not progress, leave=False)):
-        m = _mfcc_of(item)[:frames]
+        m = _mfcc_of(item, window)
+        if len(m) > frames:
+            raise ValueError(f"timit-gender: {item['wav']} has {len(m)} frames > frames={frames}; raise frames")
         feats[i, : len(m)] = m
     x = torch.from_numpy(feats.reshape(len(items), steps, -1))
     y = torch.tensor([it["gender"] for it in items], dtype=torch.int64)
@@ -114,7 +130,7 @@ def load_timit_gender(root: Path, frames: int = 800, steps: int = 20, normalize:
         test = TensorDataset((test.tensors[0] - mean) / std, test.tensors[1])
     speakers = {s: len({it["speaker"] for it in items if it["split"] == s}) for s in ("train", "test")}
     return SpikeDataset("timit-gender", train, test, 2, kind="sequence", encoder="direct", source=str(items[0]["wav"].parents[1]),
-                        notes={"layout": layout, "speakers": speakers, "normalize": normalize})
+                        notes={"layout": layout, "speakers": speakers, "normalize": normalize, "window": window})
 
 
 def read_phn(path: Path) -> list[tuple[int, int, str]]:
@@ -145,18 +161,20 @@ def frame_labels(phones: list[tuple[int, int, str]], n_frames: int, step: int = 
 
 
 @register_dataset("timit-phones")
-def load_timit_phones(root: Path, max_frames: int = 780, progress: bool = True) -> SpikeDataset:
+def load_timit_phones(root: Path, max_frames: int = 780, window: str = "hamming", progress: bool = True) -> SpikeDataset:
     """39-phone frame classification: ``x [N, max_frames, 39]``, ``y [N, max_frames]``."""
     items, layout = utterances(root)
     xs, ys, lengths = [], [], []
     for item in tqdm(items, desc="timit mfcc", disable=not progress, leave=False):
-        m = _mfcc_of(item)
+        m = _mfcc_of(item, window)
         if len(m) > max_frames:
             raise ValueError(f"timit-phones: {item['wav']} has {len(m)} frames > max_frames={max_frames}; raise max_frames")
         d = deltas(m)
         xs.append(np.concatenate([m, d, deltas(d)], axis=1))
         wav = item["wav"]
-        phn = next((p for p in (wav.with_suffix(".phn"), wav.with_suffix(".PHN")) if p.exists()), wav.with_suffix(".phn"))
+        stem = wav.name.split(".")[0]
+        candidates = [wav.parent / f"{stem}{ext}" for ext in (".phn", ".PHN")]
+        phn = next((p for p in candidates if p.exists()), candidates[0])
         ys.append(frame_labels(read_phn(phn), len(m)))
         lengths.append(len(m))
     is_train = np.array([it["split"] == "train" for it in items])
@@ -169,4 +187,4 @@ def load_timit_phones(root: Path, max_frames: int = 780, progress: bool = True) 
         y[i, : len(lab)] = lab
     train, test = _split(items, torch.from_numpy(x), torch.from_numpy(y))
     return SpikeDataset("timit-phones", train, test, 39, kind="sequence", encoder="direct", target="frame_class",
-                        source=str(items[0]["wav"].parents[1]), notes={"layout": layout, "lengths": {"max": max(lengths)}})
+                        source=str(items[0]["wav"].parents[1]), notes={"layout": layout, "lengths": {"max": max(lengths)}, "window": window})
