@@ -60,6 +60,7 @@ def test_nmnist_mdn_and_plif_variants(tmp_path):
     assert grid[0, 1, 0, 34, 34] == 1  # t = 20 ms -> bin 1
     assert grid[1, 19, 1, 7, 6] == 1 and grid[1].sum() == 2  # y=6,x=5 shifted; 400 ms is beyond 20 x 15 ms
     assert ds.test.tensors[0].shape == (1, 20, 2592) and ds.kind == "sequence"
+    assert ds.source == str(tmp_path / "NMNIST")
     plif = load_dataset("nmnist-plif", tmp_path, progress=False)
     assert plif.train.tensors[0].shape == (2, 10, 2, 34, 34)
     assert plif.train.tensors[0][1].sum() == 3
@@ -138,6 +139,16 @@ def test_aedat2_and_cifar10dvs(tmp_path):
     assert x.shape == (20, 20, 2, 128, 128) and ds.test.tensors[0].shape == (10, 20, 2, 128, 128)
     assert y.tolist() == [c for c in range(10) for _ in range(2)]
     assert ds.test.tensors[0][3, :, 1, 2, 3].sum() == 5  # class 3, file index 2 -> y = 2, x = 3
+    sj = load_dataset("cifar10dvs", tmp_path, train_per_class=2, orientation="spikingjelly", progress=False)
+    assert sj.test.tensors[0][3, :, 0, 127 - 3, 127 - 2].sum() == 5  # x' = 127 - y, y' = 127 - x, p' = 1 - p
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(DataFileError, match="not a multiple of 8"):
         read_aedat2(path)
+
+
+def test_nmnist_alternative_folder_names(tmp_path):
+    nmnist_fixture(tmp_path)
+    (tmp_path / "NMNIST" / "Train").rename(tmp_path / "NMNIST" / "train")
+    (tmp_path / "NMNIST").rename(tmp_path / "N-MNIST")
+    ds = load_dataset("nmnist", tmp_path, progress=False)
+    assert ds.train.tensors[1].tolist() == [3, 7] and ds.source == str(tmp_path / "N-MNIST")

@@ -13,7 +13,16 @@ labelled gesture: the events with ``start <= t < end``.
 **CIFAR10-DVS** (``CIFAR10DVS/<class>/cifar10_<class>_<index>.aedat``, AEDAT 2.0; classes in the
 usual CIFAR-10 order): per class, files sorted by index, the first 900 train and the last
 100 test.  ``cifar10dvs``: 20 frames split by number, counts on 2x128x128 (``pool`` > 1
-sum-pools; the full set at pool 1 takes ~13 GB as int16).
+sum-pools; the full set at pool 1 takes ~13 GB as int16).  ``orientation="raw"`` keeps the
+sensor's address bits; ``"spikingjelly"`` applies today's SpikingJelly correction
+(``x' = 127 - y``, ``y' = 127 - x``, ``p' = 1 - p``); the 2020 version the PLIF authors ran is
+not known to have had it, so ``raw`` is the default.
+
+Why not ``tonic``: its ``DVSGesture`` class reads re-packaged ``.npy`` files and its
+``CIFAR10DVS`` class ``.aedat4`` re-conversions (both downloaded from its own mirrors), not the
+original AEDAT 3.1 / 2.0 files, and it pulls in librosa (numba, llvmlite), h5py, importRosbag and
+expelliarmus.  The two formats are a few dozen lines each (:mod:`spikedyn.data.aedat`), so no
+extra dependency is needed.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from tqdm.auto import tqdm
 
 from .aedat import read_aedat2, read_aedat31
 from .base import DataFileError, SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
-from .events import frames_by_count, frames_by_time
+from .events import frames_by_count, frames_by_time, make_events
 
 GESTURE_SOURCE = "https://research.ibm.com/interactive/dvsgesture/ (DvsGesture.tar.gz, extracted)"
 CIFAR10DVS_SOURCE = "https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 (per-class zips, extracted)"
@@ -105,8 +114,12 @@ def load_dvsgesture_plif(root: Path, steps: int = 20, progress: bool = True) -> 
 
 
 @register_dataset("cifar10dvs")
-def load_cifar10dvs(root: Path, steps: int = 20, pool: int = 1, train_per_class: int = 900, progress: bool = True) -> SpikeDataset:
+def load_cifar10dvs(
+    root: Path, steps: int = 20, pool: int = 1, train_per_class: int = 900, orientation: str = "raw", progress: bool = True,
+) -> SpikeDataset:
     """PLIF frames of CIFAR10-DVS with the fixed per-class split (first 900 train, rest test)."""
+    if orientation not in ("raw", "spikingjelly"):
+        raise ValueError(f"cifar10dvs: orientation must be 'raw' or 'spikingjelly', got {orientation!r}")
     folder = find_first([Path(root) / "CIFAR10DVS", Path(root) / "cifar10dvs", Path(root) / "CIFAR10-DVS"])
     if folder is None:
         raise missing_file(Path(root) / "CIFAR10DVS", "cifar10dvs", CIFAR10DVS_SOURCE,
@@ -118,7 +131,10 @@ def load_cifar10dvs(root: Path, steps: int = 20, pool: int = 1, train_per_class:
             raise missing_file(folder / cls, "cifar10dvs", CIFAR10DVS_SOURCE, f"{folder / cls}/cifar10_{cls}_0.aedat ...")
         files.sort(key=lambda p: int(re.findall(r"\d+", p.stem)[-1]) if re.findall(r"\d+", p.stem) else -1)
         for i, path in enumerate(tqdm(files, desc=f"cifar10dvs {cls}", disable=not progress, leave=False)):
-            frames = frames_by_count(read_aedat2(path, "cifar10dvs", CIFAR10DVS_SOURCE), steps, (128, 128), pool=pool)
+            events = read_aedat2(path, "cifar10dvs", CIFAR10DVS_SOURCE)
+            if orientation == "spikingjelly":
+                events = make_events(events["t"], 127 - events["y"], 127 - events["x"], 1 - events["p"])
+            frames = frames_by_count(events, steps, (128, 128), pool=pool)
             xs, ys = parts["train" if i < train_per_class else "test"]
             xs.append(frames)
             ys.append(label)
@@ -126,4 +142,5 @@ def load_cifar10dvs(root: Path, steps: int = 20, pool: int = 1, train_per_class:
         split: TensorDataset(torch.from_numpy(np.stack(xs).astype(np.int16)), torch.tensor(ys, dtype=torch.int64))
         for split, (xs, ys) in parts.items()
     }
-    return SpikeDataset("cifar10dvs", splits["train"], splits["test"], 10, kind="sequence", encoder="direct", source=str(folder))
+    return SpikeDataset("cifar10dvs", splits["train"], splits["test"], 10, kind="sequence", encoder="direct", source=str(folder),
+                        notes={"orientation": orientation, "pool": pool})

@@ -1,4 +1,5 @@
-"""N-MNIST from the original ``.bin`` event files (``NMNIST/{Train,Test}/<digit>/<index>.bin``).
+"""N-MNIST from the original ``.bin`` event files (``NMNIST/{Train,Test}/<digit>/<index>.bin``;
+the folder may also be called ``N-MNIST`` or ``nmnist``, the splits ``train`` / ``test``).
 
 File format: 5 bytes (40 bits) per event, big-endian fields: byte 0 = x (0-33), byte 1 = y
 (0-33), bit 7 of byte 2 = polarity (1 = ON), the remaining 23 bits = timestamp in µs.
@@ -22,7 +23,7 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
-from .base import SpikeDataset, corrupt_file, missing_file, register_dataset
+from .base import SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
 from .events import frames_by_count, frames_by_time, make_events
 
 SOURCE = "https://www.garrickorchard.com/datasets/n-mnist (Train.zip / Test.zip, unzipped)"
@@ -43,7 +44,8 @@ def read_nmnist_bin(path: Path) -> np.ndarray:
 
 
 def _files(root: Path, split: str) -> list[tuple[Path, int]]:
-    base = Path(root) / "NMNIST" / split
+    folder = find_first([Path(root) / name for name in ("NMNIST", "N-MNIST", "nmnist")]) or Path(root) / "NMNIST"
+    base = find_first([folder / split, folder / split.lower()]) or folder / split
     if not base.is_dir():
         raise missing_file(base, "nmnist", SOURCE, f"{Path(root) / 'NMNIST'}/{{Train,Test}}/<digit>/<index>.bin")
     files = [(p, int(d.name)) for d in sorted(base.iterdir()) if d.is_dir() and d.name.isdigit() for p in sorted(d.glob("*.bin"))]
@@ -61,7 +63,7 @@ def _load(root: Path, encode, dtype, name: str, progress: bool) -> SpikeDataset:
         y = torch.tensor([label for _, label in files], dtype=torch.int64)
         splits[split] = TensorDataset(x, y)
     return SpikeDataset(name, splits["Train"], splits["Test"], 10, kind="sequence", encoder="direct",
-                        source=str(Path(root) / "NMNIST"))
+                        source=str(files[0][0].parents[2]))
 
 
 @register_dataset("nmnist")
