@@ -69,6 +69,10 @@ class SpikeDataset:
             info = {"count": len(split), "x_shape": list(x.shape), "x_dtype": str(x.dtype).replace("torch.", "")}
             if self.target == "class":
                 info["per_class"] = torch.bincount(y, minlength=self.num_classes).tolist()
+            elif self.target == "frame_class":  # frames per class, padding frames included
+                info["per_class_frames"] = torch.bincount(y.reshape(-1), minlength=self.num_classes).tolist()
+            elif self.target == "multi_hot":  # samples with each output unit on
+                info["per_unit"] = [int(v) for v in (y > 0).sum(0).tolist()]
             out[split_name] = info
         out.update(self.notes)
         return out
@@ -146,8 +150,9 @@ def format_summary(dataset: SpikeDataset) -> str:
     for split in ("train", "test"):
         s = info[split]
         lines.append(f"  {split:5s}: {s['count']:6d} samples, x {s['x_shape']} {s['x_dtype']}")
-        if "per_class" in s:
-            lines.append(f"         per class: {s['per_class']}")
+        for key, label in (("per_class", "per class"), ("per_class_frames", "frames per class"), ("per_unit", "samples per unit")):
+            if key in s:
+                lines.append(f"         {label}: {s[key]}")
     extra = {k: v for k, v in info.items() if k not in ("name", "source", "kind", "target", "num_classes", "train", "test")}
     for key, value in extra.items():
         lines.append(f"  {key}: {value}")
