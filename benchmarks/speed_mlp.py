@@ -1,34 +1,54 @@
 """Speed of one training step and one inference pass: 784-500-10 LIF network, T=20, batch 100.
 
-Variants, all timed in ONE process on the same CPU with interleaved repetitions (each round
-times every variant once, in a rotating order), on the same pre-encoded Bernoulli input
-``[20, 100, 784]`` (encoding is not timed):
+Variants, all timed in ONE process on the same CPU with interleaved repetitions (after the
+warm-up, each round times every variant once, in a rotating or shuffled order), on the same
+pre-encoded Bernoulli input ``[20, 100, 784]`` (encoding is not timed) and with identical
+initial Linear weights:
 
-* ``spikedyn``            MDNNet with the decay-with-reset-flag LIF (identity input), fused fast path
-* ``spikedyn-sigmoid``    the same with MDN's sigmoid input current (1st-order meta neuron)
-* ``spikedyn-reference``  the same network on the per-step autograd reference path
-* ``snntorch``            snnTorch ``Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero")`` in its
-                          idiomatic per-step loop (Linear and neuron called at every step)
-* ``spikingjelly``        SpikingJelly multi-step ``LIFNode(tau=1.25, decay_input=False,
-                          v_threshold=0.5, v_reset=0)`` (so ``H = 0.2 V + X``), ``layer.Linear``
-                          in multi-step mode (folded over T*B), backend ``torch``
-* ``floor``               the same Linear layers with no neuron, batched over T*B
+* ``spikedyn``            MDNNet, neuron ``lif-identity`` (decay-with-reset-flag LIF, identity input):
+                          ``V_t = 0.2 V_{t-1} (1 - S_{t-1}) + I_t``, ``S_t = H(V_t - 0.5)``,
+                          RectWindow(0.5) surrogate, reset flag differentiated; fused fast path
+* ``spikedyn-sigmoid``    the same with MDN's sigmoid input current (neuron ``lif``)
+* ``spikedyn-reference``  ``lif-identity`` on the per-step autograd reference path (``fast=False``)
+* ``snntorch``            ``snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero")`` with a
+                          rectangular surrogate (``custom_surrogate``, half-width 0.5, height 1), in
+                          snnTorch's idiomatic per-step loop (Linear and neuron called every step)
+* ``spikingjelly``        multi-step ``neuron.LIFNode(tau=1.25, decay_input=False, v_threshold=0.5,
+                          v_reset=0, detach_reset=False, step_mode="m")`` -- charge
+                          ``H = V - V/1.25 + X = 0.2 V + X`` -- between ``layer.SeqToANNContainer(nn.Linear)``
+                          layers, ``functional.reset_net`` before each forward; surrogate
+                          ``PiecewiseQuadratic(alpha=2)`` (triangle of half-width 0.5, area 1), a built-in
+                          surrogate, so SpikingJelly dispatches to its registered CPU operator (whole
+                          sequence, hand-written backward)
+* ``spikingjelly-rect``   the same with ``surrogate.Rect(alpha=1)`` (the exact rectangle of ours); Rect is
+                          not one of SpikingJelly's kernel surrogates, so it runs SJ's per-step torch
+                          reference implementation (autograd through every step)
+* ``floor``               the same Linear layers with no neuron, batched over T*B (rate = mean over T)
 
 A training step = forward + rate-MSE against one-hot labels + backward + Adam step.
+An inference pass = forward under ``torch.no_grad()``.
 
-    python benchmarks/speed_mlp.py --allocator keep      # the committed results
-    python benchmarks/speed_mlp.py --quick               # smoke test
+    python benchmarks/speed_mlp.py --allocator keep       # the results in results/speed_mlp.*
+    python benchmarks/speed_mlp.py --quick                # smoke test: 3 rounds, nothing written
 
-``--allocator keep`` makes glibc keep freed memory (``spikedyn.perf.keep_freed_memory``) for
-the whole process, i.e. for every variant alike, as in the measurements of the other
-libraries this project started from; ``default`` leaves malloc as it is.
+``--allocator keep`` calls glibc ``mallopt`` at start (``spikedyn.perf.keep_freed_memory``:
+M_MMAP_THRESHOLD = 32 MiB, M_TRIM_THRESHOLD = 2**31-1, the largest value ``mallopt``'s int
+accepts) so freed memory stays in the process.  It is process-wide, i.e. it applies to every
+variant alike, as in the measurements of the other libraries in PERF-NOTES.md (which used the
+environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``; those are
+recorded too when set).  ``--allocator default`` (the default) leaves malloc as it is.
+
+snnTorch and SpikingJelly are optional: when one is not importable its variants are skipped
+with a printed note.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -41,23 +61,44 @@ import torch.nn.functional as F
 from torch import nn
 
 from spikedyn.models import MDNNet
+from spikedyn.neurons import DecayLIF
 from spikedyn.perf import keep_freed_memory
 
 RESULTS = Path(__file__).resolve().parent / "results"
+INPUTS, HIDDEN, CLASSES = 784, 500, 10
+WEIGHT_GAIN = 4.0  # PyTorch's default Linear init scaled up so that both layers spike (see share_weights)
+
+ALL_VARIANTS = (
+    "spikedyn",
+    "spikedyn-sigmoid",
+    "spikedyn-reference",
+    "snntorch",
+    "spikingjelly",
+    "spikingjelly-rect",
+    "floor",
+)
 
 
-def make_spikedyn(neuron: str, fast: bool = True) -> nn.Module:
-    net = MDNNet(784, 500, 10, neuron=neuron, fast=fast)
+# ---------------------------------------------------------------------------------------
+# The networks. Every model maps [T, B, 784] -> output spikes (floor: output currents)
+# [T, B, 10]; with ``keep_hidden = True`` it also leaves the hidden layer's output in ``hidden``.
+# ---------------------------------------------------------------------------------------
+class SpikedynNet(nn.Module):
+    def __init__(self, neuron: str = "lif-identity", fast: bool = True, detach_reset: bool = False) -> None:
+        super().__init__()
+        self.net = MDNNet(INPUTS, HIDDEN, CLASSES, neuron=neuron, fast=fast)
+        if detach_reset:  # only for the fidelity check against snnTorch (whose reset is detached)
+            input_fn = "sigmoid" if neuron == "lif" else "identity"
+            self.net.neuron1 = DecayLIF(input_fn=input_fn, fast=fast, detach_reset=True)
+            self.net.neuron2 = DecayLIF(input_fn=input_fn, fast=fast, detach_reset=True)
+        self.keep_hidden = False
+        self.hidden = None
 
-    class Wrapped(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net(x).spikes
-
-    return Wrapped()
+    def forward(self, x):
+        out = self.net(x)
+        if self.keep_hidden:
+            self.hidden = out.taps[0]
+        return out.spikes
 
 
 class Floor(nn.Module):
@@ -65,91 +106,119 @@ class Floor(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(784, 500)
-        self.fc2 = nn.Linear(500, 10)
+        self.fc1 = nn.Linear(INPUTS, HIDDEN)
+        self.fc2 = nn.Linear(HIDDEN, CLASSES)
+        self.keep_hidden = False
+        self.hidden = None
 
     def forward(self, x):
         T, B = x.shape[:2]
-        return self.fc2(self.fc1(x.reshape(T * B, -1))).reshape(T, B, -1)
+        h = self.fc1(x.reshape(T * B, -1))
+        if self.keep_hidden:
+            self.hidden = h.reshape(T, B, -1)
+        return self.fc2(h).reshape(T, B, -1)
 
 
-def make_snntorch() -> nn.Module | None:
-    try:
-        import snntorch as snn
-    except ImportError:
-        return None
+def make_snntorch() -> nn.Module:
+    import snntorch as snn
+    from snntorch import surrogate
+
+    def rect(input_, grad_input, spikes):  # dS/dU = 1 for |U - U_th| < 0.5 (ours: RectWindow(0.5, 1))
+        return grad_input * (input_.abs() < 0.5).to(grad_input.dtype)
+
+    spike_grad = surrogate.custom_surrogate(rect)
 
     class SnnTorchNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.fc1 = nn.Linear(784, 500)
-            self.lif1 = snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero")
-            self.fc2 = nn.Linear(500, 10)
-            self.lif2 = snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero")
+            self.fc1 = nn.Linear(INPUTS, HIDDEN)
+            self.lif1 = snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero", spike_grad=spike_grad)
+            self.fc2 = nn.Linear(HIDDEN, CLASSES)
+            self.lif2 = snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero", spike_grad=spike_grad)
+            self.keep_hidden = False
+            self.hidden = None
 
-        def forward(self, x):
+        def forward(self, x):  # the snnTorch tutorials' loop
             mem1 = self.lif1.init_leaky()
             mem2 = self.lif2.init_leaky()
-            out = []
+            spk2_rec, spk1_rec = [], []
             for x_t in x:
                 spk1, mem1 = self.lif1(self.fc1(x_t), mem1)
                 spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-                out.append(spk2)
-            return torch.stack(out)
+                spk2_rec.append(spk2)
+                if self.keep_hidden:
+                    spk1_rec.append(spk1)
+            if self.keep_hidden:
+                self.hidden = torch.stack(spk1_rec)
+            return torch.stack(spk2_rec)
 
     return SnnTorchNet()
 
 
-def make_spikingjelly() -> nn.Module | None:
-    try:
-        from spikingjelly.activation_based import functional, layer, neuron, surrogate
-    except ImportError:
-        return None
+def make_spikingjelly(rect: bool) -> nn.Module:
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
     def lif():
+        sg = surrogate.Rect(alpha=1.0) if rect else surrogate.PiecewiseQuadratic(alpha=2.0)
         return neuron.LIFNode(
             tau=1.25, decay_input=False, v_threshold=0.5, v_reset=0.0,
-            surrogate_function=surrogate.Rect(), detach_reset=False, step_mode="m",
+            surrogate_function=sg, detach_reset=False, step_mode="m",
         )
-
-    net = nn.Sequential(layer.Linear(784, 500, step_mode="m"), lif(), layer.Linear(500, 10, step_mode="m"), lif())
-    functional.set_step_mode(net, "m")
 
     class SJNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = net
+            self.net = nn.Sequential(
+                layer.SeqToANNContainer(nn.Linear(INPUTS, HIDDEN)),
+                lif(),
+                layer.SeqToANNContainer(nn.Linear(HIDDEN, CLASSES)),
+                lif(),
+            )
+            self.keep_hidden = False
+            self.hidden = None
 
         def forward(self, x):
             functional.reset_net(self.net)
-            return self.net(x)
+            if not self.keep_hidden:
+                return self.net(x)
+            self.hidden = self.net[1](self.net[0](x))
+            return self.net[3](self.net[2](self.hidden))
 
     return SJNet()
 
 
-def build_variants(include_reference: bool) -> dict[str, nn.Module]:
-    variants: dict[str, nn.Module] = {
-        "spikedyn": make_spikedyn("lif-identity"),
-        "spikedyn-sigmoid": make_spikedyn("lif"),
-    }
-    if include_reference:
-        variants["spikedyn-reference"] = make_spikedyn("lif-identity", fast=False)
-    for name, maker in (("snntorch", make_snntorch), ("spikingjelly", make_spikingjelly)):
-        model = maker()
-        if model is None:
-            print(f"note: {name} is not installed; skipped")
-        else:
-            variants[name] = model
-    variants["floor"] = Floor()
+BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "spikedyn": lambda: SpikedynNet("lif-identity"),
+    "spikedyn-sigmoid": lambda: SpikedynNet("lif"),
+    "spikedyn-reference": lambda: SpikedynNet("lif-identity", fast=False),
+    "snntorch": make_snntorch,
+    "spikingjelly": lambda: make_spikingjelly(rect=False),
+    "spikingjelly-rect": lambda: make_spikingjelly(rect=True),
+    "floor": Floor,
+}
+
+
+def build_variants(names: list[str]) -> dict[str, nn.Module]:
+    variants: dict[str, nn.Module] = {}
+    for name in names:
+        try:
+            variants[name] = BUILDERS[name]()
+        except ImportError as err:
+            print(f"note: {name} skipped ({err.name or err} is not importable)")
     return variants
 
 
-def share_weights(variants: dict[str, nn.Module], gain: float) -> None:
-    """Give every variant the same Linear weights (PyTorch's default init scaled by ``gain``)."""
+def share_weights(models: list[nn.Module], gain: float = WEIGHT_GAIN) -> None:
+    """Give every model the same two Linear layers (PyTorch's default init times ``gain``).
+
+    With the default init (gain 1) and 20 % input spikes the hidden layer barely reaches the
+    0.5 threshold; gain 4 gives a hidden rate of ~0.2 and an output rate of ~0.4, so every
+    variant's neurons fire and its surrogate gradients are non-zero.
+    """
     torch.manual_seed(1)
-    reference = [nn.Linear(784, 500), nn.Linear(500, 10)]
+    reference = [nn.Linear(INPUTS, HIDDEN), nn.Linear(HIDDEN, CLASSES)]
     with torch.no_grad():
-        for model in variants.values():
+        for model in models:
             linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
             assert len(linears) == 2, f"expected 2 Linear layers, found {len(linears)}"
             for mine, ref in zip(linears, reference):
@@ -157,6 +226,59 @@ def share_weights(variants: dict[str, nn.Module], gain: float) -> None:
                 mine.bias.copy_(ref.bias * gain)
 
 
+# ---------------------------------------------------------------------------------------
+# Sanity / fidelity: shapes, firing rates, and how closely each network matches spikedyn's
+# ---------------------------------------------------------------------------------------
+def _forward_backward(model: nn.Module, x: torch.Tensor, target: torch.Tensor):
+    model.zero_grad(set_to_none=True)
+    model.keep_hidden = True
+    try:
+        out = model(x)
+    finally:
+        model.keep_hidden = False
+    F.mse_loss(out.mean(0), target).backward()
+    fc1 = [m for m in model.modules() if isinstance(m, nn.Linear)][0]
+    grad = fc1.weight.grad.detach().clone()
+    model.zero_grad(set_to_none=True)
+    return out.detach(), model.hidden.detach(), grad
+
+
+def fidelity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor) -> dict[str, dict]:
+    """Per variant: output shape, hidden/output firing rate, agreement with spikedyn's spikes and
+    relative difference of the fc1 weight gradient from spikedyn's (reset flag differentiated)
+    and from spikedyn with a detached reset flag (what snnTorch does)."""
+    refs = {"ours": SpikedynNet("lif-identity"), "ours_detached": SpikedynNet("lif-identity", detach_reset=True)}
+    share_weights(list(refs.values()))
+    ref_out, _, ref_grad = _forward_backward(refs["ours"], x, target)
+    _, _, ref_grad_det = _forward_backward(refs["ours_detached"], x, target)
+
+    def rel(g: torch.Tensor, r: torch.Tensor) -> float:
+        return float((g - r).norm() / r.norm().clamp_min(1e-30))
+
+    report = {}
+    for name, model in variants.items():
+        out, hidden, grad = _forward_backward(model, x, target)
+        entry = {"output_shape": list(out.shape)}
+        if name == "floor":
+            entry["note"] = "no neurons: output currents, not spikes"
+        else:
+            entry.update(
+                hidden_rate=float(hidden.mean()),
+                output_rate=float(out.mean()),
+                output_spikes_equal_to_spikedyn=float((out == ref_out).float().mean()),
+                grad_fc1_rel_diff_vs_spikedyn=rel(grad, ref_grad),
+                grad_fc1_rel_diff_vs_spikedyn_detached_reset=rel(grad, ref_grad_det),
+            )
+            if entry["hidden_rate"] == 0.0 or entry["output_rate"] == 0.0:
+                print(f"WARNING: {name} does not spike (hidden {entry['hidden_rate']}, output {entry['output_rate']})")
+        report[name] = entry
+        assert tuple(out.shape) == (x.shape[0], x.shape[1], CLASSES), (name, out.shape)
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------------
 def train_step_fn(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Callable[[], None]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -178,34 +300,46 @@ def inference_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return infer
 
 
-def interleaved_times(fns: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
+def interleaved_times(
+    fns: dict[str, Callable[[], None]], rounds: int, warmup: int, order: str = "rotate", seed: int = 0
+) -> dict[str, list[float]]:
+    """Seconds per call; each round calls every function once (rotating or shuffled order)."""
     names = list(fns)
+    rng = random.Random(seed)
     for _ in range(warmup):
         for name in names:
             fns[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
+        if order == "shuffle":
+            round_order = rng.sample(names, len(names))
+        else:
+            round_order = names[r % len(names):] + names[: r % len(names)]
+        for name in round_order:
             start = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - start)
     return times
 
 
-def summarise(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    out = {}
+def summarise(times: dict[str, list[float]]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
     for name, values in times.items():
-        ms = sorted(1000 * v for v in values)
-        q = statistics.quantiles(ms, n=4) if len(ms) >= 2 else [ms[0]] * 3
-        out[name] = {"median_ms": statistics.median(ms), "q1_ms": q[0], "q3_ms": q[2], "n": len(ms)}
-    floor, ours = out["floor"]["median_ms"], out["spikedyn"]["median_ms"]
+        ms = [1000 * v for v in values]
+        srt = sorted(ms)
+        q = statistics.quantiles(srt, n=4) if len(srt) >= 2 else [srt[0]] * 3
+        out[name] = {"median_ms": statistics.median(srt), "q1_ms": q[0], "q3_ms": q[2], "n": len(ms), "times_ms": ms}
+    floor = out.get("floor", {}).get("median_ms")
+    ours = out.get("spikedyn", {}).get("median_ms")
     for stats in out.values():
-        stats["x_floor"] = stats["median_ms"] / floor
-        stats["x_spikedyn"] = stats["median_ms"] / ours
+        stats["x_floor"] = stats["median_ms"] / floor if floor else None
+        stats["x_spikedyn"] = stats["median_ms"] / ours if ours else None
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -216,74 +350,168 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run(rounds: int, warmup: int, batch: int, steps: int, threads: int | None, allocator: str, include_reference: bool) -> dict:
-    if allocator == "keep":
-        keep_freed_memory()
-    if threads:
-        torch.set_num_threads(threads)
+def apply_allocator(setting: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    env_text = f" (environment: {' '.join(f'{k}={v}' for k, v in sorted(env.items()))})" if env else ""
+    if setting == "keep":
+        applied = keep_freed_memory()
+        status = "applied" if applied else "NOT applied (not glibc/Linux)"
+        return f"keep: mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2^31-1, {status}{env_text}"
+    return f"default{env_text}"
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"torch": torch.__version__}
+    for name in ("snntorch", "spikingjelly"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+        except Exception:  # noqa: BLE001 - not installed
+            versions[name] = None
+    return versions
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict:
+    allocator = apply_allocator(args.allocator)  # first, before any tensor is allocated
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = set(names) - set(ALL_VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
+    if args.no_reference:
+        names = [n for n in names if n not in ("spikedyn-reference", "spikingjelly-rect")]
+
     torch.manual_seed(0)
-    x = (torch.rand(steps, batch, 784) < 0.2).float()
-    target = F.one_hot(torch.randint(0, 10, (batch,)), 10).float()
-    variants = build_variants(include_reference)
-    share_weights(variants, gain=4.0)
-    with torch.no_grad():
-        for name, model in variants.items():
-            if name != "floor":
-                print(f"sanity: {name:20s} output shape {tuple(model(x).shape)}, mean output rate {model(x).mean():.3f}")
+    x = (torch.rand(args.steps, args.batch, INPUTS) < args.input_rate).float()  # pre-encoded, not timed
+    target = F.one_hot(torch.randint(0, CLASSES, (args.batch,)), CLASSES).float()
+    variants = build_variants(names)
+    share_weights(list(variants.values()))
+
+    fid = fidelity(variants, x, target)
+    for name, e in fid.items():
+        if name == "floor":
+            print(f"sanity: {name:19s} output {tuple(e['output_shape'])} ({e['note']})")
+        else:
+            print(
+                f"sanity: {name:19s} output {tuple(e['output_shape'])}, rate hidden {e['hidden_rate']:.3f} "
+                f"output {e['output_rate']:.3f}; spikes = spikedyn's: {100 * e['output_spikes_equal_to_spikedyn']:.2f} %; "
+                f"fc1 grad rel. diff vs spikedyn {e['grad_fc1_rel_diff_vs_spikedyn']:.2e}, "
+                f"vs spikedyn detached reset {e['grad_fc1_rel_diff_vs_spikedyn_detached_reset']:.2e}"
+            )
+
+    load_before = loadavg()
     results = {}
     for mode in ("train", "inference"):
         fns = {
             name: (train_step_fn(m, x, target) if mode == "train" else inference_fn(m, x))
             for name, m in variants.items()
         }
-        results[mode] = summarise(interleaved_times(fns, rounds, warmup))
+        results[mode] = summarise(interleaved_times(fns, args.rounds, args.warmup, args.order))
     return {
-        "workload": f"784-500-10 LIF, T={steps}, batch {batch}",
-        "command": " ".join(["python", "benchmarks/speed_mlp.py", *sys.argv[1:]]),
+        "workload": f"{INPUTS}-{HIDDEN}-{CLASSES} LIF, T={args.steps}, batch {args.batch}, input rate {args.input_rate}",
+        "command": " ".join([".venv/bin/python", "benchmarks/speed_mlp.py", *args.argv]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "torch": torch.__version__,
+        "versions": library_versions(),
+        "python": platform.python_version(),
         "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "allocator": allocator,
-        "rounds": rounds,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "order": args.order,
+        "loadavg_before_after": [load_before, loadavg()],
+        "fidelity": fid,
         "results": results,
     }
 
 
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def markdown(report: dict) -> str:
+    v = report["versions"]
+    libs = ", ".join(f"{k} {v[k]}" for k in ("snntorch", "spikingjelly") if v.get(k))
     lines = [
         f"# Speed: {report['workload']}",
         "",
         f"Command: `{report['command']}`  ",
-        f"Date: {report['date']}; torch {report['torch']}; CPU: {report['cpu']}; threads: {report['threads']}; "
-        f"allocator: {report['allocator']}; {report['rounds']} interleaved rounds.",
+        f"Date: {report['date']}; torch {v['torch']}" + (f"; {libs}" if libs else "") + f"; Python {report['python']}  ",
+        f"CPU: {report['cpu']} ({report['logical_cpus']} logical CPUs); torch threads: {report['threads']}  ",
+        f"Allocator: {report['allocator']}  ",
+        f"{report['rounds']} interleaved rounds ({report['order']} order) after {report['warmup']} warm-up rounds; "
+        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}",
         "",
     ]
-    for mode, title in (("train", "Training step (forward + backward + Adam)"), ("inference", "Inference pass")):
+    for mode, title in (
+        ("train", "Training step (forward + rate-MSE + backward + Adam)"),
+        ("inference", "Inference pass (forward, no_grad)"),
+    ):
         lines += [f"## {title}", "", "| variant | median ms | IQR ms | x floor | x spikedyn |", "|---|---|---|---|---|"]
         for name, s in report["results"][mode].items():
             lines.append(
-                f"| {name} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {s['x_floor']:.2f} | {s['x_spikedyn']:.2f} |"
+                f"| {name} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {_fmt(s['x_floor'])} | {_fmt(s['x_spikedyn'])} |"
             )
         lines.append("")
+    lines += [
+        "## Sanity: same work, same weights",
+        "",
+        "Before timing, on the same input and identical initial weights. Gradient columns: relative L2 "
+        "difference of dL/d(fc1.weight) from spikedyn's (reset flag differentiated) and from spikedyn "
+        "with a detached reset flag.",
+        "",
+        "| variant | hidden rate | output rate | output spikes = spikedyn's | grad diff vs spikedyn | vs detached reset |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, e in report["fidelity"].items():
+        if name == "floor":
+            continue
+        lines.append(
+            f"| {name} | {e['hidden_rate']:.3f} | {e['output_rate']:.3f} | {100 * e['output_spikes_equal_to_spikedyn']:.2f} % "
+            f"| {e['grad_fc1_rel_diff_vs_spikedyn']:.1e} | {e['grad_fc1_rel_diff_vs_spikedyn_detached_reset']:.1e} |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=30, help="timed interleaved rounds (default 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up rounds (default 5)")
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=20, help="time steps T")
+    parser.add_argument("--input-rate", type=float, default=0.2, help="Bernoulli input spike probability")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    parser.add_argument("--allocator", choices=["keep", "default"], default="keep")
-    parser.add_argument("--no-reference", action="store_true", help="skip the slow reference path")
+    parser.add_argument("--allocator", choices=["keep", "default"], default="default",
+                        help="keep: glibc keeps freed memory (mallopt), for all variants alike")
+    parser.add_argument("--variants", default=",".join(ALL_VARIANTS),
+                        help=f"comma-separated subset of {','.join(ALL_VARIANTS)}")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the slow per-step reference paths (spikedyn-reference, spikingjelly-rect)")
+    parser.add_argument("--order", choices=["rotate", "shuffle"], default="rotate", help="order within a round")
     parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up, nothing written")
     parser.add_argument("--out", default=str(RESULTS / "speed_mlp"), help="results path without extension")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.rounds, args.warmup = 3, 1
-    report = run(args.rounds, args.warmup, args.batch, args.steps, args.threads, args.allocator, not args.no_reference)
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    report = run(args)
     text = markdown(report)
     print(text)
     if not args.quick:
@@ -291,6 +519,7 @@ def main(argv: list[str] | None = None) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
         out.with_suffix(".md").write_text(text)
+        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
     return report
 
 
