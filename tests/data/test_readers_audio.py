@@ -157,3 +157,18 @@ def test_timit_phones_and_frame_labels(tmp_path):
 def test_timit_missing(tmp_path):
     with pytest.raises(DataFileError, match="TIMIT.*\n.*LDC93S1"):
         load_dataset("timit-gender", tmp_path, progress=False)
+
+
+def test_timit_phone_files_missing_or_corrupt(tmp_path):
+    timit_fixture(tmp_path, "nltk")
+    phn = tmp_path / "timit_sample" / "dr7-fghi0" / "sx2.phn"
+    phn.write_text("0 2000 h#\n2000 oops sh\n")
+    with pytest.raises(DataFileError, match="sx2.phn\n.*line 2 is not 'start end phone'"):
+        load_dataset("timit-phones", tmp_path, progress=False)
+    phn.unlink()
+    with pytest.raises(DataFileError, match="required file not found: .*sx2.phn"):
+        load_dataset("timit-phones", tmp_path, progress=False)
+    wav = tmp_path / "timit_sample" / "dr1-fabc0" / "sa1.wav"
+    wav.write_bytes(wav.read_bytes()[:-1001])
+    with pytest.raises(DataFileError, match="sa1.wav"):
+        load_dataset("timit-gender", tmp_path, progress=False)

@@ -24,7 +24,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import dct
 
 from .base import corrupt_file
 
@@ -72,9 +71,10 @@ def read_wav(path: Path, dataset: str = "audio", obtain: str = "the corpus distr
             channels, rate, expected = fh.getnchannels(), fh.getframerate(), fh.getnframes()
     except (wave.Error, EOFError) as exc:
         raise corrupt_file(Path(path), dataset, f"not a readable RIFF/WAVE file ({exc})", obtain) from exc
+    if len(frames) != expected * channels * 2:
+        held = len(frames) // (2 * channels)
+        raise corrupt_file(Path(path), dataset, f"header promises {expected} frames, file holds {held} (truncated?)", obtain)
     samples = np.frombuffer(frames, dtype="<i2")
-    if len(samples) != expected * channels:
-        raise corrupt_file(Path(path), dataset, f"header promises {expected} frames, file holds {len(samples) // channels}", obtain)
     return samples[::channels].copy(), rate
 
 
@@ -152,6 +152,8 @@ def fbank(
 def mfcc(signal: np.ndarray, rate: int, numcep: int = 13, nfilt: int = 26, nfft: int = 512, ceplifter: int = 22,
          window: str = "rect") -> np.ndarray:
     """MFCC ``[frames, numcep]`` with c0 = log frame energy (25 ms window, 10 ms step)."""
+    from scipy.fft import dct  # scipy comes with scikit-learn; imported here to keep `import spikedyn` light
+
     feat, energy = fbank(signal, rate, nfilt=nfilt, nfft=nfft, window=window)
     cep = dct(np.log(feat), type=2, axis=1, norm="ortho")[:, :numcep]
     n = np.arange(numcep)
