@@ -26,3 +26,12 @@ def test_multi_hot_and_frame_class_balance():
                           TensorDataset(torch.zeros(1, 4, 2), torch.tensor([[2, 2, 2, 0]])), 3, kind="sequence",
                           target="frame_class")
     assert "frames per class: [2, 2, 0]" in format_summary(frames) and frames.summary()["test"]["per_class_frames"] == [1, 0, 3]
+
+
+def test_every_reader_is_registered():
+    from spikedyn.data import dataset_names
+
+    assert set(dataset_names()) >= {
+        "mnist", "fmnist", "cifar10", "nmnist", "nmnist-plif", "dvsgesture", "dvsgesture-plif", "cifar10dvs",
+        "tidigits", "fsdd", "timit-gender", "timit-phones", "nettalk", "digits",
+    }
