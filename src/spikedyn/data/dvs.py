@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -72,7 +73,10 @@ def read_gesture_labels(path: Path) -> list[tuple[int, int, int]]:
     return rows
 
 
-def gesture_samples(root: Path, encode, dtype, name: str, progress: bool) -> SpikeDataset:
+def gesture_samples(
+    root: Path, encode: Callable[[np.ndarray, int], np.ndarray], dtype: type, name: str, progress: bool,
+) -> SpikeDataset:
+    """One sample per labelled gesture of the official trials; ``encode(events, start_us)`` -> frames."""
     folder = _gesture_folder(root)
     splits = {}
     for split in ("train", "test"):

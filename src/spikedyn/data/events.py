@@ -17,12 +17,13 @@ Both take ``pool`` (spatial sum-pooling factor) and ``merge_polarity`` (one chan
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
 
 
-def make_events(t, x, y, p) -> np.ndarray:
-    """Build an event array from four equally long sequences."""
+def make_events(t: ArrayLike, x: ArrayLike, y: ArrayLike, p: ArrayLike) -> np.ndarray:
+    """Build an event array (fields t, x, y, p) from four equally long sequences."""
     ev = np.empty(len(t), dtype=EVENT_DTYPE)
     ev["t"], ev["x"], ev["y"], ev["p"] = t, x, y, p
     return ev
