@@ -101,6 +101,7 @@ def test_tidigits_layout_split_and_labels(tmp_path):
     assert load_dataset("tidigits", tmp_path, frames=39, progress=False).train.tensors[0].shape[1:] == (39, 39)
     women = load_dataset("tidigits", tmp_path, groups=("woman",), progress=False)
     assert len(women.train) + len(women.test) == 2
+    assert len(load_dataset("tidigits", tmp_path, groups="man,woman", progress=False).train) == 7
     with pytest.raises(DataFileError, match="TIDIGITS.*\n.*LDC93S10"):
         load_dataset("tidigits", tmp_path / "none", progress=False)
 

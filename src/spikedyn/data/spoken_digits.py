@@ -11,7 +11,8 @@ digits 0-9.  See :func:`spikedyn.data.audio.spectrogram_frames` for the features
   used): every isolated-digit file (one digit character, then ``a``/``b``), except "oh" (``o``);
   ``z`` -> 0.  Split as the authors' code: files sorted by (digit character, speaker folder,
   repetition letter), permuted with ``np.random.seed(42)``, first ``int(0.7 N)`` train, rest test.
-  ``groups`` keeps only files under the named speaker-group folders (e.g. ``("man", "woman")``).
+  ``groups`` keeps only files under the named speaker-group folders (``("man", "woman")`` or
+  ``"man,woman"``).
   ``F = 30`` (MDN, BRP) or ``39`` (NRR).  The paper reports 4,144 samples; which subset of the
   LDC corpus that is was not published, so all isolated digits are used by default.
 * **FSDD** (Free Spoken Digit Dataset, ``fsdd/recordings/{digit}_{speaker}_{index}.wav``, 8 kHz):
@@ -53,13 +54,15 @@ def _images(paths: list[Path], frames: int, dataset: str, obtain: str, time_axis
 _TIDIGITS_NAME = re.compile(r"^([zo1-9])([ab])(_endpt)?$", re.IGNORECASE)
 
 
-def tidigits_files(root: Path, groups: tuple[str, ...] | None = None) -> list[tuple[Path, int]]:
+def tidigits_files(root: Path, groups: tuple[str, ...] | str | None = None) -> list[tuple[Path, int]]:
     """Isolated-digit files (not "oh") under a TIDigits tree with their labels, in the authors' order.
 
     The order is the sort key of the authors' code, ``(name[0], speaker folder, name[1])``; the
     full path breaks ties so the order never depends on the file system.
     """
-    wanted = {g.lower() for g in groups} if groups else None
+    if isinstance(groups, str):  # "man,woman" from the command line
+        groups = tuple(g for g in groups.split(",") if g)
+    wanted = {g.strip().lower() for g in groups} if groups else None
     files = []
     for path in root.rglob("*"):
         match = _TIDIGITS_NAME.match(path.stem) if path.suffix.lower() == ".wav" else None
@@ -74,7 +77,8 @@ def tidigits_files(root: Path, groups: tuple[str, ...] | None = None) -> list[tu
 
 @register_dataset("tidigits")
 def load_tidigits(
-    root: Path, frames: int = 30, time_axis: str = "frames", groups: tuple[str, ...] | None = None, progress: bool = True,
+    root: Path, frames: int = 30, time_axis: str = "frames", groups: tuple[str, ...] | str | None = None,
+    progress: bool = True,
 ) -> SpikeDataset:
     """TIDigits isolated digits as ``[N, frames, frames]`` spectrogram sequences (70/30 split, seed 42)."""
     folder = next((p for p in (Path(root) / "TIDIGITS", Path(root) / "tidigits") if p.is_dir()), None)
@@ -91,7 +95,7 @@ def load_tidigits(
     tr, te = perm[:n_train], perm[n_train:]
     return SpikeDataset(
         "tidigits", TensorDataset(x[tr], y[tr]), TensorDataset(x[te], y[te]), 10, kind="sequence",
-        encoder="direct", source=str(folder), notes={"frames": frames, "time_axis": time_axis, **({"groups": list(groups)} if groups else {})},
+        encoder="direct", source=str(folder), notes={"frames": frames, "time_axis": time_axis, **({"groups": groups} if groups else {})},
     )
 
 
