@@ -32,7 +32,7 @@ def test_windows_are_seven_letters_of_27_way_one_hot():
 
 def test_uci_text_windows_targets_and_split(tmp_path):
     write_data(tmp_path)
-    ds = load_dataset("nettalk", tmp_path, n_train=10, n_test=5, split_seed=None)
+    ds = load_dataset("nettalk", tmp_path, n_train=10, n_test=5, split_seed="none")
     x, y = ds.train.tensors
     assert x.shape == (10, 189) and y.shape == (10, 26) and ds.test.tensors[0].shape == (5, 26 + 163)
     assert ds.target == "multi_hot" and ds.num_classes == 26 and ds.encoder == "direct"

@@ -24,8 +24,8 @@ From ``nettalk.data`` the samples are built as follows ([A], the authors' constr
   :data:`PHONEME_FEATURES` are a reconstruction from phonetics, not a verified copy of the
   paper's table; pass ``feature_table=path`` (lines ``symbol feature feature ...``) to use another.
   Every target has 2-6 ones.
-* **split**: words shuffled with ``np.random.RandomState(split_seed)`` (``split_seed=None`` keeps
-  file order), their windows concatenated word by word; the first ``n_train`` (5,033) windows
+* **split**: words shuffled with ``np.random.RandomState(split_seed)`` (``split_seed=None`` or
+  ``"none"`` keeps file order), their windows concatenated word by word; the first ``n_train`` (5,033) windows
   train, the next ``n_test`` (500) test, as the sizes of the authors' file.  Only the one word
   at the boundary can have letters on both sides.
 
@@ -201,10 +201,14 @@ def _load_mat(path: Path) -> dict[str, torch.Tensor]:
 
 @register_dataset("nettalk")
 def load_nettalk(
-    root: Path, source: str = "auto", n_train: int = 5033, n_test: int = 500, split_seed: int | None = 0,
+    root: Path, source: str = "auto", n_train: int = 5033, n_test: int = 500, split_seed: int | str | None = 0,
     feature_table: str | Path | None = None,
 ) -> SpikeDataset:
     """NETtalk windows ``x [N, 189]`` and multi-hot targets ``y [N, 26]`` (see the module docstring)."""
+    if isinstance(split_seed, str):  # "none" from the command line keeps the file order
+        if split_seed.lower() != "none":
+            raise ValueError(f"nettalk: split_seed must be an integer or none, got {split_seed!r}")
+        split_seed = None
     folder = find_first([Path(root) / "NETtalk", Path(root) / "nettalk"]) or Path(root) / "NETtalk"
     mat_path, data_path = folder / "nettalk_small.mat", folder / "nettalk.data"
     if source not in ("auto", "mat", "uci"):
