@@ -42,7 +42,15 @@ def test_fast_path_matches_reference(kind):
         torch.testing.assert_close(gp_fast[name], gp_ref[name], rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize("kind, kwargs", [("lif-identity", {"detach_reset": True}), ("plif", {"detach_reset": False})])
+@pytest.mark.parametrize(
+    "kind, kwargs",
+    [
+        ("lif-identity", {"detach_reset": True}),
+        ("plif", {"detach_reset": False}),
+        ("plif", {"v_reset": -0.3}),
+        ("plif", {"v_reset": 0.2, "detach_reset": False}),
+    ],
+)
 def test_fast_path_matches_reference_with_other_reset_gradient(kind, kwargs):
     (s_ref, gx_ref, gp_ref), (s_fast, gx_fast, gp_fast) = run_both(kind, **kwargs)
     assert torch.equal(s_ref, s_fast)

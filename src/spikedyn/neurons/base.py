@@ -105,10 +105,3 @@ class NeuronLayer(nn.Module):
     def extra_repr(self) -> str:
         return f"input_fn={self.input_fn}, fast={self.fast}"
 
-
-def shift_in_time(seq: Tensor, first: Tensor | float) -> Tensor:
-    """``out[0] = first``, ``out[t] = seq[t-1]``: the previous-step view of a ``[T, ...]`` sequence."""
-    out = torch.empty_like(seq)
-    out[0] = first
-    out[1:] = seq[:-1]
-    return out

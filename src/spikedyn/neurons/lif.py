@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..surrogate import ATan, RectWindow, Surrogate, heaviside
-from .base import NeuronLayer, shift_in_time
+from .base import NeuronLayer
 
 
 class LIFState(NamedTuple):
@@ -79,18 +79,19 @@ class _DecayLIFSequence(torch.autograd.Function):
         v, s = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
-        sg = ctx.surrogate.grad_(v - ctx.v_th)  # dS_t/dV_t
-        carry = torch.sub(1.0, s).mul_(decay)  # dV_{t+1}/dV_t (through the reset flag's complement)
-        grad_v = torch.empty_like(v)  # dL/dV_t = dL/dI_t
-        torch.mul(grad_s[T - 1], sg[T - 1], out=grad_v[T - 1])
+        # dL/dV_t = dL/dI_t, built in place over dS_t/dV_t (one large buffer in all)
+        grad_v = ctx.surrogate.grad_(v - ctx.v_th)
+        grad_v[T - 1].mul_(grad_s[T - 1])
+        g_spk = torch.empty_like(v[0])
         for t in range(T - 2, -1, -1):
             g_next, g = grad_v[t + 1], grad_v[t]
             if ctx.detach_reset:
-                torch.mul(grad_s[t], sg[t], out=g)
+                g.mul_(grad_s[t])
             else:  # S_t also enters V_{t+1} through the reset flag: dV_{t+1}/dS_t = -decay V_t
-                torch.addcmul(grad_s[t], g_next, v[t], value=-decay, out=g)
-                g.mul_(sg[t])
-            g.addcmul_(g_next, carry[t])
+                torch.addcmul(grad_s[t], g_next, v[t], value=-decay, out=g_spk)
+                g.mul_(g_spk)
+            # dV_{t+1}/dV_t = decay (1 - S_t)
+            g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
         return grad_v, None, None, None, None
 
 
@@ -183,17 +184,25 @@ class _PLIFSequence(torch.autograd.Function):
         v_reset = ctx.v_reset
         T = x.shape[0]
         sg = ctx.surrogate.grad_(h - ctx.v_th)  # dS_t/dH_t
-        dv_dh = 1.0 - s  # dV_t/dH_t
+        carry = torch.sub(1.0, s)  # dV_t/dH_t
         if not ctx.detach_reset:
-            dv_dh.addcmul_(v_reset - h, sg)
-        dv_dh.mul_(1.0 - kf)  # dH_{t+1}/dH_t = dV_t/dH_t * (1 - k)
-        grad_h = torch.mul(grad_s, sg)
+            carry.addcmul_(v_reset - h, sg)
+        carry.mul_(1.0 - kf)  # dH_{t+1}/dH_t = dV_t/dH_t * (1 - k)
+        grad_h = sg.mul_(grad_s)  # dL/dH_t, in place over the surrogate gradient
         for t in range(T - 2, -1, -1):
-            grad_h[t].addcmul_(grad_h[t + 1], dv_dh[t])
-        # V_{t-1} from H and S:  V = H (1 - S) + V_reset S
-        v = h * (1.0 - s) + v_reset * s
-        v_prev = shift_in_time(v, v_reset)
-        grad_k = (grad_h * (x - v_prev + v_reset)).sum().reshape(k.shape)
+            grad_h[t].addcmul_(grad_h[t + 1], carry[t])
+        # dH_t/dk = X_t - V_{t-1} + V_reset, with V = H (1 - S) + V_reset S; reuses carry's buffer
+        dh_dk = carry
+        if T > 1:
+            torch.mul(h[:-1], s[:-1], out=dh_dk[1:])
+            torch.sub(h[:-1], dh_dk[1:], out=dh_dk[1:])
+            if v_reset != 0.0:
+                dh_dk[1:].add_(s[:-1], alpha=v_reset)
+        dh_dk[0].fill_(v_reset)
+        torch.sub(x, dh_dk, out=dh_dk)
+        if v_reset != 0.0:
+            dh_dk.add_(v_reset)
+        grad_k = dh_dk.mul_(grad_h).sum().reshape(k.shape)
         grad_x = grad_h.mul_(kf)
         return grad_x, grad_k, None, None, None, None
 
