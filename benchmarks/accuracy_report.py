@@ -29,6 +29,8 @@ def command_of(config: dict, run_dir: str) -> str:
     for key, flag in ARG_NAMES.items():
         if config.get(key) is not None:
             parts.append(f"{flag} {config[key]}")
+    for key, value in (config.get("data_options") or {}).items():
+        parts.append(f"--data-option {key}={value}")
     parts.append("--data-root DATA")
     parts.append(f"--out {run_dir}")
     return " ".join(parts)
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--run", action="append", required=True, help="run directory, optionally :paper_accuracy")
     parser.add_argument("--title", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--note", default="", help="a sentence placed under the title (protocol, caveats)")
     args = parser.parse_args()
 
     rows, logs = [], []
@@ -63,8 +66,8 @@ def main() -> None:
     text = [
         f"# {args.title}",
         "",
-        f"Measured {date.today().isoformat()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
-        "one seed each; the paper reports the mean of 5 seeds after 80 epochs.",
+        f"Measured {date.today().isoformat()} on {platform.machine()} ({platform.processor() or 'cpu'}), one seed each. "
+        + args.note,
         "",
         "| neuron | paper % | ours final % | ours best % | epochs | minutes |",
         "|---|---|---|---|---|---|",
@@ -77,7 +80,7 @@ def main() -> None:
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(text))
-    print("\n".join(text[:8 + len(rows)]))
+    print("\n".join(text[: 8 + len(rows)]))
 
 
 if __name__ == "__main__":
