@@ -47,3 +47,15 @@ def test_cli_data_options_reach_the_loader(tmp_path, capsys):
         parse_data_options(["split"])
     assert main(["data", "info", "digits", "--data-option", "flatten=false", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["train"]["x_shape"] == [1437, 1, 8, 8]
+
+
+def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    from spikedyn.train import Trainer
+
+    def interrupted(self, resume=False, stop_after=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    rc = main(["train", "--epochs", "1", "--hidden", "8", "--steps", "2", "--out", str(tmp_path / "run"), "--quiet"])
+    assert rc == 130
+    assert "--resume" in capsys.readouterr().err

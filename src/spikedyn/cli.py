@@ -95,7 +95,16 @@ def _train(args: argparse.Namespace) -> int:
         f"T={cfg.steps}, batch {cfg.batch_size}, {cfg.epochs} epochs, device {trainer.device}; run dir {cfg.out}",
         flush=True,
     )
-    history = trainer.fit(resume=args.resume)
+    try:
+        history = trainer.fit(resume=args.resume)
+    except KeyboardInterrupt:
+        done = trainer.epoch
+        print(
+            f"\ninterrupted during epoch {done + 1}; the checkpoint holds {done} finished epoch(s). "
+            f"Continue with the same command plus --resume (run directory {cfg.out}).",
+            file=sys.stderr,
+        )
+        return 130
     if history:
         best = max(h["test_accuracy"] for h in history)
         print(f"final test accuracy {100 * history[-1]['test_accuracy']:.2f}%  (best {100 * best:.2f}%)")

@@ -33,7 +33,7 @@ class BernoulliRate(Encoder):
         u = torch.rand((steps, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
         if self.alpha != 1.0:
             u.mul_(self.alpha)
-        return torch.gt(x.unsqueeze(0), u, out=u) if u.dtype == x.dtype else (x.unsqueeze(0) > u).to(x.dtype)
+        return torch.gt(x.unsqueeze(0), u, out=u)  # the spikes overwrite the uniform draws
 
     def __repr__(self) -> str:
         return f"BernoulliRate(alpha={self.alpha})"
