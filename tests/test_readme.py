@@ -17,9 +17,18 @@ def test_readme_main_job_is_spikedyn_train_without_arguments():
     assert any(line.startswith("python3 -m venv") and line.endswith("spikedyn train") for line in readme.splitlines())
 
 
+def run_python_blocks(path: Path) -> None:
+    blocks = path.read_text().split("```python\n")[1:]
+    assert blocks, f"{path.name} has Python examples"
+    namespace: dict = {}
+    for block in blocks:  # one namespace: later blocks build on earlier ones, as in a session
+        exec(compile(block.split("```")[0], str(path), "exec"), namespace)
+
+
 def test_readme_python_example_runs():
-    readme = (REPO / "README.md").read_text()
-    blocks = readme.split("```python\n")[1:]
-    assert blocks, "the README has a Python example"
-    for block in blocks:
-        exec(compile(block.split("```")[0], "README.md", "exec"), {})
+    run_python_blocks(REPO / "README.md")
+
+
+def test_tutorial_runs_top_to_bottom(capsys):
+    run_python_blocks(REPO / "docs" / "tutorial.md")
+    assert "test accuracy after 3 epochs" in capsys.readouterr().out
