@@ -88,3 +88,14 @@ def test_fast_path_on_very_short_windows(kind, T):
         grads.append([x.grad] + [p.grad for p in layer.parameters()])
     for ref, fast in zip(*grads):
         torch.testing.assert_close(fast, ref)
+
+
+def test_learnable_mdn_inference_without_grad_matches_reference():
+    torch.manual_seed(0)
+    layer = make_neuron("mdn", 8)
+    x = torch.randn(12, 3, 8) * 2
+    with torch.no_grad():
+        fast = layer(x)
+        layer.fast = False
+        ref = layer(x)
+    assert torch.equal(fast, ref)

@@ -69,28 +69,30 @@ class _SecondOrderSequence(torch.autograd.Function):
     """Whole-window MDN neuron as one autograd node; saves V, U (S is the output)."""
 
     @staticmethod
-    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate):  # type: ignore[override]
+    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool):  # type: ignore[override]
         a, b, c, d = theta
         T = current.shape[0]
         v_out = torch.empty_like(current)
-        u_out = torch.empty_like(current)
+        # U is needed in backward only for theta's gradient (keep_u); otherwise two rolling slots suffice
+        u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
         s = torch.empty_like(current)
         one_minus_a = 1.0 - a
         ab = a * b
         vp = torch.full_like(current[0], v0)  # V'_t (post-reset)
         up = torch.full_like(current[0], u0)  # U'_t
         for t in range(T):
+            u_now = u_out[t] if keep_u else u_out[t % 2]
             if t > 0:
                 # V' = V - S (V - c) ;  U' = U + d S
                 torch.sub(v_out[t - 1], c, out=vp)
                 vp.mul_(s[t - 1])
                 torch.sub(v_out[t - 1], vp, out=vp)
-                torch.addcmul(u_out[t - 1], s[t - 1], d, out=up)
+                torch.addcmul(u_out[t - 1] if keep_u else u_out[(t - 1) % 2], s[t - 1], d, out=up)
             # V = V'^2 - U' + I ;  U = (1 - a) U' + a b V'
             torch.addcmul(current[t], vp, vp, out=v_out[t])
             v_out[t].sub_(up)
-            torch.mul(up, one_minus_a, out=u_out[t])
-            u_out[t].addcmul_(vp, ab)
+            torch.mul(up, one_minus_a, out=u_now)
+            u_now.addcmul_(vp, ab)
             torch.gt(v_out[t], v_th, out=s[t])
         ctx.save_for_backward(v_out, u_out, s, theta)
         ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
@@ -101,36 +103,39 @@ class _SecondOrderSequence(torch.autograd.Function):
         v, u, s, theta = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
-        sg = ctx.surrogate.grad_(v - ctx.v_th)  # dS_t/dV_t
-        # post-reset states V'_t, U'_t rebuilt from the saved V, U, S of the previous step
+        # dL/dV_t is built in place over dS_t/dV_t
+        grad_v = ctx.surrogate.grad_(v - ctx.v_th)
+        need_theta = ctx.needs_input_grad[1]
+        # post-reset states V'_t (and U'_t, only for theta's gradient) from the saved V, U, S
         vp = torch.empty_like(v)
-        up = torch.empty_like(u)
-        vp[0], up[0] = ctx.v0, ctx.u0
+        vp[0] = ctx.v0
         if T > 1:
             torch.sub(v[:-1], c, out=vp[1:])
             vp[1:].mul_(s[:-1])
             torch.sub(v[:-1], vp[1:], out=vp[1:])  # V' = V - S (V - c)
-            torch.addcmul(u[:-1], s[:-1], d, out=up[1:])  # U' = U + d S
+        if need_theta:
+            up = torch.empty_like(u)
+            up[0] = ctx.u0
+            if T > 1:
+                torch.addcmul(u[:-1], s[:-1], d, out=up[1:])  # U' = U + d S
         ab = a * b
         one_minus_a = 1.0 - a
 
-        grad_v = torch.empty_like(v)  # dL/dV_t (total) == dL/dI_t
         grad_vp = torch.empty_like(v)  # dL/dV'_t
         grad_up = torch.empty_like(v)  # dL/dU'_t;  dL/dU_t = dL/dU'_{t+1}
         g_spk = torch.empty_like(v[0])
         buf = torch.empty_like(v[0])
         for t in range(T - 1, -1, -1):
-            g_v = grad_v[t]
+            g_v = grad_v[t]  # holds dS_t/dV_t until overwritten here with dL/dV_t (== dL/dI_t)
             if t == T - 1:
-                torch.mul(grad_s[t], sg[t], out=g_v)
+                g_v.mul_(grad_s[t])
             else:
                 g_vp_next, g_u = grad_vp[t + 1], grad_up[t + 1]
                 # S_t enters V'_{t+1} = V_t - S_t (V_t - c) and U'_{t+1} = U_t + d S_t
                 torch.sub(c, v[t], out=buf)
                 torch.addcmul(grad_s[t], g_vp_next, buf, out=g_spk)
                 g_spk.addcmul_(g_u, d)
-                torch.addcmul(g_vp_next, g_vp_next, s[t], value=-1.0, out=g_v)
-                g_v.addcmul_(g_spk, sg[t])
+                g_v.mul_(g_spk).add_(g_vp_next).addcmul_(g_vp_next, s[t], value=-1.0)
             # V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
             torch.mul(g_v, vp[t], out=grad_vp[t])
             grad_vp[t].mul_(2.0)
@@ -138,6 +143,8 @@ class _SecondOrderSequence(torch.autograd.Function):
             if t < T - 1:
                 grad_vp[t].addcmul_(g_u, ab)
                 grad_up[t].addcmul_(g_u, one_minus_a)
+        if not need_theta:
+            return grad_v, None, None, None, None, None, None
         reduce_dims = tuple(range(v.dim() - theta.dim() + 1))
         grad_theta = torch.zeros_like(theta)
         if T > 1:
@@ -151,7 +158,7 @@ class _SecondOrderSequence(torch.autograd.Function):
             grad_theta[2] = work.sum(reduce_dims)  # dV'_t/dc = S_{t-1}
             torch.mul(grad_up[1:], s[:-1], out=work)
             grad_theta[3] = work.sum(reduce_dims)  # dU'_t/dd = S_{t-1}
-        return grad_v, grad_theta, None, None, None, None
+        return grad_v, grad_theta, None, None, None, None, None
 
 
 class SecondOrder(NeuronLayer):
@@ -206,9 +213,9 @@ class SecondOrder(NeuronLayer):
                 f"SecondOrder layer of neuron shape {self.shape} got input of shape {tuple(current.shape)}; "
                 f"expected [T, B, {', '.join(map(str, self.shape))}]"
             )
-        return _SecondOrderSequence.apply(
-            current, self.theta.to(current.dtype), self.v0, self.u0, self.v_th, self.surrogate
-        )
+        theta = self.theta.to(current.dtype)
+        keep_u = theta.requires_grad and torch.is_grad_enabled()
+        return _SecondOrderSequence.apply(current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, learnable={self.learnable}, v_th={self.v_th}, fast={self.fast}"
