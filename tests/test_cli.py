@@ -59,3 +59,9 @@ def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
     rc = main(["train", "--epochs", "1", "--hidden", "8", "--steps", "2", "--out", str(tmp_path / "run"), "--quiet"])
     assert rc == 130
     assert "--resume" in capsys.readouterr().err
+
+
+def test_unknown_data_option_is_a_clear_error(capsys):
+    assert main(["data", "info", "digits", "--data-option", "colour=red"]) == 2
+    err = capsys.readouterr().err
+    assert "no option colour" in err and "flatten" in err

@@ -206,7 +206,9 @@ class Trainer:
         self.config = config.resolved()
         self.device = pick_device(self.config.device)
         if dataset is None:
-            dataset = load_dataset(self.config.dataset, self.config.data_root, **self.config.data_options)
+            dataset = load_dataset(
+                self.config.dataset, self.config.data_root, progress=self.config.progress, **self.config.data_options
+            )
         self.dataset = dataset
         self.batcher = Batcher(self.dataset, self.config, self.device)
         torch.manual_seed(self.config.seed)

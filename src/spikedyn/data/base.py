@@ -16,6 +16,7 @@ Targets are class indices ``int64 [N]`` (``target="class"``), multi-hot vectors
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,12 +104,24 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path("data")
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, **options) -> SpikeDataset:
-    """Load a registered data set by name from the data root (see :func:`resolve_root`)."""
+def load_dataset(
+    name: str, root: str | os.PathLike | None = None, *, progress: bool | None = None, **options
+) -> SpikeDataset:
+    """Load a registered data set by name from the data root (see :func:`resolve_root`).
+
+    ``options`` go to the loader; an unknown one is an error naming the loader's options.
+    ``progress`` switches the loader's progress bar, for loaders that have one.
+    """
     try:
         loader = _LOADERS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown data set {name!r}; available: {', '.join(dataset_names())}") from None
+    accepted = [p for p in inspect.signature(loader).parameters if p != "root"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"data set {name!r} has no option {', '.join(unknown)}; its options: {', '.join(accepted) or 'none'}")
+    if progress is not None and "progress" in accepted:
+        options["progress"] = progress
     return loader(resolve_root(root), **options)
 
 
