@@ -62,14 +62,12 @@ class _DecayLIFSequence(torch.autograd.Function):
     def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
         T = current.shape[0]
         v = torch.empty_like(current)
-        s = torch.empty_like(current)
-        keep = torch.empty_like(current[0], dtype=torch.bool)
+        keep = torch.empty_like(current[0], dtype=torch.bool)  # 1 - S_{t-1}
         v[0] = current[0]
-        torch.gt(v[0], v_th, out=s[0])
         for t in range(1, T):
             torch.le(v[t - 1], v_th, out=keep)
             torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
-            torch.gt(v[t], v_th, out=s[t])
+        s = torch.gt(v, v_th).to(current.dtype)  # all spikes at once, outside the time loop
         ctx.save_for_backward(v, s)
         ctx.decay, ctx.v_th, ctx.surrogate, ctx.detach_reset = decay, v_th, surrogate, detach_reset
         return s
@@ -159,20 +157,18 @@ class _PLIFSequence(torch.autograd.Function):
         T = x.shape[0]
         kf = float(k)
         h = torch.empty_like(x)
-        s = torch.empty_like(x)
         v = torch.full_like(x[0], v_reset)
-        keep = torch.empty_like(x[0], dtype=torch.bool)
+        keep = torch.empty_like(x[0], dtype=torch.bool)  # 1 - S_t
+        reset = x.new_tensor(v_reset)
         for t in range(T):
             # H = (1 - k) V + k X + k V_reset
             torch.mul(v, 1.0 - kf, out=h[t])
             h[t].add_(x[t], alpha=kf)
             if v_reset != 0.0:
                 h[t].add_(kf * v_reset)
-            torch.ge(h[t], v_th, out=s[t])
             torch.lt(h[t], v_th, out=keep)
-            torch.mul(h[t], keep, out=v)
-            if v_reset != 0.0:
-                v.masked_fill_(~keep, v_reset)
+            torch.where(keep, h[t], reset, out=v)  # hard reset: V = H (1 - S) + V_reset S
+        s = torch.ge(h, v_th).to(x.dtype)  # all spikes at once, outside the time loop
         ctx.save_for_backward(x, h, s, k)
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
         return s

@@ -75,19 +75,20 @@ class _SecondOrderSequence(torch.autograd.Function):
         v_out = torch.empty_like(current)
         # U is needed in backward only for theta's gradient (keep_u); otherwise two rolling slots suffice
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
+        slots = T if keep_u else 2  # U_t lives in u_out[t % slots]
         s = torch.empty_like(current)
         one_minus_a = 1.0 - a
         ab = a * b
         vp = torch.full_like(current[0], v0)  # V'_t (post-reset)
         up = torch.full_like(current[0], u0)  # U'_t
         for t in range(T):
-            u_now = u_out[t] if keep_u else u_out[t % 2]
+            u_now = u_out[t % slots]
             if t > 0:
                 # V' = V - S (V - c) ;  U' = U + d S
                 torch.sub(v_out[t - 1], c, out=vp)
                 vp.mul_(s[t - 1])
                 torch.sub(v_out[t - 1], vp, out=vp)
-                torch.addcmul(u_out[t - 1] if keep_u else u_out[(t - 1) % 2], s[t - 1], d, out=up)
+                torch.addcmul(u_out[(t - 1) % slots], s[t - 1], d, out=up)
             # V = V'^2 - U' + I ;  U = (1 - a) U' + a b V'
             torch.addcmul(current[t], vp, vp, out=v_out[t])
             v_out[t].sub_(up)
