@@ -1,0 +1,40 @@
+"""``spikedyn plot curves`` and ``spikedyn plot traces``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..neurons import NEURON_KINDS
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import math
+
+    import torch
+
+    from ..plots import plot_neuron_traces, plot_training_curves
+
+    if args.plot_command == "curves":
+        print(plot_training_curves(args.run, args.out))
+        return 0
+    t = torch.arange(args.steps, dtype=torch.float32)
+    drive = args.mean + args.amplitude * torch.sin(2 * math.pi * t / args.period)
+    title = f"drive z_t = {args.mean} + {args.amplitude} sin(2 pi t / {args.period})"
+    print(plot_neuron_traces(args.kinds, drive, args.out, title=title))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    plot = sub.add_parser("plot", help="plots: training curves of a run, membrane traces of neurons")
+    plot_sub = plot.add_subparsers(dest="plot_command", required=True)
+    curves = plot_sub.add_parser("curves", help="loss/accuracy per epoch of a run directory")
+    curves.add_argument("run")
+    curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png)")
+    traces = plot_sub.add_parser("traces", help="V/U traces and spikes of neuron kinds under a sine drive")
+    traces.add_argument("kinds", nargs="+", type=str.lower, choices=NEURON_KINDS)
+    traces.add_argument("--steps", type=int, default=60)
+    traces.add_argument("--mean", type=float, default=0.0, help="mean of the pre-activation drive")
+    traces.add_argument("--amplitude", type=float, default=1.0225, help="sine amplitude (MDN: 1.0225, std 0.723)")
+    traces.add_argument("--period", type=float, default=20.0)
+    traces.add_argument("--out", default="traces.png")
+    plot.set_defaults(func=_plot)
