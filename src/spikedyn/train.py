@@ -6,6 +6,14 @@ and learnable neuron dynamics are separate Adam parameter groups (``lr`` = eta_W
 ``lr_dynamics`` = eta_D); the learning rate decays by ``lr_gamma`` every ``lr_step`` epochs
 (the MDN authors' StepLR(50, 0.1)), or follows PLIF's cosine schedule (``schedule="cosine"``).  Prediction = argmax of the output firing rate.
 
+The score of the read-out belongs to the data set (:mod:`spikedyn.metrics`): class accuracy,
+or MDN's NETtalk cosine score; ``metrics.jsonl`` names it when it is not plain accuracy.
+
+MDN phase 1 (learning the dynamics): when the network has learnable theta (``--neuron mdn``),
+the theta of every layer is appended after every epoch to ``theta_history.pt`` in the run
+directory (epoch 0 = the initial values), so that clustering can pick any epoch later.
+``theta_per_batch_slot`` gives theta the authors' ``[batch, N]`` shape (spec mdn.md 4.1).
+
 Reproducibility and resume: every epoch draws its shuffling and encoding randomness from a
 generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
 continues exactly as the uninterrupted run would.  The run directory holds ``config.json``,
@@ -26,9 +34,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import SpikeDataset, load_dataset
+from .data import SpikeDataset, load_dataset, static_view
 from .encoding import make_encoder, to_time_major
 from .losses import LOSSES, target_matrix
+from .metrics import make_metric
 from .models import MDNNet
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
@@ -68,8 +77,10 @@ class TrainConfig:
     lr_gamma: float = 0.1
     cosine_period: int = 64
     loss: str = "rate-mse"
-    encoder: str | None = None
+    encoder: str | None = None  # None: the data set's (static data) / the stored values (sequence data)
     alpha: float = 1.0
+    input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
+    theta_per_batch_slot: bool = False  # MDN authors' [batch, N] theta (neuron "mdn" only)
     seed: int = 3154
     out: str | None = None
     fast: bool = True
@@ -88,6 +99,12 @@ class TrainConfig:
             values["out"] = str(Path("runs") / f"{self.dataset}-{self.neuron}-seed{self.seed}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+        if self.input_view not in ("native", "static"):
+            raise ValueError(f"unknown input_view {self.input_view!r}; choose 'native' or 'static'")
+        if self.theta_per_batch_slot and self.neuron != "mdn":
+            raise ValueError(
+                f"theta_per_batch_slot applies to the learnable MDN neuron only (--neuron mdn), not {self.neuron!r}"
+            )
         return TrainConfig(**values)
 
     @classmethod
@@ -115,6 +132,9 @@ class Batcher:
         self.steps = config.steps
         self.device = device
         self.encoder = make_encoder(config.encoder or dataset.encoder, config.alpha)
+        # sequence data is fed as stored unless an encoder is asked for (e.g. Bernoulli spikes from
+        # TIDigits band energies, spec mdn.md section 3 [A] option)
+        self.sequence_encoder = make_encoder(config.encoder, config.alpha) if config.encoder == "rate" else None
         if dataset.target == "frame_class":
             raise ValueError(
                 f"{dataset.name} has per-frame targets, which need a per-step read-out (the NRR recurrent "
@@ -136,7 +156,13 @@ class Batcher:
 
     def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
         if self.dataset.kind == "sequence":
-            return to_time_major(x[:, : self.steps].float())
+            seq = to_time_major(x[:, : self.steps].float())
+            if self.sequence_encoder is None:
+                return seq
+            # x_t = 1[p_t > alpha u_t]: one fresh draw per step and value (the encoder's T = 1)
+            if seq.device.type == "cpu":
+                return self.sequence_encoder(seq, 1, generator=generator)[0]
+            return self.sequence_encoder(seq.cpu(), 1, generator=generator)[0].to(seq.device)
         if x.device.type == "cpu":
             return self.encoder(x, self.steps, generator=generator)
         # keep the encoding randomness on the CPU generator for reproducibility across devices
@@ -146,9 +172,23 @@ class Batcher:
         return math.ceil(len(getattr(self.dataset, split)) / batch_size)
 
 
+def prepare_dataset(dataset: SpikeDataset, config: TrainConfig) -> SpikeDataset:
+    """The data set as the run sees it (``input_view="static"`` flattens sequence samples)."""
+    return static_view(dataset) if config.input_view == "static" else dataset
+
+
+def run_dataset(config: TrainConfig, data_root: str | None = None) -> SpikeDataset:
+    """Load the data set of a run (``data_root`` overrides the saved one) as the run sees it."""
+    dataset = load_dataset(
+        config.dataset, data_root or config.data_root, progress=config.progress, **config.data_options
+    )
+    return prepare_dataset(dataset, config)
+
+
 def build_model(config: TrainConfig, dataset: SpikeDataset) -> MDNNet:
     inputs = int(torch.tensor(dataset.feature_shape).prod())
-    return MDNNet(inputs, config.hidden, dataset.num_classes, neuron=config.neuron, fast=config.fast)
+    options = {"theta_slots": config.batch_size} if config.theta_per_batch_slot else None
+    return MDNNet(inputs, config.hidden, dataset.num_classes, neuron=config.neuron, fast=config.fast, neuron_options=options)
 
 
 def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -166,29 +206,27 @@ def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Opt
     return optimizer, scheduler
 
 
-def correct_predictions(rate: Tensor, y: Tensor) -> int:
-    """Number of samples whose argmax firing rate is the label (multi-hot: argmax is on)."""
-    pred = rate.argmax(1)
-    if y.dim() == 1:
-        return int((pred == y).sum())
-    return int(y.gather(1, pred.unsqueeze(1)).gt(0).sum())
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, batcher: Batcher, config: TrainConfig, split: str = "test", epoch: int = 0) -> dict:
-    """Loss and accuracy of ``model`` on a split (encoding randomness seeded per epoch)."""
+    """Loss and score of ``model`` on a split after training epoch index ``epoch`` (0-based).
+
+    The encoding randomness comes from :func:`epoch_generator` ``(seed, epoch, 1)``, so the
+    trainer's evaluation after epoch ``k`` and ``spikedyn eval`` of that checkpoint agree.
+    ``accuracy`` holds the data set's metric (``metric`` names it).
+    """
     model.eval()
     loss_fn = LOSSES[config.loss]
     generator = epoch_generator(config.seed, epoch, purpose=1)
-    total, correct, loss_sum = 0, 0, 0.0
+    metric = make_metric(batcher.dataset.metric, config.batch_size)
+    total, loss_sum = 0, 0.0
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
         out = model(x)
         target = target_matrix(y, batcher.dataset.num_classes, out.rate.dtype)
         loss_sum += float(loss_fn(out.spikes, target)) * len(y)
-        correct += correct_predictions(out.rate, y)
+        metric.update(out.rate, y)
         total += len(y)
     model.train()
-    return {"loss": loss_sum / total, "accuracy": correct / total}
+    return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name}
 
 
 def atomic_save(obj: object, path: Path) -> None:
@@ -205,11 +243,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, dataset: SpikeDataset | None = None) -> None:
         self.config = config.resolved()
         self.device = pick_device(self.config.device)
-        if dataset is None:
-            dataset = load_dataset(
-                self.config.dataset, self.config.data_root, progress=self.config.progress, **self.config.data_options
-            )
-        self.dataset = dataset
+        self.dataset = run_dataset(self.config) if dataset is None else prepare_dataset(dataset, self.config)
         self.batcher = Batcher(self.dataset, self.config, self.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.dataset).to(self.device)
@@ -221,6 +255,27 @@ class Trainer:
     @property
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
+
+    @property
+    def theta_history_path(self) -> Path:
+        return self.out / "theta_history.pt"
+
+    def record_dynamics(self) -> None:
+        """Append the learnable theta after ``self.epoch`` epochs to ``theta_history.pt`` (atomic)."""
+        dynamics = self.model.learned_dynamics()
+        if not dynamics:
+            return
+        history = {"epochs": [], "theta": {}, "dataset": self.config.dataset, "neuron": self.config.neuron}
+        if self.theta_history_path.exists():
+            history = torch.load(self.theta_history_path, weights_only=False)
+            keep = [i for i, e in enumerate(history["epochs"]) if e < self.epoch]  # a redone epoch replaces its entry
+            history["epochs"] = [history["epochs"][i] for i in keep]
+            history["theta"] = {k: v[keep] for k, v in history["theta"].items()}
+        history["epochs"].append(self.epoch)
+        for name, theta in dynamics.items():
+            old = history["theta"].get(name)
+            history["theta"][name] = theta[None] if old is None else torch.cat([old, theta[None]])
+        atomic_save(history, self.theta_history_path)
 
     def state(self) -> dict:
         return {
@@ -239,8 +294,11 @@ class Trainer:
             return False
         ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         saved = ckpt["config"]
-        for key in ("dataset", "data_options", "neuron", "hidden", "steps", "batch_size", "seed", "loss"):
-            if saved.get(key) != getattr(self.config, key):
+        defaults = TrainConfig()
+        keys = ("dataset", "data_options", "neuron", "hidden", "steps", "batch_size", "seed", "loss", "encoder",
+                "input_view", "theta_per_batch_slot")
+        for key in keys:
+            if saved.get(key, getattr(defaults, key)) != getattr(self.config, key):
                 raise ValueError(
                     f"cannot resume {self.checkpoint_path}: it was trained with {key}={saved.get(key)!r}, "
                     f"this run asks for {key}={getattr(self.config, key)!r}. Use another --out directory "
@@ -267,7 +325,8 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        total, correct, loss_sum = 0, 0, 0.0
+        metric = make_metric(self.dataset.metric, cfg.batch_size)
+        total, loss_sum = 0, 0.0
         for x, y in bar:
             out = self.model(x)
             target = target_matrix(y, self.dataset.num_classes, out.rate.dtype)
@@ -276,10 +335,10 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             loss_sum += loss.item() * len(y)
-            correct += correct_predictions(out.rate.detach(), y)
+            metric.update(out.rate.detach(), y)
             total += len(y)
-            bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}", refresh=False)
-        return {"loss": loss_sum / total, "accuracy": correct / total}
+            bar.set_postfix(loss=f"{loss_sum / total:.4f}", refresh=False)
+        return {"loss": loss_sum / total, "accuracy": metric.value()}
 
     def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
         """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns the metric history."""
@@ -293,6 +352,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
         last = self.config.epochs if stop_after is None else min(self.config.epochs, self.epoch + stop_after)
+        if self.epoch == 0:
+            self.record_dynamics()  # epoch 0: the initial theta
         while self.epoch < last:
             epoch = self.epoch
             start = time.perf_counter()
@@ -309,8 +370,11 @@ class Trainer:
                 "lr": lrs,
                 "seconds": round(time.perf_counter() - start, 3),
             }
+            if test["metric"] != "accuracy":
+                record["metric"] = test["metric"]
             self.history.append(record)
             self.epoch = epoch + 1
+            self.record_dynamics()
             atomic_save(self.state(), self.checkpoint_path)
             with open(self.out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -334,6 +398,9 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[MDNNe
     ckpt = torch.load(path, map_location=device, weights_only=False)
     config = TrainConfig.from_dict(ckpt["config"])
     mc = ckpt["model_config"]
-    model = MDNNet(mc["inputs"], mc["hidden"], mc["classes"], neuron=mc["neuron"], fast=config.fast)
+    model = MDNNet(
+        mc["inputs"], mc["hidden"], mc["classes"], neuron=mc["neuron"], fast=config.fast,
+        neuron_options=mc.get("neuron_options"),
+    )
     model.load_state_dict(ckpt["model"])
     return model.to(device), config, ckpt

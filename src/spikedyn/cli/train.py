@@ -30,7 +30,19 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-step", type=int, default=d.lr_step, help="decay the learning rates every N epochs (default %(default)s)")
     p.add_argument("--lr-gamma", type=float, default=d.lr_gamma, help="learning-rate decay factor (default %(default)s)")
     p.add_argument("--loss", default=d.loss, choices=["rate-mse", "step-mse"], help="read-out loss (default %(default)s)")
-    p.add_argument("--encoder", default=None, choices=["rate", "direct"], help="input encoder for static data (data-set default)")
+    p.add_argument(
+        "--encoder", default=None, choices=["rate", "direct"],
+        help="input encoder (static data: data-set default; sequence data: stored values unless 'rate', "
+        "which draws Bernoulli spikes from them every step)",
+    )
+    p.add_argument(
+        "--input-view", default=d.input_view, choices=["native", "static"],
+        help="static: flatten each sequence sample into one static vector fed every step (MDN Table 4 'non-sequential')",
+    )
+    p.add_argument(
+        "--theta-per-batch-slot", action="store_true",
+        help="MDN phase 1 as the authors' code: one learnable theta per batch slot and neuron (--neuron mdn)",
+    )
     p.add_argument("--alpha", type=float, default=d.alpha, help="Bernoulli rate scale alpha (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<neuron>-seed<seed>)")
@@ -82,14 +94,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..data import load_dataset
-    from ..train import Batcher, evaluate, load_checkpoint, pick_device
+    from ..train import Batcher, evaluate, load_checkpoint, pick_device, run_dataset
 
     device = pick_device(args.device)
     model, config, ckpt = load_checkpoint(args.checkpoint, device=str(device))
-    dataset = load_dataset(config.dataset, args.data_root or config.data_root, **config.data_options)
-    result = evaluate(model, Batcher(dataset, config, device), config, args.split, epoch=int(ckpt["epoch"]))
-    result.update({"checkpoint": args.checkpoint, "epoch": ckpt["epoch"], "split": args.split, "dataset": config.dataset})
+    config.progress = False
+    dataset = run_dataset(config, args.data_root)
+    # the trainer scored the checkpoint of epoch k with the randomness of epoch index k - 1
+    epoch = int(ckpt["epoch"])
+    result = evaluate(model, Batcher(dataset, config, device), config, args.split, epoch=max(epoch - 1, 0))
+    result.update({"checkpoint": args.checkpoint, "epoch": epoch, "split": args.split, "dataset": config.dataset})
     print(json.dumps(result, indent=2))
     return 0
 

@@ -13,6 +13,7 @@ from .base import (
     load_dataset,
     register_dataset,
     resolve_root,
+    static_view,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "load_dataset",
     "register_dataset",
     "resolve_root",
+    "static_view",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +44,7 @@ class SpikeDataset:
     target: str = "class"  # "class" | "multi_hot" | "frame_class"
     source: str = ""  # where the files were found
     notes: dict = field(default_factory=dict)
+    metric: str = "accuracy"  # score of the read-out (spikedyn.metrics): "accuracy" | "nettalk-cosine"
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -65,6 +66,8 @@ class SpikeDataset:
             "target": self.target,
             "num_classes": self.num_classes,
         }
+        if self.metric != "accuracy":
+            out["metric"] = self.metric
         for split_name, split in (("train", self.train), ("test", self.test)):
             x, y = split.tensors[0], split.tensors[1]
             info = {"count": len(split), "x_shape": list(x.shape), "x_dtype": str(x.dtype).replace("torch.", "")}
@@ -77,6 +80,24 @@ class SpikeDataset:
             out[split_name] = info
         out.update(self.notes)
         return out
+
+
+def static_view(dataset: SpikeDataset) -> SpikeDataset:
+    """A sequence data set seen as static samples: ``[N, T, *F] -> [N, T * prod(F)]``.
+
+    MDN's "non-sequential" spoken digits (spec mdn.md section 6 [A]): the whole spectrogram is
+    one static sample, fed at every step through an encoder (Bernoulli rate by default).
+    Static data sets are returned unchanged.
+    """
+    if dataset.kind != "sequence":
+        return dataset
+    flat = [TensorDataset(s.tensors[0].flatten(1), *s.tensors[1:]) for s in (dataset.train, dataset.test)]
+    if dataset.target == "frame_class":
+        raise ValueError(f"{dataset.name} has per-frame targets; it cannot be seen as static samples")
+    return replace(
+        dataset, train=flat[0], test=flat[1], kind="static", encoder="rate",
+        notes={**dataset.notes, "input_view": f"static: {dataset.steps} steps x {list(dataset.feature_shape)} flattened"},
+    )
 
 
 _LOADERS: dict[str, Callable[..., SpikeDataset]] = {}

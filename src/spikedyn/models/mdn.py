@@ -35,13 +35,20 @@ def folded(layer: nn.Module, x: Tensor) -> Tensor:
 class MDNNet(nn.Module):
     """Input -> hidden (``hidden`` neurons) -> output (``classes`` neurons), one neuron kind."""
 
-    def __init__(self, inputs: int, hidden: int = 500, classes: int = 10, neuron: str = "2nd-fs", fast: bool = True) -> None:
+    def __init__(
+        self, inputs: int, hidden: int = 500, classes: int = 10, neuron: str = "2nd-fs", fast: bool = True,
+        neuron_options: dict | None = None,
+    ) -> None:
+        """``neuron_options`` go to both neuron layers (e.g. ``{"theta_slots": 100}`` for MDN's per-batch-slot theta)."""
         super().__init__()
+        options = dict(neuron_options or {})
         self.fc1 = nn.Linear(inputs, hidden)
-        self.neuron1 = make_neuron(neuron, hidden, fast=fast)
+        self.neuron1 = make_neuron(neuron, hidden, fast=fast, **options)
         self.fc2 = nn.Linear(hidden, classes)
-        self.neuron2 = make_neuron(neuron, classes, fast=fast)
+        self.neuron2 = make_neuron(neuron, classes, fast=fast, **options)
         self.config = {"inputs": inputs, "hidden": hidden, "classes": classes, "neuron": neuron}
+        if options:
+            self.config["neuron_options"] = options
 
     def forward(self, x: Tensor) -> NetOutput:
         """``x``: ``[T, B, inputs]`` (any trailing shape is flattened)."""
@@ -53,6 +60,14 @@ class MDNNet(nn.Module):
     def dynamic_parameters(self) -> list[nn.Parameter]:
         """Learnable neuron dynamics (MDN's theta, PLIF's a): trained at their own rate eta_D."""
         return [p for n, p in self.named_parameters() if n.startswith("neuron")]
+
+    def learned_dynamics(self) -> dict[str, Tensor]:
+        """A detached copy of every neuron layer's learnable theta (MDN phase 1), keyed by layer name."""
+        return {
+            name: module.theta.detach().cpu().clone()
+            for name, module in self.named_children()
+            if isinstance(getattr(module, "theta", None), nn.Parameter)
+        }
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("neuron")]

@@ -167,6 +167,11 @@ class SecondOrder(NeuronLayer):
 
     ``shape`` is the neuron shape (e.g. ``500`` or ``(C, H, W)``); theta broadcasts over the
     batch.  ``learnable=True`` makes theta an ``nn.Parameter`` (MDN phase 1), otherwise a buffer.
+
+    ``theta_slots=S`` reproduces the authors' code (spec mdn.md section 4.1 [C]): theta is
+    ``[4, S, *shape]``, one copy per batch slot, and sample ``i`` of a batch uses copy ``i mod S``
+    (the authors' batches are always full, ``S`` = batch size; a shorter last batch or a larger
+    evaluation batch wraps around the slots).
     """
 
     def __init__(
@@ -179,17 +184,22 @@ class SecondOrder(NeuronLayer):
         u0: float = 0.08,
         surrogate: Surrogate | None = None,
         fast: bool = True,
+        theta_slots: int | None = None,
     ) -> None:
         super().__init__(input_fn="sigmoid", fast=fast)
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         if len(theta) != 4:
             raise ValueError(f"theta must have 4 values (a, b, c, d), got {len(theta)}")
-        full = torch.tensor([float(x) for x in theta]).reshape(4, *([1] * len(shape))).expand(4, *shape).clone()
+        if theta_slots is not None and (not isinstance(theta_slots, int) or theta_slots < 1):
+            raise ValueError(f"theta_slots must be a positive integer (the batch size) or None, got {theta_slots!r}")
+        per = (theta_slots, *shape) if theta_slots else shape
+        full = torch.tensor([float(x) for x in theta]).reshape(4, *([1] * len(per))).expand(4, *per).clone()
         if learnable:
             self.theta = nn.Parameter(full)
         else:
             self.register_buffer("theta", full)
         self.shape = shape
+        self.theta_slots = theta_slots
         self.learnable = learnable
         self.v_th, self.v0, self.u0 = float(v_th), float(v0), float(u0)
         self.surrogate = surrogate if surrogate is not None else RectWindow(0.5, 1.0)
@@ -205,8 +215,16 @@ class SecondOrder(NeuronLayer):
             torch.full_like(like, self.v0), torch.full_like(like, self.u0), torch.zeros_like(like)
         )
 
+    def theta_for(self, batch: int, dtype: torch.dtype) -> Tensor:
+        """theta as used for a batch: ``[4, *shape]``, or ``[4, batch, *shape]`` with batch slots."""
+        theta = self.theta.to(dtype)
+        if self.theta_slots is None or batch == self.theta_slots:
+            return theta
+        index = torch.arange(batch, device=theta.device) % self.theta_slots
+        return theta.index_select(1, index)
+
     def step(self, i_t: Tensor, state: SecondOrderState) -> tuple[Tensor, SecondOrderState]:
-        return second_order_step(i_t, state, self.theta.to(i_t.dtype), self.v_th, self.surrogate)
+        return second_order_step(i_t, state, self.theta_for(i_t.shape[0], i_t.dtype), self.v_th, self.surrogate)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
         if current.shape[2:] != self.shape:
@@ -214,12 +232,13 @@ class SecondOrder(NeuronLayer):
                 f"SecondOrder layer of neuron shape {self.shape} got input of shape {tuple(current.shape)}; "
                 f"expected [T, B, {', '.join(map(str, self.shape))}]"
             )
-        theta = self.theta.to(current.dtype)
+        theta = self.theta_for(current.shape[1], current.dtype)
         keep_u = theta.requires_grad and torch.is_grad_enabled()
         return _SecondOrderSequence.apply(current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, learnable={self.learnable}, v_th={self.v_th}, fast={self.fast}"
+        slots = f", theta_slots={self.theta_slots}" if self.theta_slots else ""
+        return f"shape={self.shape}, learnable={self.learnable}{slots}, v_th={self.v_th}, fast={self.fast}"
 
 
 def _preset_key(name: str) -> str:
