@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..neurons import NEURON_KINDS
+from ..neurons import NEURON_KINDS, check_neuron_kind
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     curves.add_argument("run")
     curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png)")
     traces = plot_sub.add_parser("traces", help="V/U traces and spikes of neuron kinds under a sine drive")
-    traces.add_argument("kinds", nargs="+", type=str.lower, choices=NEURON_KINDS)
+    traces.add_argument(
+        "kinds", nargs="+", type=check_neuron_kind, metavar="KIND",
+        help=f"neuron kinds: {', '.join(NEURON_KINDS)}, or PRESETS.json:NAME (from `spikedyn meta cluster`)",
+    )
     traces.add_argument("--steps", type=int, default=60)
     traces.add_argument("--mean", type=float, default=0.0, help="mean of the pre-activation drive")
     traces.add_argument("--amplitude", type=float, default=1.0225, help="sine amplitude (MDN: 1.0225, std 0.723)")

@@ -11,11 +11,16 @@ kind               neuron
 ``lif-tau``        LIF with fixed tau (2), PLIF's baseline
 ``mdn``            MDN 2nd-order neuron with learnable per-neuron theta (phase 1)
 ``2nd-fs`` ...     frozen meta neurons ``2nd-fs``, ``2nd-rs``, ``2nd-sds``, ``2nd-wds``, ``2nd-m3``
+``PATH:NAME``      frozen 2nd-order neuron with theta ``NAME`` of the presets file ``PATH``
+                   (written by ``spikedyn meta cluster``; see :mod:`spikedyn.meta.presets`)
 =================  ==========================================================================
+
+Built-in kinds are case-insensitive; ``PATH:NAME`` kinds are used as written.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
 
 from .base import NeuronLayer, NeuronRun
@@ -33,8 +38,41 @@ NEURON_KINDS = ("lif", "lif-identity", "plif", "lif-tau", "mdn") + tuple(
 )
 
 
+class NeuronKindError(argparse.ArgumentTypeError, ValueError):
+    """An unusable neuron kind (a ``ValueError`` that argparse reports with its message)."""
+
+
+def _kinds_help() -> str:
+    return f"{', '.join(NEURON_KINDS)}, or PATH:NAME for preset NAME of a presets file (spikedyn meta cluster)"
+
+
+def check_neuron_kind(text: str) -> str:
+    """Validate a neuron kind and return it normalised (usable as an argparse ``type=``).
+
+    Built-in kinds are returned lower-cased; ``PATH:NAME`` kinds are returned as written after
+    checking that the presets file can be read and holds ``NAME``.  Raises
+    :class:`NeuronKindError` (a ``ValueError``) naming the valid kinds otherwise.
+    """
+    if ":" in text:
+        from ..meta.presets import preset_theta  # lazy: spikedyn.meta imports this package
+
+        try:
+            preset_theta(text)
+        except (OSError, ValueError) as exc:
+            raise NeuronKindError(f"neuron kind {text!r}: {exc}") from exc
+        return text
+    key = text.lower()
+    if key not in NEURON_KINDS:
+        raise NeuronKindError(f"unknown neuron kind {text!r}; choose one of {_kinds_help()}")
+    return key
+
+
 def make_neuron(kind: str, shape: int | Sequence[int], fast: bool = True, **kwargs) -> NeuronLayer:
     """Build a neuron layer by name (see the module docstring for the kinds)."""
+    if ":" in kind:
+        from ..meta.presets import preset_neuron  # lazy: spikedyn.meta imports this package
+
+        return preset_neuron(kind, shape, fast=fast, **kwargs)
     key = kind.lower()
     if key == "lif":
         return DecayLIF(input_fn="sigmoid", fast=fast, **kwargs)
@@ -48,7 +86,7 @@ def make_neuron(kind: str, shape: int | Sequence[int], fast: bool = True, **kwar
         return SecondOrder(shape, learnable=True, fast=fast, **kwargs)
     if key.startswith("2nd-"):
         return SecondOrder.preset(key, shape, fast=fast, **kwargs)
-    raise ValueError(f"unknown neuron kind {kind!r}; choose one of {', '.join(NEURON_KINDS)}")
+    raise NeuronKindError(f"unknown neuron kind {kind!r}; choose one of {_kinds_help()}")
 
 
 __all__ = [
@@ -65,6 +103,8 @@ __all__ = [
     "THETA_INIT",
     "NEURON_KINDS",
     "make_neuron",
+    "check_neuron_kind",
+    "NeuronKindError",
     "decay_lif_step",
     "plif_step",
     "second_order_step",
