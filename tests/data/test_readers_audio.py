@@ -5,8 +5,9 @@ import pytest
 import torch
 from writers import write_sphere, write_wav
 
-from spikedyn.data import DataFileError, load_dataset
+from spikedyn.data import DataFileError, format_summary, load_dataset
 from spikedyn.data.audio import deltas, fbank, mel_filterbank, mfcc, read_audio, spectrogram_frames
+from spikedyn.data.spoken_digits import tidigits_files, tidigits_scan
 from spikedyn.data.timit import PHONES_39, frame_labels
 
 
@@ -89,6 +90,7 @@ def test_tidigits_layout_split_and_labels(tmp_path):
     ds = load_dataset("tidigits", tmp_path, progress=False)
     total = len(ds.train) + len(ds.test)
     assert total == 11  # "oh" and the two-digit file are not isolated digits 0-9
+    assert ds.notes["duplicates_dropped"] == 0  # 1a (ae) and 1B_endpt (bc) are different speakers
     assert len(ds.train) == int(0.7 * 11)
     # the authors' order: (digit char, speaker folder, repetition), then np.random.seed(42) permutation
     ordered = [1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]  # 1a (ae), 1B (bc), 2b, ..., 8A, 9b, za
@@ -104,6 +106,56 @@ def test_tidigits_layout_split_and_labels(tmp_path):
     assert len(load_dataset("tidigits", tmp_path, groups="man,woman", progress=False).train) == 7
     with pytest.raises(DataFileError, match="TIDIGITS.*\n.*LDC93S10"):
         load_dataset("tidigits", tmp_path / "none", progress=False)
+
+
+def test_tidigits_one_utterance_one_sample(tmp_path):
+    speaker = tmp_path / "TIDIGITS" / "train" / "man" / "ae"
+    utterance = tone(500, 0.3, 20000, seed=1)
+    silence = np.zeros(4000, dtype=np.int16)
+    write_sphere(speaker / "1a.wav", np.concatenate([silence, utterance, silence]), 20000)  # raw recording
+    write_wav(speaker / "1A_endpt.wav", utterance, 20000)  # its endpointed copy
+    write_sphere(speaker / "2b.wav", tone(700, 0.4, 20000, seed=2), 20000)
+    ds = load_dataset("tidigits", tmp_path, progress=False)
+    assert len(ds.train) + len(ds.test) == 2
+    assert sorted(ds.train.tensors[1].tolist() + ds.test.tensors[1].tolist()) == [1, 2]
+    assert ds.notes["duplicates_dropped"] == 1 and ds.notes["prefer"] == "endpt"
+    assert "duplicates_dropped: 1" in format_summary(ds)
+
+    def digit_one(ds):  # the features of the digit-1 sample, whichever split it landed in
+        x = torch.cat([ds.train.tensors[0], ds.test.tensors[0]])
+        y = torch.cat([ds.train.tensors[1], ds.test.tensors[1]])
+        return x[y == 1][0]
+
+    alone = tmp_path / "alone"
+    write_wav(alone / "TIDIGITS" / "ae" / "1A_endpt.wav", utterance, 20000)
+    endpt = load_dataset("tidigits", alone, progress=False)
+    assert torch.equal(digit_one(ds), digit_one(endpt))
+    ds = load_dataset("tidigits", tmp_path, prefer="raw", progress=False)
+    assert len(ds.train) + len(ds.test) == 2 and ds.notes["duplicates_dropped"] == 1
+    assert not torch.equal(digit_one(ds), digit_one(endpt))
+    kept, dropped = tidigits_scan(tmp_path / "TIDIGITS", prefer="raw")
+    assert [p.name for p, _ in kept] == ["1a.wav", "2b.wav"] and [p.name for p in dropped] == ["1A_endpt.wav"]
+    assert [p.name for p, _ in tidigits_files(tmp_path / "TIDIGITS")] == ["1A_endpt.wav", "2b.wav"]
+    with pytest.raises(ValueError, match="prefer"):
+        load_dataset("tidigits", tmp_path, prefer="both", progress=False)
+
+
+def test_tidigits_split_never_holds_an_utterance_twice(tmp_path):
+    base = tmp_path / "TIDIGITS" / "test" / "woman"
+    n = 0
+    for s, speaker in enumerate(("bc", "de", "fg")):
+        for d, digit in enumerate("z123456789"):
+            rep = "ab"[(s + d) % 2]
+            samples = tone(200 + 60 * d + 15 * s, 0.3, 20000, seed=10 * s + d)
+            write_sphere(base / speaker / f"{digit}{rep}.wav", samples, 20000)
+            if d % 3 == s % 3:  # the endpointed copy beside it, same samples, upper-case name
+                write_wav(base / speaker / f"{digit.upper()}{rep.upper()}_endpt.wav", samples, 20000)
+                n += 1
+    assert n == 10
+    ds = load_dataset("tidigits", tmp_path, progress=False)
+    assert len(ds.train) + len(ds.test) == 30 and ds.notes["duplicates_dropped"] == 10
+    x = torch.cat([ds.train.tensors[0], ds.test.tensors[0]]).flatten(1)
+    assert len(torch.unique(x, dim=0)) == 30  # every utterance once, in one split only
 
 
 def timit_fixture(root, layout):

@@ -54,3 +54,27 @@ def test_features_on_real_files_match_python_speech_features(data_root):
     np.testing.assert_allclose(spectrogram_frames(signal, rate, 30, 30)[[0, 7, 29], [0, 12, 29]],
                                [1.26037197e-04, 3.22426554e-03, 1.39743419e-05], rtol=1e-6)
     np.testing.assert_allclose(mfcc(signal, rate)[[0, 10], [0, 5]], [6.62966048, 4.98957989], rtol=1e-7)
+
+
+def test_nettalk_uci_files_rebuild_the_authors_targets(data_root):
+    """With nettalk.data, nettalk.list and the authors' nettalk_small.mat all present, the UCI build
+    (Appendix A table, first pronunciation of each listed word) gives the authors' target for every
+    window but one: the stressed 'a' of "at", whose second pronunciation the authors took."""
+    import numpy as np
+    import torch
+    from scipy.io import loadmat
+
+    folder = data_root / "NETtalk"
+    if not all((folder / name).exists() for name in ("nettalk.data", "nettalk.list", "nettalk_small.mat")):
+        pytest.skip("NETtalk/nettalk.data, nettalk.list or nettalk_small.mat missing")
+    ds = load_dataset("nettalk", data_root, source="uci", split_seed="none")
+    assert ds.notes["words"] == "common" and ds.notes["list_words_missing"] == 0 and ds.notes["windows"] == 5438
+    x = torch.cat([ds.train.tensors[0], ds.test.tensors[0]]).numpy()
+    y = torch.cat([ds.train.tensors[1], ds.test.tensors[1]]).numpy()
+    mat = loadmat(str(folder / "nettalk_small.mat"))
+    theirs = {(a.tobytes(), b.tobytes()) for a, b in
+              zip(mat["word_x"].astype(np.float32), mat["word_phoneme"].astype(np.float32))}
+    ours = {(a.tobytes(), b.tobytes()) for a, b in zip(x, y)}
+    assert len(ours - theirs) == 1
+    test_at = np.sort(mat["randnum"][0].astype(int)[:500] - 1)  # the authors' test windows
+    assert np.array_equal(mat["test_x"], mat["word_x"][test_at])

@@ -8,32 +8,55 @@ Two sources, looked up under ``root/NETtalk/`` (or ``root/nettalk/``):
 * ``nettalk.data`` (UCI / CMU connectionist benchmark, 20,008 words): one word per line,
   ``word<whitespace>phonemes<whitespace>stress<whitespace>class``, the three strings letter-aligned
   (same length).  Lines starting with ``#`` or ``;`` and blank lines are comments; any other line
-  that does not parse raises :class:`DataFileError` naming the line.
+  that does not parse raises :class:`DataFileError` naming the line.  Optionally beside it
+  ``nettalk.list``, the benchmark's list of the 1,000 most common English words (a note, a line
+  of asterisks, then the words as one parenthesised list, ``(THE OF AND ...)``).
 
-From ``nettalk.data`` the samples are built as follows ([A], the authors' construction of the
-``.mat`` file is not published):
+What the authors' file holds (read from it; the construction is not published): its extra keys
+``word_x [5533, 189]`` and ``word_phoneme [5533, 26]`` are the letter windows of the words of
+``nettalk.list`` in list order, one ``nettalk.data`` entry per word (the first, but for "at"),
+plus the second pronunciation of 17 of them ("while" ... "complex"; no rule found), 1,017
+entries, 5,533 letters; ``randnum`` is a permutation of 1..5533 whose first 500 entries, sorted,
+are the test windows; the other 5,033 windows, in order, train.  So test windows come from words
+whose other letters are trained on.  ``words="common"`` builds this from the UCI files with
+Sejnowski & Rosenberg's rule, the first pronunciation of each listed word (1,000 entries, 5,438
+letters on the real files); its targets equal the authors' for every window of those entries.
+Samples built from ``nettalk.data``:
 
 * **input** ``x [N, 189]`` (float32, 0/1): the 7-letter window centred on each letter of a word,
   positions outside the word blank; each position one-hot over 27 symbols (``a``-``z`` -> 0-25,
   blank / any other character -> 26); position-major: ``x[7 * 27]``, ``x[27 p + s]``.
 * **target** ``y [N, 26]`` (float32 multi-hot, ``target="multi_hot"``): the 21 articulatory
-  features of the centre letter's phoneme (:data:`FEATURES`, the feature *names* of Sejnowski &
-  Rosenberg's Appendix A: 6 place units that double as vowel front/central/back positions, 6
-  manner units, voiced, tensed, 3 vowel heights, 4 punctuation units) followed by 5 stress /
-  syllable units for ``<``, ``>``, ``1``, ``2``, ``0``.  The per-phoneme assignments in
-  :data:`PHONEME_FEATURES` are a reconstruction from phonetics, not a verified copy of the
-  paper's table; pass ``feature_table=path`` (lines ``symbol feature feature ...``) to use another.
-  Every target has 2-6 ones.
-* **split**: words shuffled with ``np.random.RandomState(split_seed)`` (``split_seed=None`` or
-  ``"none"`` keeps file order), their windows concatenated word by word; the first ``n_train`` (5,033) windows
-  train, the next ``n_test`` (500) test, as the sizes of the authors' file.  Only the one word
-  at the boundary can have letters on both sides.
+  feature units of the centre letter's phoneme (:data:`FEATURES`) followed by 5 stress /
+  syllable units, one-hot over ``<``, ``>``, ``0``, ``1``, ``2`` (:data:`STRESS`); the unit order
+  is that of the authors' file.  The phoneme -> feature table (``feature_table``):
 
-:func:`nettalk_accuracy` is the MDN code's "accuracy" (a cosine similarity, mdn.md section 5).
+  - ``"original"`` (default, :data:`PHONEME_FEATURES`): Sejnowski & Rosenberg's table,
+    Appendix A of "Parallel networks that learn to pronounce English text", Complex Systems 1
+    (1987) 145-168.  Every target has 3-6 ones.
+  - ``"reconstructed"`` (:data:`RECONSTRUCTED_FEATURES`): the reconstruction from phonetics this
+    module used before the original was found; kept to compare with runs made with it.
+  - a path to a text file, one line per phoneme: ``symbol feature feature ...``.
+
+* **words** (``words``): ``"common"``, the first entry of each word of ``nettalk.list``
+  (required then), in list order; ``"all"``, every entry of ``nettalk.data``, in file order;
+  ``"auto"`` (default), ``"common"`` when ``nettalk.list`` is beside ``nettalk.data``, else
+  ``"all"``.  The notes record which, and how many listed words the data file lacks.
+* **split**: with ``"common"``, the authors' scheme: ``n_test`` windows drawn with
+  ``np.random.RandomState(split_seed).permutation`` test (the authors' own draw is stored only in
+  their ``.mat``), the others, in corpus order, train (all of them, or the first ``n_train``);
+  ``split_seed=None`` (``"none"``) makes the last ``n_test`` windows test.  With ``"all"``: words
+  shuffled with ``RandomState(split_seed)`` (``None`` keeps file order), their windows
+  concatenated word by word, the first ``n_train`` windows (default 5,033) train, the next
+  ``n_test`` test, so test words are (but for the one at the boundary) unseen.
+
+Both sources set ``metric="nettalk-cosine"``: :func:`nettalk_accuracy` is the MDN code's
+"accuracy" (a cosine similarity, mdn.md section 5).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +69,15 @@ SOURCE = (
     "the UCI repository, undocumented/connectionist-bench/nettalk/nettalk.data "
     "(or the authors' nettalk_small.mat from github.com/thomasaimondy/MDN-SNN)"
 )
+LIST_SOURCE = "the UCI repository, undocumented/connectionist-bench/nettalk/nettalk.list (beside nettalk.data)"
 WINDOW = 7
 SYMBOLS = 27  # a-z and blank
 BLANK = 26
 
-#: the 21 articulatory feature units, in output order.
+#: the 21 articulatory feature units, in output order (that of the authors' ``nettalk_small.mat``).
+#: The six place units double as vowel positions (Appendix A): labial = Front1, dental = Front2,
+#: alveolar = Central1, palatal = Central2, velar = Back1, glottal = Back2.  There is no unit
+#: for the table's "Unvoiced": an unvoiced consonant is one without ``voiced``.
 FEATURES = [
     "labial", "dental", "alveolar", "palatal", "velar", "glottal",  # place; vowels: front1/2, central1/2, back1/2
     "stop", "nasal", "fricative", "affricative", "glide", "liquid",
@@ -58,12 +85,89 @@ FEATURES = [
     "high", "medium", "low",
     "silent", "elide", "pause", "full_stop",
 ]
-#: the 5 stress / syllable-boundary units that follow the features.
-STRESS = ["<", ">", "1", "2", "0"]
+#: the 5 stress / syllable-boundary units that follow the features, one-hot, in the authors' order.
+STRESS = ["<", ">", "0", "1", "2"]
 
 _V = "voiced"
-#: NETtalk phoneme symbol -> articulatory features ([A] reconstruction, see the module docstring).
+#: NETtalk phoneme symbol -> articulatory features: Sejnowski & Rosenberg (1987), "Parallel
+#: networks that learn to pronounce English text", Complex Systems 1, 145-168, Appendix A
+#: (columns Phoneme, Sound, Articulatory Features; each symbol's example word is in the comment).
+#: Read from a scan of the appendix's table (reproduced in the public repository jere1882/NetTalk)
+#: and checked against (1) the targets of the MDN authors' ``nettalk_small.mat``
+#: (github.com/thomasaimondy/MDN-SNN): decoded against ``nettalk.data``, each of the 46 symbols
+#: in its 5,533 windows has one 21-unit vector there, equal to this table's, and ``-`` has
+#: silent + elide; (2) two transcriptions of the appendix in public NETtalk re-implementations
+#: (jere1882/NetTalk, umqadir/nettalk), which agree on all 51 symbols of the scan.  The
+#: appendix gives ``/J/`` ("gin") the features of ``/G/`` ("sing"), voiced velar nasal; the
+#: authors' data has the same, so it is kept as published.  ``+`` (the French vowel of
+#: "abattoir", 21 letters of ``nettalk.data``), ``_`` and ``.`` are neither in the scanned part
+#: of the table nor in the authors' data: their rows follow the one transcription that has them
+#: (umqadir/nettalk) and are unverified.
 PHONEME_FEATURES: dict[str, tuple[str, ...]] = {
+    # consonants
+    "p": ("labial", "stop"),  # pet
+    "b": ("labial", "stop", _V),  # bet
+    "t": ("alveolar", "stop"),  # test
+    "d": ("alveolar", "stop", _V),  # deb
+    "k": ("velar", "stop"),  # Ken
+    "g": ("velar", "stop", _V),  # guess
+    "m": ("labial", "nasal", _V),  # met
+    "n": ("alveolar", "nasal", _V),  # net
+    "G": ("velar", "nasal", _V),  # sing
+    "f": ("labial", "fricative"),  # fin
+    "v": ("labial", "fricative", _V),  # vest
+    "T": ("dental", "fricative"),  # thin
+    "D": ("dental", "fricative", _V),  # this
+    "s": ("alveolar", "fricative"),  # sit
+    "z": ("alveolar", "fricative", _V),  # zoo
+    "S": ("palatal", "fricative"),  # shin
+    "Z": ("palatal", "fricative", _V),  # leisure
+    "C": ("palatal", "affricative"),  # chin
+    "J": ("velar", "nasal", _V),  # gin (as published: the same features as /G/)
+    "h": ("glottal", "glide"),  # head
+    "w": ("labial", "glide", _V),  # wet
+    "y": ("palatal", "glide", _V),  # yet
+    "l": ("dental", "liquid", _V),  # let
+    "r": ("palatal", "liquid", _V),  # red
+    "R": ("velar", "liquid", _V),  # bird
+    "L": ("alveolar", "liquid", _V),  # bottle
+    "M": ("dental", "nasal", _V),  # absym
+    "N": ("palatal", "nasal", _V),  # button
+    # consonant clusters written as one phoneme
+    "K": ("palatal", "fricative", "velar", "affricative"),  # sexual
+    "Q": ("labial", "velar", "affricative", "stop", _V),  # quest
+    "X": ("affricative", "dental", "alveolar"),  # excess
+    "!": ("labial", "dental", "affricative"),  # Nazi
+    "#": ("palatal", "velar", "affricative", _V),  # examine
+    "*": ("glide", "labial", "low", "alveolar", _V),  # one
+    # vowels: position (front1/2 = labial/dental, central1/2 = alveolar/palatal, back1/2 = velar/glottal)
+    "a": ("low", "tensed", "palatal"),  # father
+    "c": ("medium", "velar"),  # bought
+    "e": ("medium", "tensed", "dental"),  # bake
+    "i": ("high", "tensed", "labial"),  # Pete
+    "o": ("medium", "tensed", "glottal"),  # boat
+    "u": ("high", "tensed", "glottal"),  # lute
+    "x": ("medium", "palatal"),  # about
+    "A": ("medium", "tensed", "dental", "alveolar"),  # bite
+    "E": ("medium", "labial", "dental"),  # bet
+    "I": ("high", "labial"),  # bit
+    "O": ("medium", "tensed", "alveolar", "palatal"),  # boy
+    "U": ("high", "velar"),  # book
+    "W": ("high", "medium", "tensed", "palatal", "velar"),  # bout
+    "Y": ("high", "tensed", "labial", "dental", "alveolar"),  # cute
+    "@": ("low", "dental"),  # bat
+    "|": ("high", "labial", "dental"),  # logic
+    "^": ("low", "alveolar"),  # but
+    "+": ("medium", "tensed", "palatal"),  # abattoir (unverified, see above)
+    # silence / punctuation
+    "-": ("silent", "elide"),  # continuation: a letter not pronounced
+    "_": ("pause", "elide"),  # word boundary (unverified)
+    ".": ("pause", "full_stop"),  # period (unverified)
+}
+
+#: [A] the reconstruction from phonetics used before :data:`PHONEME_FEATURES` was found
+#: (``feature_table="reconstructed"``); every vowel is voiced here, never in the original.
+RECONSTRUCTED_FEATURES: dict[str, tuple[str, ...]] = {
     # consonants
     "p": ("labial", "stop"), "b": ("labial", "stop", _V), "t": ("alveolar", "stop"), "d": ("alveolar", "stop", _V),
     "k": ("velar", "stop"), "g": ("velar", "stop", _V), "m": ("labial", "nasal", _V), "n": ("alveolar", "nasal", _V),
@@ -92,6 +196,11 @@ PHONEME_FEATURES: dict[str, tuple[str, ...]] = {
     "-": ("silent",), "_": ("pause", "elide"), ".": ("full_stop", "pause"),
 }
 
+#: the named tables of ``feature_table``.
+FEATURE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "original": PHONEME_FEATURES, "reconstructed": RECONSTRUCTED_FEATURES,
+}
+
 
 def letter_index(ch: str) -> int:
     """``a``-``z`` (any case) -> 0-25, anything else (blank, ``-``, ``'``) -> 26."""
@@ -111,7 +220,7 @@ def encode_windows(word: str) -> np.ndarray:
 
 
 def target_table(feature_table: dict[str, tuple[str, ...]] | None = None) -> dict[str, np.ndarray]:
-    """Phoneme symbol -> 21-dimensional 0/1 feature vector."""
+    """Phoneme symbol -> 21-dimensional 0/1 feature vector (default: :data:`PHONEME_FEATURES`)."""
     table = feature_table or PHONEME_FEATURES
     index = {name: i for i, name in enumerate(FEATURES)}
     out = {}
@@ -126,7 +235,10 @@ def target_table(feature_table: dict[str, tuple[str, ...]] | None = None) -> dic
 
 
 def read_feature_table(path: Path) -> dict[str, tuple[str, ...]]:
-    """A feature table file: one line per phoneme, ``symbol feature feature ...`` (names of :data:`FEATURES`)."""
+    """A feature table file: one line per phoneme, ``symbol feature feature ...`` (names of :data:`FEATURES`).
+
+    Blank lines and lines starting with ``#`` are skipped (so ``#`` cannot be a symbol here).
+    """
     path = Path(path)
     if not path.exists():
         raise missing_file(path, "nettalk", "your own copy of the NETtalk articulatory feature table", str(path))
@@ -136,6 +248,18 @@ def read_feature_table(path: Path) -> dict[str, tuple[str, ...]]:
         if parts and not parts[0].startswith("#"):
             table[parts[0]] = tuple(parts[1:])
     return table
+
+
+def resolve_feature_table(feature_table: str | Path | None) -> tuple[dict[str, tuple[str, ...]], str]:
+    """``feature_table`` option -> (symbol -> feature names, name for the notes).
+
+    ``None`` or ``"original"``: :data:`PHONEME_FEATURES`; ``"reconstructed"``:
+    :data:`RECONSTRUCTED_FEATURES`; anything else is read as a file by :func:`read_feature_table`.
+    """
+    name = "original" if feature_table is None else str(feature_table)
+    if name in FEATURE_TABLES:
+        return FEATURE_TABLES[name], name
+    return read_feature_table(Path(name)), name
 
 
 def read_nettalk_data(path: Path) -> list[tuple[str, str, str]]:
@@ -159,6 +283,45 @@ def read_nettalk_data(path: Path) -> list[tuple[str, str, str]]:
     if not entries:
         raise corrupt_file(path, "nettalk", "no entries found (empty or truncated file)", SOURCE)
     return entries
+
+
+def read_nettalk_list(path: Path) -> list[str]:
+    """The words of a ``nettalk.list`` file, lower-cased, in list order, each once.
+
+    The benchmark's file is a note, a line of asterisks, then the words as one parenthesised
+    list; the words are the tokens inside the last ``( ... )`` of the file.  A file without
+    parentheses is read as whitespace-separated words (e.g. one per line).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as exc:
+        raise corrupt_file(path, "nettalk", f"not an ASCII text file ({exc})", LIST_SOURCE) from exc
+    start = text.rfind("(")
+    if start >= 0:
+        end = text.find(")", start)
+        if end < 0:
+            problem = "the word list opened with '(' is never closed (truncated file?)"
+            raise corrupt_file(path, "nettalk", problem, LIST_SOURCE)
+        text = text[start + 1 : end]
+    words = list(dict.fromkeys(token.lower() for token in re.findall(r"[^\s()]+", text)))
+    if not words:
+        raise corrupt_file(path, "nettalk", "no words found (empty or truncated file)", LIST_SOURCE)
+    return words
+
+
+def select_listed_words(
+    entries: list[tuple[str, str, str]], words: list[str]
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The first entry (in file order) of each listed word, in list order; and the listed words not found.
+
+    Words are compared case-insensitively.  Sejnowski & Rosenberg used "only the first
+    pronunciation given for each word" (the benchmark's ``nettalk.names``).
+    """
+    first: dict[str, tuple[str, str, str]] = {}
+    for entry in entries:
+        first.setdefault(entry[0].lower(), entry)
+    return [first[word] for word in words if word in first], [word for word in words if word not in first]
 
 
 def build_samples(
@@ -201,16 +364,18 @@ def _load_mat(path: Path) -> dict[str, torch.Tensor]:
 
 @register_dataset("nettalk")
 def load_nettalk(
-    root: Path, source: str = "auto", n_train: int = 5033, n_test: int = 500, split_seed: int | str | None = 0,
-    feature_table: str | Path | None = None,
+    root: Path, source: str = "auto", n_train: int | None = None, n_test: int = 500, split_seed: int | str | None = 0,
+    feature_table: str | Path | None = "original", words: str = "auto",
 ) -> SpikeDataset:
     """NETtalk windows ``x [N, 189]`` and multi-hot targets ``y [N, 26]`` (see the module docstring)."""
     if isinstance(split_seed, str):  # "none" from the command line keeps the file order
         if split_seed.lower() != "none":
             raise ValueError(f"nettalk: split_seed must be an integer or none, got {split_seed!r}")
         split_seed = None
+    if words not in ("auto", "common", "all"):
+        raise ValueError(f"nettalk: words must be 'auto', 'common' or 'all', got {words!r}")
     folder = find_first([Path(root) / "NETtalk", Path(root) / "nettalk"]) or Path(root) / "NETtalk"
-    mat_path, data_path = folder / "nettalk_small.mat", folder / "nettalk.data"
+    mat_path, data_path, list_path = folder / "nettalk_small.mat", folder / "nettalk.data", folder / "nettalk.list"
     if source not in ("auto", "mat", "uci"):
         raise ValueError(f"nettalk: source must be 'auto', 'mat' or 'uci', got {source!r}")
     use_mat = source == "mat" or (source == "auto" and mat_path.exists())
@@ -223,21 +388,45 @@ def load_nettalk(
     else:
         if not data_path.exists():
             raise missing_file(data_path, "nettalk", SOURCE, f"{data_path} (or the authors' {mat_path.name} beside it)")
+        if words == "common" and not list_path.exists():
+            raise missing_file(list_path, "nettalk", LIST_SOURCE, f"{list_path} (or pass words=all to use every word)")
+        chosen = "common" if words == "common" or (words == "auto" and list_path.exists()) else "all"
         entries = read_nettalk_data(data_path)
-        table = target_table(read_feature_table(Path(feature_table)) if feature_table else None)
-        xs, ys = build_samples(entries, table, data_path)
-        order = np.arange(len(entries)) if split_seed is None else np.random.RandomState(split_seed).permutation(len(entries))
-        x = np.concatenate([xs[i] for i in order])
-        y = np.concatenate([ys[i] for i in order])
+        names, table_name = resolve_feature_table(feature_table)
+        notes = {"source_format": "uci", "words": chosen, "feature_table": table_name}
+        if chosen == "common":
+            listed = read_nettalk_list(list_path)
+            entries, missing = select_listed_words(entries, listed)
+            notes.update({"list_words": len(listed), "list_words_missing": len(missing)})
+            if not entries:
+                raise DataFileError(f"nettalk: none of the {len(listed)} words of {list_path} is in {data_path}")
+        xs, ys = build_samples(entries, target_table(names), data_path)
+        if chosen == "all" and split_seed is not None:
+            order = np.random.RandomState(split_seed).permutation(len(entries))
+            xs, ys = [xs[i] for i in order], [ys[i] for i in order]
+        x, y = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+        if n_train is None:
+            n_train = len(x) - n_test if chosen == "common" else 5033
         if len(x) < n_train + n_test:
-            raise DataFileError(f"nettalk: {data_path} yields {len(x)} windows, fewer than n_train + n_test = {n_train + n_test}")
-        x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
-        train = TensorDataset(x_t[:n_train], y_t[:n_train])
-        test = TensorDataset(x_t[n_train : n_train + n_test], y_t[n_train : n_train + n_test])
+            raise DataFileError(
+                f"nettalk: {data_path} ({chosen} words) yields {len(x)} windows, "
+                f"fewer than n_train + n_test = {n_train + n_test}"
+            )
+        if chosen == "common":  # the authors' scheme: n_test windows drawn at random test, the rest train
+            if split_seed is None:
+                is_test = torch.arange(len(x)) >= len(x) - n_test
+            else:
+                is_test = torch.zeros(len(x), dtype=torch.bool)
+                is_test[torch.from_numpy(np.random.RandomState(split_seed).permutation(len(x))[:n_test])] = True
+            train = TensorDataset(x[~is_test][:n_train], y[~is_test][:n_train])
+            test = TensorDataset(x[is_test], y[is_test])
+        else:
+            train = TensorDataset(x[:n_train], y[:n_train])
+            test = TensorDataset(x[n_train : n_train + n_test], y[n_train : n_train + n_test])
         where = data_path
-        notes = {"source_format": "uci", "words": len(entries), "windows": len(x), "split_seed": split_seed}
+        notes.update({"entries": len(entries), "windows": len(x), "split_seed": split_seed})
     return SpikeDataset("nettalk", train, test, 26, kind="static", encoder="direct", target="multi_hot",
-                        source=str(where), notes=notes)
+                        source=str(where), notes=notes, metric="nettalk-cosine")
 
 
 def nettalk_accuracy(

@@ -8,9 +8,16 @@ digits 0-9.  See :func:`spikedyn.data.audio.spectrogram_frames` for the features
 
 * **TIDigits** (LDC93S10 layout ``.../{train,test}/{man,woman,boy,girl}/<speaker>/<digit><a|b>.wav``,
   NIST SPHERE or RIFF; also the endpointed copies ``<speaker>/<DIGIT><A|B>_endpt.wav`` the authors
-  used): every isolated-digit file (one digit character, then ``a``/``b``), except "oh" (``o``);
-  ``z`` -> 0.  Split as the authors' code: files sorted by (digit character, speaker folder,
-  repetition letter), permuted with ``np.random.seed(42)``, first ``int(0.7 N)`` train, rest test.
+  used): every isolated-digit utterance (one digit character, then ``a``/``b``), except "oh"
+  (``o``); ``z`` -> 0.  **One utterance, one sample**: files are grouped by (speaker folder, digit,
+  repetition), case-insensitively, and when a folder holds both ``1a.wav`` and ``1A_endpt.wav``
+  only one is read: the endpointed copy by default (``prefer="endpt"``: the authors' code was run
+  on the endpointed copies, its sort-key comment reads ``BH/1A_endpt.wav``, and its label and
+  "oh" tests compare the upper-case first letter of those names), or the raw recording with
+  ``prefer="raw"``.  The number of files left out this way is recorded in the data set's
+  notes (``duplicates_dropped``, shown by ``spikedyn data info``).  Split as the authors' code:
+  utterances sorted by (digit character, speaker folder, repetition letter), permuted with
+  ``np.random.seed(42)``, first ``int(0.7 N)`` train, rest test.
   ``groups`` keeps only files under the named speaker-group folders (``("man", "woman")`` or
   ``"man,woman"``).
   ``F = 30`` (MDN, BRP) or ``39`` (NRR).  The paper reports 4,144 samples; which subset of the
@@ -52,37 +59,78 @@ def _images(paths: list[Path], frames: int, dataset: str, obtain: str, time_axis
 
 
 _TIDIGITS_NAME = re.compile(r"^([zo1-9])([ab])(_endpt)?$", re.IGNORECASE)
+TIDIGITS_PREFER = ("endpt", "raw")
 
 
-def tidigits_files(root: Path, groups: tuple[str, ...] | str | None = None) -> list[tuple[Path, int]]:
-    """Isolated-digit files (not "oh") under a TIDigits tree with their labels, in the authors' order.
+def tidigits_scan(
+    root: Path, groups: tuple[str, ...] | str | None = None, prefer: str = "endpt",
+) -> tuple[list[tuple[Path, int]], list[Path]]:
+    """Isolated-digit utterances under a TIDigits tree, one file each, and the duplicate files left out.
 
-    The order is the sort key of the authors' code, ``(name[0], speaker folder, name[1])``; the
-    full path breaks ties so the order never depends on the file system.
+    Reads file names only.  A file counts when its suffix is ``.wav`` (any case) and its stem is
+    one digit character (``z``, ``1``-``9``; ``o`` = "oh" is skipped), one repetition letter
+    (``a``/``b``) and optionally ``_endpt``, in any case.  With ``groups``, only files with one of
+    the named folders (e.g. ``man``) among their parent folders count.
+
+    Files of the same utterance, i.e. the same (speaker folder relative to ``root``, digit,
+    repetition) compared case-insensitively, are one sample: of ``1a.wav`` and ``1A_endpt.wav``
+    the endpointed copy is kept with ``prefer="endpt"`` and the raw recording with
+    ``prefer="raw"``; among copies of the same kind the first by path is kept.  The others are
+    returned as the second element, sorted by path.
+
+    The kept files come in the order of the authors' sort key, ``(name[0], speaker folder,
+    name[1])``, compared case-insensitively (the same order as the authors' on their upper-case
+    names); the full path breaks ties so the order never depends on the file system.
     """
+    if prefer not in TIDIGITS_PREFER:
+        raise ValueError(f"tidigits: prefer must be one of {TIDIGITS_PREFER}, got {prefer!r}")
     if isinstance(groups, str):  # "man,woman" from the command line
         groups = tuple(g for g in groups.split(",") if g)
     wanted = {g.strip().lower() for g in groups} if groups else None
-    files = []
+    utterances: dict[tuple[str, str, str], list[Path]] = {}
     for path in root.rglob("*"):
         match = _TIDIGITS_NAME.match(path.stem) if path.suffix.lower() == ".wav" else None
         if match is None or match.group(1).lower() == "o":
             continue
-        if wanted is not None and not wanted & {part.lower() for part in path.relative_to(root).parts[:-1]}:
+        folders = path.relative_to(root).parts[:-1]
+        if wanted is not None and not wanted & {part.lower() for part in folders}:
             continue
-        files.append(path)
-    files.sort(key=lambda p: (p.name[0], p.parent.name, p.name[1], str(p)))
-    return [(p, _TIDIGITS_LABELS[p.name[0].lower()]) for p in files]
+        key = ("/".join(folders).lower(), match.group(1).lower(), match.group(2).lower())
+        utterances.setdefault(key, []).append(path)
+    kept, dropped = [], []
+    for copies in utterances.values():
+        # endpointed first for "endpt", raw first for "raw"; then by path
+        copies.sort(key=lambda p: (p.stem.lower().endswith("_endpt") != (prefer == "endpt"), str(p)))
+        kept.append(copies[0])
+        dropped.extend(copies[1:])
+    kept.sort(key=lambda p: (p.name[0].lower(), p.parent.name.lower(), p.name[1].lower(), str(p)))
+    return [(p, _TIDIGITS_LABELS[p.name[0].lower()]) for p in kept], sorted(dropped, key=str)
+
+
+def tidigits_files(
+    root: Path, groups: tuple[str, ...] | str | None = None, prefer: str = "endpt",
+) -> list[tuple[Path, int]]:
+    """Isolated-digit utterances (not "oh") under a TIDigits tree with their labels, in the authors' order.
+
+    One file per utterance; see :func:`tidigits_scan` for the rules and the files left out.
+    """
+    return tidigits_scan(root, groups, prefer)[0]
 
 
 @register_dataset("tidigits")
 def load_tidigits(
     root: Path, frames: int = 30, time_axis: str = "frames", groups: tuple[str, ...] | str | None = None,
-    progress: bool = True,
+    prefer: str = "endpt", progress: bool = True,
 ) -> SpikeDataset:
-    """TIDigits isolated digits as ``[N, frames, frames]`` spectrogram sequences (70/30 split, seed 42)."""
+    """TIDigits isolated digits as ``[N, frames, frames]`` spectrogram sequences (70/30 split, seed 42).
+
+    Reads ``root/TIDIGITS`` (or ``root/tidigits``): one file per utterance, the endpointed copy
+    when both are present (``prefer="raw"`` keeps the raw recording instead), see
+    :func:`tidigits_scan`.  ``notes`` records ``prefer`` and ``duplicates_dropped``, the number
+    of files not read because another copy of the same utterance was.
+    """
     folder = next((p for p in (Path(root) / "TIDIGITS", Path(root) / "tidigits") if p.is_dir()), None)
-    files = tidigits_files(folder, groups) if folder else []
+    files, dropped = tidigits_scan(folder, groups, prefer) if folder else ([], [])
     if not files:
         raise missing_file(
             Path(root) / "TIDIGITS", "tidigits", TIDIGITS_SOURCE,
@@ -93,9 +141,13 @@ def load_tidigits(
     perm = torch.from_numpy(np.random.RandomState(42).permutation(len(files)))
     n_train = int(0.7 * len(files))
     tr, te = perm[:n_train], perm[n_train:]
+    notes = {
+        "frames": frames, "time_axis": time_axis, **({"groups": groups} if groups else {}),
+        "prefer": prefer, "duplicates_dropped": len(dropped),
+    }
     return SpikeDataset(
         "tidigits", TensorDataset(x[tr], y[tr]), TensorDataset(x[te], y[te]), 10, kind="sequence",
-        encoder="direct", source=str(folder), notes={"frames": frames, "time_axis": time_axis, **({"groups": groups} if groups else {})},
+        encoder="direct", source=str(folder), notes=notes,
     )
 
 
