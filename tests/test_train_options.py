@@ -141,12 +141,19 @@ def test_nettalk_runs_are_scored_with_the_cosine_metric(tmp_path):
 
 
 def test_cosine_metric_scores_the_first_sample_of_each_batch_of_five():
-    rates = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.01, 0.02], [1.0, 1.0]])
-    target = torch.tensor([[1.0, 0.0]] * 7)
+    rates = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.01, 0.02], [0.03, 0.04],
+                          [0.0, 0.01], [0.0, 0.02], [0.0, 0.03], [0.0, 0.04], [0.0, 0.9]])
+    target = torch.tensor([[1.0, 0.0]] * 12)
     metric = make_metric("nettalk-cosine", batch_size=5)
     metric.update(rates[:3], target[:3])  # update order, not update sizes, defines the groups
     metric.update(rates[3:], target[3:])
-    assert metric.value() == pytest.approx((1.0 + 0.0) / 2)  # sample 0: cos 1; sample 5: max rate < 0.05 -> 0
+    # batch 0: cos 1; batch 1 (samples 5-9): largest rate of the batch 0.04 < 0.05 -> 0;
+    # batch 2 (sample 10, 11): batch max 0.9, first sample (0, 0.04) scores cos 0
+    assert metric.value() == pytest.approx(1.0 / 3)
+    rates[6] = torch.tensor([0.03, 0.06])  # now batch 1 reaches 0.05: its first sample scores cos(0.01, 0.02 ; 1, 0)
+    metric = make_metric("nettalk-cosine", batch_size=5)
+    metric.update(rates, target)
+    assert metric.value() == pytest.approx((1.0 + 0.01 / (0.0005 ** 0.5) + 0.0) / 3)
     with pytest.raises(ValueError, match="unknown metric"):
         make_metric("f1")
 

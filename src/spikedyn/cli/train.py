@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import fields
 
-from ..neurons import NEURON_KINDS
+from ..neurons import NEURON_KINDS, check_neuron_kind
 from .options import add_data_option, parse_data_options
 
 
@@ -18,7 +18,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=d.dataset, help="data set name (see `spikedyn data list`; default %(default)s)")
     p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
     add_data_option(p)
-    p.add_argument("--neuron", default=d.neuron, choices=NEURON_KINDS, type=str.lower, help="neuron kind (default %(default)s)")
+    p.add_argument(
+        "--neuron", default=d.neuron, type=check_neuron_kind,
+        help=f"neuron kind: {', '.join(NEURON_KINDS)}, or PRESETS.json:NAME (a meta neuron found by "
+        "`spikedyn meta cluster`/`pipeline`) (default %(default)s)",
+    )
     p.add_argument("--hidden", type=int, default=None, help="hidden layer size (data-set default: 500)")
     p.add_argument("--steps", "-T", type=int, default=None, help="time steps T (data-set default)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (data-set default)")

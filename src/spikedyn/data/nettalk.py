@@ -436,8 +436,9 @@ def nettalk_accuracy(
 
     ``rates`` and ``targets`` are ``[N, 26]`` in test-loader order.  The samples are cut into
     consecutive batches of ``batch_size`` (MDN: 5; ``None`` scores every sample); of each batch
-    only the **first** sample is scored, as in the authors' code: 0 if its largest output rate
-    is below ``threshold``, else ``cos(r, y) = <r, y> / (|r| |y|)`` over the positions where
+    only the **first** sample is scored, as in the authors' code: 0 if the largest output rate
+    of the whole batch is below ``threshold`` (the authors test ``outputs.max()`` over the
+    batch), else ``cos(r, y) = <r, y> / (|r| |y|)`` of the first sample over the positions where
     ``r`` or ``y`` is non-zero (the other positions add nothing to either term).
     """
     rates, targets = rates.detach().float(), targets.detach().float()
@@ -447,6 +448,7 @@ def nettalk_accuracy(
     r, y = rates[::step], targets[::step]
     if len(r) == 0:
         return 0.0
+    batch_max = torch.stack([rates[i : i + step].max() for i in range(0, len(rates), step)])
     cos = (r * y).sum(1) / (r.norm(dim=1) * y.norm(dim=1)).clamp_min(1e-12)
-    cos = torch.where(r.max(dim=1).values < threshold, torch.zeros_like(cos), cos)
+    cos = torch.where(batch_max < threshold, torch.zeros_like(cos), cos)
     return float(cos.mean())
