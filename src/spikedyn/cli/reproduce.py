@@ -1,0 +1,115 @@
+"""``spikedyn reproduce``: run a paper table's cells and write the paper-vs-ours report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DESCRIPTION = """\
+Run a paper table as ordinary training runs, one per (task, neuron, seed) cell, under
+OUT/TABLE/<data set>/<neuron>/seed<seed>, then write OUT/TABLE.md and OUT/TABLE.json (paper
+vs ours).  Finished cells are never rerun and interrupted ones resume, so after a stop (Ctrl-C,
+a crash, a reboot) the same command continues.  Tasks without data files are listed in the
+report with where to get the files.
+
+examples:
+  spikedyn reproduce list
+  spikedyn reproduce mdn-table3 --dry-run
+  spikedyn reproduce mdn-table3 --tasks mnist fsdd --seeds 3 --epochs 20 --lr-step 15 --jobs 2
+  spikedyn reproduce mdn-table3 --device cuda:0,cuda:1       (two GPUs, one cell each at a time)
+  spikedyn reproduce mdn-table3 --report-only --report-dir /tmp/report
+"""
+
+
+def _list_tables() -> int:
+    from ..reproduce import TABLES
+
+    for name in sorted(TABLES):
+        t = TABLES[name]
+        print(f"{name}: {t.title}")
+        print(f"    paper: {t.source}")
+        print(f"    tasks: {', '.join(f'{r.label} ({r.dataset})' for r in t.rows)}")
+        print(f"    neurons: {', '.join(t.neurons)}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ..reproduce import PAPER_EPOCHS, PAPER_LR_STEP, build_plan, describe_plan, get_table, run_plan, table_names, write_report
+    from ..reproduce.plan import split_devices
+    from .options import parse_data_options
+
+    if args.list or (args.table or "").lower() == "list":
+        return _list_tables()
+    if args.table is None:
+        raise ValueError(f"name a table to reproduce ({', '.join(table_names())}) or --list")
+    table = get_table(args.table)
+    common = dict(
+        out_root=args.out, tasks=args.tasks, neurons=args.neurons, data_root=args.data_root,
+        overrides=parse_data_options(args.set), progress=not args.quiet,
+    )
+    if args.report_only:
+        plan = build_plan(table, seeds=args.seeds, epochs=args.epochs, lr_step=args.lr_step, load_data=False, **common)
+        paths = write_report(plan, args.report_dir, args.results)
+        print(f"report: {paths['markdown']}  (data: {paths['json']})")
+        return 0
+
+    plan = build_plan(
+        table, seeds=args.seeds if args.seeds is not None else 5,
+        epochs=args.epochs if args.epochs is not None else PAPER_EPOCHS,
+        lr_step=args.lr_step if args.lr_step is not None else PAPER_LR_STEP, **common,
+    )
+    if args.dry_run:
+        print("\n".join(describe_plan(plan)))
+        return 0
+    devices = split_devices(args.device)
+    jobs = args.jobs if args.jobs is not None else len(devices)
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    for rp in plan.rows:
+        if rp.status != "ok":
+            print(f"{rp.row.label}: {'no data' if rp.status == 'no data' else 'cannot run'}; listed in the report", file=sys.stderr)
+    run = run_plan(plan, jobs=jobs, device=args.device, progress=not args.quiet, keep_freed_memory=args.allocator == "keep")
+    paths = write_report(plan, args.report_dir, args.results, run=run)
+    print(
+        f"cells: {len(run.finished)} trained now, {len(run.already_finished)} finished before, "
+        f"{len(run.failed)} failed, {len(run.skipped)} skipped (conflicting runs)"
+    )
+    print(f"report: {paths['markdown']}  (data: {paths['json']})")
+    if run.interrupted:
+        print(
+            f"interrupted: {len(run.not_run)} cell(s) not finished. Run the same command again to continue; "
+            f"finished cells are kept and interrupted ones resume from their last epoch.",
+            file=sys.stderr,
+        )
+        return 130
+    return 1 if run.failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="run a paper table (tasks x neurons x seeds) and write paper-vs-ours",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("table", nargs="?", help="table name (e.g. mdn-table3), or 'list'")
+    p.add_argument("--list", action="store_true", help="list the tables and exit")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds: 3154, 3155, ... (default 5, the paper's; "
+                   "with --report-only: the seeds found)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per cell (default 80, the paper's)")
+    p.add_argument("--lr-step", type=int, default=None, help="decay the learning rates x0.1 every N epochs (default 50)")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these rows, by data set or label (e.g. mnist fsdd timit-gender)")
+    p.add_argument("--neurons", nargs="+", metavar="KIND", help="neuron kinds instead of the table's; +KIND adds one "
+                   "(PATH:NAME for a presets file)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, or a list cuda:0,cuda:1 given to cells in turn")
+    p.add_argument("--jobs", type=int, default=None, help="cells trained in parallel processes (default: one per device)")
+    p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
+    p.add_argument("--out", default="runs/reproduce", help="root of the cells' run folders (default %(default)s)")
+    p.add_argument("--report-dir", default=None, help="where to write TABLE.md / TABLE.json (default: --out)")
+    p.add_argument("--results", default=None, metavar="DIR", help="also copy the report into DIR (e.g. benchmarks/results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option for every cell, repeatable "
+                   "(e.g. hidden=32 for a quick try); existing cells with other values are not touched")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (cells, their state, rows without data); train nothing")
+    p.add_argument("--report-only", action="store_true", help="write the report from the run folders; train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--allocator", default="keep", choices=["keep", "default"],
+                   help="keep: glibc keeps freed memory, faster CPU training (default); default: leave malloc as it is")
+    p.set_defaults(func=_reproduce)

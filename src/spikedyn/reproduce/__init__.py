@@ -1,0 +1,23 @@
+"""Paper tables as data, one runner that trains their cells, and paper-vs-ours reports.
+
+>>> from spikedyn.reproduce import get_table, build_plan, run_plan, write_report
+>>> plan = build_plan(get_table("mdn-table3"), seeds=3, epochs=20, lr_step=15, tasks=["mnist"])  # doctest: +SKIP
+>>> run_plan(plan, jobs=2)  # doctest: +SKIP
+>>> write_report(plan)  # doctest: +SKIP
+
+The command line equivalent is ``spikedyn reproduce mdn-table3 --tasks mnist --seeds 3 --epochs 20 --lr-step 15``.
+"""
+
+from .report import build_report, evaluate_check, render_markdown, write_report
+from .cells import AUTHORS_SEED, DEFAULT_OUT_ROOT, Cell, CellState, cell_dir, cell_state, neuron_folder, seed_list
+from .plan import PAPER_EPOCHS, PAPER_LR_STEP, Plan, RowPlan, build_plan, describe_plan
+from .runner import RunSummary, run_plan
+from .tables import TABLES, CheckSpec, RowSpec, StandIn, TableSpec, get_table, register_table, table_names
+
+__all__ = [
+    "AUTHORS_SEED", "DEFAULT_OUT_ROOT", "PAPER_EPOCHS", "PAPER_LR_STEP",
+    "Cell", "CellState", "Plan", "RowPlan", "RunSummary",
+    "build_plan", "cell_dir", "cell_state", "describe_plan", "neuron_folder", "run_plan", "seed_list",
+    "build_report", "evaluate_check", "render_markdown", "write_report",
+    "TABLES", "CheckSpec", "RowSpec", "StandIn", "TableSpec", "get_table", "register_table", "table_names",
+]

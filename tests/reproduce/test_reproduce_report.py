@@ -1,0 +1,118 @@
+import json
+import math
+
+import pytest
+from reproduce_helpers import TINY, fake_cell, mnist_config, tiny_table
+
+from spikedyn.reproduce import TABLES, build_plan, cell_dir, evaluate_check, get_table, register_table, seed_list, write_report
+from spikedyn.reproduce.tables import CheckSpec
+
+# made-up final accuracies (fractions) of three seeds per neuron; the last epoch is the final one
+MNIST_FINALS = {
+    "2nd-fs": [0.981, 0.983, 0.982],
+    "2nd-rs": [0.979, 0.978, 0.980],
+    "2nd-sds": [0.951, 0.949, 0.950],
+    "2nd-wds": [0.955, 0.957, 0.953],
+    "lif": [0.984, 0.985, 0.983],
+}
+
+
+@pytest.fixture
+def mnist_runs(tmp_path):
+    out = tmp_path / "runs"
+    for neuron, finals in MNIST_FINALS.items():
+        for seed, final in zip(seed_list(3), finals):
+            fake_cell(cell_dir(out, "mdn-table3", "mnist", neuron, seed), [0.99] + [0.5] * 18 + [final], mnist_config(neuron, seed))
+    # one seed still going: 4 of 20 epochs
+    fake_cell(cell_dir(out, "mdn-table3", "mnist", "lif", 3157), [0.9] * 4, mnist_config("lif", 3157))
+    return out
+
+
+def test_report_of_mdn_table3_from_run_folders(mnist_runs, tmp_path):
+    plan = build_plan(get_table("mdn-table3"), out_root=mnist_runs, seeds=None, epochs=None, lr_step=None,
+                      tasks=["mnist", "f-mnist"], data_root=str(tmp_path / "empty"), load_data=False)
+    report_dir, results = tmp_path / "report", tmp_path / "results"
+    paths = write_report(plan, report_dir, results)
+    doc = json.loads(paths["json"].read_text())
+    md = paths["markdown"].read_text()
+    assert not list(mnist_runs.glob("*.md"))  # nothing written beside the runs
+
+    mnist, fmnist = doc["rows"]
+    fs = mnist["ours"]["2nd-fs"]
+    finals = [100 * a for a in MNIST_FINALS["2nd-fs"]]
+    mean = sum(finals) / 3
+    assert fs["seeds_finished"] == 3 and fs["final_mean"] == pytest.approx(mean)
+    assert fs["final_std"] == pytest.approx(math.sqrt(sum((f - mean) ** 2 for f in finals) / 2))  # sample std
+    assert fs["best_mean"] == pytest.approx(99.0)  # every seed's best epoch is the first
+    assert mnist["ours"]["lif"]["seeds_finished"] == 3 and mnist["ours"]["lif"]["cells"] == 4
+    assert fs["schedules"][0]["epochs"] == 20 and fs["schedules"][0]["lr_step"] == 15
+    assert mnist["paper"]["2nd-fs"] == [98.67, 0.05]
+
+    # markdown: paper next to ours, the unfinished seed, the row without data and its hint
+    assert "| MNIST | paper | 98.67 ± 0.05 |" in md
+    assert f"{mean:.2f} ± {fs['final_std']:.2f} (3)" in md
+    assert "4 of 20" in md and "seed3157" in md
+    assert "F-MNIST: no data" in md and "Put it here" in md and fmnist["status"] == "no data"
+    assert "sample standard deviation" in md
+
+    checks = {c["text"]: c for c in doc["checks"]}
+    spatial = checks["spatial types (FS, RS) beat temporal types (SDS, WDS) on MNIST, F-MNIST, NETtalk, CIFAR-10"]
+    assert spatial["per_row"] == {"MNIST": "holds", "F-MNIST": "not measurable", "NETtalk": "not measurable",
+                                  "CIFAR-10": "not measurable"}
+    assert spatial["result"] == "holds where measurable" and spatial["paper_result"] == "holds"
+    assert checks["FS >= RS on MNIST"]["result"] == "holds"
+    assert checks["SDS >= WDS on TIDigits"]["result"] == "not measurable"
+
+    cap = doc["capability"]
+    assert cap["ours"]["tasks"] == {"spatial": ["MNIST"], "temporal": []}
+    means = {n: sum(v) / 3 for n, v in MNIST_FINALS.items()}
+    centre = sum(means.values()) / 5
+    spread = math.sqrt(sum((m - centre) ** 2 for m in means.values()) / 5)
+    assert cap["ours"]["spatial"]["2nd-sds"] == pytest.approx((means["2nd-sds"] - centre) / spread, abs=1e-6)
+    assert cap["ours"]["temporal"]["lif"] is None
+    assert cap["paper_same_tasks"]["tasks"]["spatial"] == ["MNIST"]
+    assert "![capability](mdn-table3-capability.png)" in md
+    for name in ("mdn-table3.md", "mdn-table3.json", "mdn-table3-capability.png"):
+        assert (results / name).exists()
+    assert (report_dir / "mdn-table3-capability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_after_a_tiny_run(tmp_path):
+    from spikedyn.reproduce import run_plan
+
+    register_table(tiny_table(), replace=True)
+    try:
+        plan = build_plan(get_table(TINY), out_root=tmp_path / "runs", seeds=1, epochs=1, lr_step=50,
+                          data_root=str(tmp_path / "nodata"))
+        run = run_plan(plan, progress=False, echo=lambda s: None)
+        paths = write_report(plan, run=run)
+    finally:
+        TABLES.pop(TINY, None)
+    assert paths["markdown"] == tmp_path / "runs" / f"{TINY}.md"
+    doc = json.loads(paths["json"].read_text())
+    digits = doc["rows"][0]
+    record = json.loads((tmp_path / "runs" / TINY / "digits" / "lif" / "seed3154" / "metrics.jsonl").read_text())
+    assert digits["ours"]["lif"]["final_mean"] == pytest.approx(100 * record["test_accuracy"], abs=1e-4)
+    assert digits["data"]["train"] == 1437 and digits["data"]["test"] == 360
+    md = paths["markdown"].read_text()
+    assert "| Digits | paper | 90.00 ± 1.00 | 80.00 |" in md
+    assert "1,437 / 360" in md and "MNIST: no data" in md
+    assert doc["checks"][0]["result"] in ("holds", "does not hold")
+    assert doc["run"]["finished_now"] == 2 and not doc["run"]["interrupted"]
+
+
+def test_checks_hold_on_the_papers_own_numbers():
+    table = get_table("mdn-table3")
+    paper = {r.label: {n: v[0] for n, v in r.paper.items()} for r in table.rows}
+    assert [evaluate_check(c, paper)["result"] for c in table.checks] == ["holds"] * len(table.checks)
+
+
+def test_check_outcomes():
+    check = CheckSpec("a beats b", ("x", "y"), ("a",), ("b",))
+    assert evaluate_check(check, {"x": {"a": 2, "b": 1}, "y": {"a": 3, "b": 1}})["result"] == "holds"
+    assert evaluate_check(check, {"x": {"a": 2, "b": 1}, "y": {"a": 1, "b": 3}})["result"] == "does not hold"
+    assert evaluate_check(check, {"x": {"a": 2, "b": 2}})["per_row"]["x"] == "does not hold"  # strict
+    assert evaluate_check(check, {"x": {"a": 2, "b": 1}})["result"] == "holds where measurable"
+    assert evaluate_check(check, {})["result"] == "not measurable"
+    loose = CheckSpec("a at least b", ("x",), ("a",), ("b",), strict=False)
+    assert evaluate_check(loose, {"x": {"a": 2, "b": 2}})["result"] == "holds"
