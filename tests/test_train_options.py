@@ -8,18 +8,16 @@ import torch
 from torch.utils.data import TensorDataset
 
 from spikedyn.cli import main
-from spikedyn.data import SpikeDataset, load_dataset, static_view
+from spikedyn.data import SpikeDataset, static_view
 from spikedyn.data.nettalk import nettalk_accuracy
 from spikedyn.metrics import make_metric
 from spikedyn.neurons import SecondOrder
 from spikedyn.train import Batcher, TrainConfig, Trainer, epoch_generator
+from test_train import small_digits as first_digits
 
 
 def small_digits(n_train=120, n_test=40) -> SpikeDataset:
-    ds = load_dataset("digits")
-    xtr, ytr = ds.train.tensors
-    xte, yte = ds.test.tensors
-    return SpikeDataset("digits", TensorDataset(xtr[:n_train], ytr[:n_train]), TensorDataset(xte[:n_test], yte[:n_test]), 10)
+    return first_digits(n_train, n_test)
 
 
 def config(tmp_path, **kw) -> TrainConfig:
