@@ -33,14 +33,22 @@ from .cluster import run_cluster
 from .dynamics import filter_candidates, simulate, sine_drive, van_rossum_distances
 from .presets import THETA_KEYS, load_presets, save_presets
 
-#: the authors' choices per source task (spec mdn.md 4.2): the epoch they clustered, the M they
-#: forced for the (a, b) cloud, and the paper's meta neurons found on that task.
+_MNIST_CENTRES = {"ab": [(0.060, 0.219)], "cd": [(-0.065, 0.003), (-0.010, 0.050), (-0.135, -0.051)]}
+_TIDIGITS_CENTRES = {"ab": [(-0.009, 0.246), (0.005, 0.158), (0.007, 0.205)], "cd": [(-0.058, 0.065), (0.064, 0.091)]}
+
+#: the authors' choices per source task (spec mdn.md 2.3, 4.2): the epoch they clustered, the M
+#: they forced for the (a, b) cloud, the paper's meta neurons found on that task and the
+#: centres of their candidates (MNIST: M1-M3; TIDigits: T1-T6).
 SOURCE_TASKS: dict[str, dict[str, Any]] = {
-    "mnist": {"epochs": 5, "n_ab": None, "paper": ["2nd-FS", "2nd-RS", "2nd-M3"], "paper_candidates": "1 x 3"},
-    "tidigits": {"epochs": 26, "n_ab": 3, "paper": ["2nd-SDS", "2nd-WDS"], "paper_candidates": "3 x 2"},
-    "fsdd": {"epochs": 26, "n_ab": 3, "paper": ["2nd-SDS", "2nd-WDS"], "paper_candidates": "3 x 2 (TIDigits)"},
+    "mnist": {"epochs": 5, "n_ab": None, "paper": ["2nd-FS", "2nd-RS", "2nd-M3"], "paper_candidates": "1 x 3",
+              "paper_centres": _MNIST_CENTRES},
+    "tidigits": {"epochs": 26, "n_ab": 3, "paper": ["2nd-SDS", "2nd-WDS"], "paper_candidates": "3 x 2",
+                 "paper_centres": _TIDIGITS_CENTRES},
+    "fsdd": {"epochs": 26, "n_ab": 3, "paper": ["2nd-SDS", "2nd-WDS"], "paper_candidates": "3 x 2 (TIDigits)",
+             "paper_centres": _TIDIGITS_CENTRES},
 }
-DEFAULT_SOURCE = {"epochs": 5, "n_ab": None, "paper": list(META_NEURON_PRESETS), "paper_candidates": "-"}
+DEFAULT_SOURCE = {"epochs": 5, "n_ab": None, "paper": list(META_NEURON_PRESETS), "paper_candidates": "-",
+                  "paper_centres": None}
 
 
 @dataclass
@@ -164,7 +172,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         "filter": report.summary(),
         "kept": report.kept,
         "comparison": comparison,
-        "paper": {"neurons": src["paper"], "candidates": src["paper_candidates"]},
+        "paper": {"neurons": src["paper"], "candidates": src["paper_candidates"], "centres": src["paper_centres"]},
         "files": files,
     }
     write_text_atomic(out / "phase3" / "filter.json", json.dumps(report.summary(), indent=2) + "\n")
@@ -204,9 +212,13 @@ def format_report(summary: dict[str, Any]) -> str:
         "| cloud | points | bandwidth | M (mean shift) | M used | centres |",
         "|---|---|---|---|---|---|",
     ]
-    for name, c in (("(theta_a, theta_b)", ab), ("(theta_c, theta_d)", cd)):
+    paper_centres = summary["paper"].get("centres") or {}
+    for key, name, c in (("ab", "(theta_a, theta_b)", ab), ("cd", "(theta_c, theta_d)", cd)):
         centres = "; ".join(f"({x:.3f}, {y:.3f})" for x, y in c["centres"])
         lines.append(f"| {name} | {c['points']} | {c['bandwidth']:.4f} | {c['m_mean_shift']} | {c['m']} ({c['method']}) | {centres} |")
+        if key in paper_centres:
+            paper = "; ".join(f"({x:.3f}, {y:.3f})" for x, y in paper_centres[key])
+            lines.append(f"| {name}, paper | | | | {len(paper_centres[key])} | {paper} |")
     lines += [
         "",
         f"Candidates: {ab['m']} x {cd['m']} = {len(summary['candidates'])} (paper on this task: {summary['paper']['candidates']}).",

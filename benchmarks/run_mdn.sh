@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# MDN end to end on the data at hand: Table 3 and Table 4 cells, the meta-neuron pipeline on MNIST
+# (per-neuron and per-batch-slot theta) and on the free spoken digits, then the results files.
+#   DATA=/path/to/data bash benchmarks/run_mdn.sh
+# Every step resumes: cells and pipeline phases already finished are not rerun.
+# CPU schedule (2 cores): MNIST 20 epochs with the learning-rate step at 15, the small tasks
+# 40 epochs with the step at 30 (the paper: 80 epochs, step 50, 5 seeds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-${SPIKEDYN_DATA:-data}}
+SPIKEDYN=${SPIKEDYN:-.venv/bin/spikedyn}
+RESULTS=benchmarks/results
+export OMP_NUM_THREADS=1
+
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks mnist --seeds 3 --epochs 20 --lr-step 15 --jobs 2 --quiet
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks fsdd timit-gender nmnist --seeds 3 --epochs 40 --lr-step 30 --jobs 2 --quiet
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks nettalk --neurons 2nd-fs lif --seeds 1 --epochs 20 --lr-step 15 --quiet
+"$SPIKEDYN" reproduce mdn-table4 --data-root "$DATA" --seeds 1 --epochs 40 --lr-step 30 --jobs 2 --quiet
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --report-only --results "$RESULTS"
+"$SPIKEDYN" reproduce mdn-table4 --data-root "$DATA" --report-only --results "$RESULTS"
+
+"$SPIKEDYN" meta pipeline --dataset mnist --data-root "$DATA" --out runs/meta/mnist-seed3154 --quiet
+"$SPIKEDYN" meta pipeline --dataset mnist --data-root "$DATA" --theta-per-batch-slot --out runs/meta/mnist-slots-seed3154 --quiet
+"$SPIKEDYN" meta pipeline --dataset fsdd --data-root "$DATA" --out runs/meta/fsdd-seed3154 --quiet
+"$SPIKEDYN" meta dynamics 2nd-fs 2nd-rs 2nd-m3 2nd-sds 2nd-wds --out "$RESULTS/mdn_meta/paper-presets-dynamics.png"
+for run in mnist-seed3154 mnist-slots-seed3154 fsdd-seed3154; do
+    dest="$RESULTS/mdn_meta/$run"
+    mkdir -p "$dest/phase2" "$dest/phase3"
+    cp "runs/meta/$run/report.md" "runs/meta/$run/pipeline.json" "$dest/"
+    cp "runs/meta/$run/phase2/clusters.png" "runs/meta/$run/phase2/presets.json" "$dest/phase2/"
+    cp "runs/meta/$run/phase3/dynamics.png" "$dest/phase3/"
+    [ -f "runs/meta/$run/meta-neurons.json" ] && cp "runs/meta/$run/meta-neurons.json" "$dest/"
+    cp "runs/meta/$run/phase1/metrics.jsonl" "$dest/phase1.metrics.jsonl"
+done
