@@ -1,0 +1,61 @@
+"""Spike taps: where a learning rule reads a hidden layer's spikes and cuts the path between layers.
+
+Every hidden spiking layer of a model is followed by a :class:`SpikeTap` (the models place it on
+the spikes *before* any pooling, spec brp.md section 3).  The tap
+
+* passes the spikes on unchanged (``local = False``, surrogate-gradient BPTT through the whole
+  network), or detached (``local = True``): the layers above then send no gradient into this
+  layer, which learns only from its own teaching signal (reward propagation, spec common.md
+  section 6: "feed every layer the detached spikes of the layer below");
+* owns the layer's fixed random projection ``B_l`` (``projection``, ``[classes, N_l]``, drawn
+  once ``B_l ~ U(-sqrt(6 / N_l), +sqrt(6 / N_l))``, the authors' kaiming-uniform bound) as a
+  buffer, so checkpoints carry it and a resumed run projects through the same matrix.
+
+The model returns the un-detached spikes of every tap (``NetOutput.taps``, ``[T, B, *shape]``),
+which the rule turns into its auxiliary loss ``sum_t sum_b <S_l(t)[b], G_l[b]>``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+class SpikeTap(nn.Module):
+    """Identity on a hidden layer's spikes ``[T, B, *shape]`` that a learning rule can make local."""
+
+    def __init__(self, shape: int | Sequence[int], classes: int) -> None:
+        super().__init__()
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.neurons = math.prod(self.shape)
+        if self.neurons < 1 or classes < 1:
+            raise ValueError(f"SpikeTap needs a positive neuron shape and class count, got {self.shape} and {classes}")
+        bound = math.sqrt(6.0 / self.neurons)
+        self.register_buffer("projection", torch.empty(classes, self.neurons).uniform_(-bound, bound))
+        self.local = False
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        """The spikes for the next layer: detached when the rule is layer-local."""
+        if tuple(spikes.shape[2:]) != self.shape:
+            raise ValueError(
+                f"SpikeTap of neuron shape {self.shape} got spikes of shape {tuple(spikes.shape)}; "
+                f"expected [T, B, {', '.join(map(str, self.shape))}]"
+            )
+        return spikes.detach() if self.local else spikes
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, classes={self.projection.shape[0]}, local={self.local}"
+
+
+def spike_taps(model: nn.Module) -> list[SpikeTap]:
+    """The model's taps in registration order (= the order of ``NetOutput.taps``)."""
+    return [m for m in model.modules() if isinstance(m, SpikeTap)]
+
+
+def set_local(model: nn.Module, local: bool) -> None:
+    """Make every tap of ``model`` layer-local (reward propagation) or transparent (BPTT)."""
+    for tap in spike_taps(model):
+        tap.local = local
