@@ -1,9 +1,48 @@
 """Building blocks shared by the papers' networks (spec DESIGN: ``layers/``).
 
+All layers take and return time-major sequences ``[T, B, ...]``.
+
 * :mod:`.taps`: :class:`SpikeTap`, where learning rules read hidden spikes and cut the path
   between layers; it owns the layer's fixed random projection.
+* :mod:`.time`: :func:`fold_time` / :class:`TimeFolded`, any stateless ``nn`` layer (Linear,
+  Conv, pooling, Flatten, eval-mode BatchNorm) run once over the folded ``[T*B, ...]`` sequence;
+  spike max/average pooling is such a folded pooling layer.
+* :mod:`.dropout`: :class:`TimeSharedDropout`, one dropout mask per sample for all steps (PLIF).
+* :mod:`.norm`: :class:`StepBatchNorm`, batch normalisation with each step's statistics (PLIF).
+* :mod:`.voting`: :class:`Voting`, class scores as the mean of groups of output neurons (PLIF).
+* :mod:`.blocks`: :class:`Conv2dLIF`, :class:`Conv1dLIF`, :class:`FCLIF`: synapse -> neurons ->
+  tap (-> pooling), each returning a :class:`BlockOutput` ``(out, spikes)``.
 """
 
+from .blocks import (
+    BlockOutput,
+    Conv1dLIF,
+    Conv2dLIF,
+    FCLIF,
+    SpikingBlock,
+    conv_output_size,
+    pool_output_size,
+)
+from .dropout import TimeSharedDropout
+from .norm import StepBatchNorm
 from .taps import SpikeTap, set_local, spike_taps
+from .time import TimeFolded, fold_time
+from .voting import Voting
 
-__all__ = ["SpikeTap", "set_local", "spike_taps"]
+__all__ = [
+    "SpikeTap",
+    "set_local",
+    "spike_taps",
+    "TimeFolded",
+    "fold_time",
+    "TimeSharedDropout",
+    "StepBatchNorm",
+    "Voting",
+    "BlockOutput",
+    "SpikingBlock",
+    "Conv2dLIF",
+    "Conv1dLIF",
+    "FCLIF",
+    "conv_output_size",
+    "pool_output_size",
+]

@@ -1,5 +1,30 @@
-"""The papers' networks."""
+"""The papers' networks, and the registry that builds them by name.
 
-from .mdn import MDNNet
+* :mod:`.mdn`: :class:`MDNNet`, MDN's three-layer fully connected SNN (model ``mdn``);
+* :mod:`.brp`: :class:`BRPNet`, BRP's convolutional SNNs from topology strings and the Table II
+  presets :data:`BRP_PRESETS` (model ``brp``);
+* :mod:`.registry`: :func:`build_model` / :func:`rebuild_model` by name, :func:`register_model`.
+"""
 
-__all__ = ["MDNNet"]
+from .mdn import MDNNet, NetOutput
+from .registry import MODELS, ModelEntry, UnknownModelError, build_model, model_names, rebuild_model, register_model
+from .brp import BRP_PRESETS, BRPNet, BRPPreset, TopologyError, format_topology, infer_input_shape, parse_topology
+
+__all__ = [
+    "MDNNet",
+    "NetOutput",
+    "BRPNet",
+    "BRPPreset",
+    "BRP_PRESETS",
+    "TopologyError",
+    "parse_topology",
+    "format_topology",
+    "infer_input_shape",
+    "MODELS",
+    "ModelEntry",
+    "UnknownModelError",
+    "register_model",
+    "build_model",
+    "rebuild_model",
+    "model_names",
+]

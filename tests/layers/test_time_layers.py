@@ -1,0 +1,87 @@
+"""Time folding, time-shared dropout, per-step batch norm and voting over ``[T, B, ...]``."""
+
+import pytest
+import torch
+from torch import nn
+
+from spikedyn.layers import StepBatchNorm, TimeFolded, TimeSharedDropout, Voting, fold_time
+
+
+def test_folded_conv2d_equals_conv2d_at_every_step():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    x = torch.rand(4, 2, 2, 5, 5)  # [T, B, C, H, W]
+    per_step = torch.stack([conv(x_t) for x_t in x])
+    assert fold_time(conv, x).shape == (4, 2, 3, 5, 5)
+    torch.testing.assert_close(fold_time(conv, x), per_step)
+    torch.testing.assert_close(TimeFolded(conv)(x), per_step)
+
+
+def test_time_folded_layers_compose_in_sequential():
+    torch.manual_seed(1)
+    conv, lin = nn.Conv1d(1, 2, 3), nn.Linear(2 * 4, 5)
+    net = nn.Sequential(TimeFolded(conv), TimeFolded(nn.Flatten()), TimeFolded(lin))
+    x = torch.rand(3, 2, 1, 6)
+    expected = torch.stack([lin(conv(x_t).flatten(1)) for x_t in x])
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_spike_max_pooling_is_folded_max_pool():
+    spikes = torch.zeros(2, 1, 1, 4, 4)
+    spikes[0, 0, 0, 0, 1] = 1  # top-left window, step 0
+    spikes[1, 0, 0, 3, 3] = 1  # bottom-right window, step 1
+    pooled = TimeFolded(nn.MaxPool2d(2))(spikes)
+    assert pooled[0, 0, 0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    assert pooled[1, 0, 0].tolist() == [[0.0, 0.0], [0.0, 1.0]]
+
+
+def test_fold_time_rejects_a_single_step_tensor():
+    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        fold_time(nn.Linear(3, 2), torch.rand(2, 3))
+
+
+def test_shared_dropout_mask_is_the_same_at_every_step_and_differs_between_samples():
+    torch.manual_seed(2)
+    drop = TimeSharedDropout(0.5)
+    out = drop(torch.ones(4, 3, 64))
+    assert set(out.unique().tolist()) <= {0.0, 2.0}  # kept units scaled by 1 / (1 - p)
+    for t in range(1, 4):
+        assert torch.equal(out[t], out[0])
+    assert not torch.equal(out[0, 0], out[0, 1])
+    assert not torch.equal(drop(torch.ones(4, 3, 64))[0], out[0])  # a new mask per call
+
+
+def test_shared_dropout_is_the_identity_in_eval_mode_and_checks_p():
+    x = torch.rand(2, 3, 5)
+    assert torch.equal(TimeSharedDropout(0.5).eval()(x), x)
+    assert torch.equal(TimeSharedDropout(0.0)(x), x)
+    for p in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout probability"):
+            TimeSharedDropout(p)
+
+
+def test_step_batch_norm_uses_each_steps_statistics_in_training():
+    torch.manual_seed(3)
+    x = torch.randn(3, 8, 2, 4, 4) * torch.tensor([1.0, 5.0, 9.0]).view(3, 1, 1, 1, 1)
+    out = StepBatchNorm(2)(x)
+    for t in range(3):
+        mean = x[t].mean(dim=(0, 2, 3), keepdim=True)
+        var = x[t].var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        torch.testing.assert_close(out[t], (x[t] - mean) / torch.sqrt(var + 1e-5))
+
+
+def test_step_batch_norm_uses_running_statistics_in_eval():
+    norm = StepBatchNorm(2, dims=1).eval()
+    norm.bn.running_mean.copy_(torch.tensor([1.0, -2.0]))
+    norm.bn.running_var.copy_(torch.tensor([4.0, 0.25]))
+    x = torch.rand(2, 3, 2, 5)
+    expected = (x - torch.tensor([1.0, -2.0]).view(2, 1)) / torch.sqrt(torch.tensor([4.0, 0.25]).view(2, 1) + 1e-5)
+    torch.testing.assert_close(norm(x), expected)
+
+
+def test_voting_averages_groups_of_output_neurons():
+    x = torch.arange(12.0).reshape(1, 12)
+    assert Voting(3)(x).tolist() == [[1.0, 4.0, 7.0, 10.0]]
+    assert Voting(2)(torch.ones(5, 2, 6)).shape == (5, 2, 3)
+    with pytest.raises(ValueError, match="not a multiple of 3"):
+        Voting(3)(torch.ones(1, 10))
