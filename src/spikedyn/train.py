@@ -1,7 +1,11 @@
-"""The trainer: surrogate-gradient BPTT for the MDN-style networks.
+"""The trainer: surrogate-gradient training of the MDN-style networks under a learning rule.
 
-One epoch = shuffle, encode each batch into ``[T, B, ...]``, forward, rate/step MSE against the
-one-hot target, backward through time (the neurons' hand-written BPTT), Adam step.  Weights
+One epoch = shuffle, encode each batch into ``[T, B, ...]``, forward, the rule's loss against
+the one-hot target, backward through time (the neurons' hand-written BPTT), Adam step.  The
+learning rule (``rule``, :mod:`spikedyn.learning`) turns the forward pass into the loss: ``bptt``
+is the read-out loss (rate/step MSE) alone, backpropagated through all layers; ``brp``, ``err``
+and ``sign`` (reward propagation) detach every hidden layer's input and add each layer's projected
+teaching signal.  ``train_loss`` and evaluation always report the read-out loss.  Weights
 and learnable neuron dynamics are separate Adam parameter groups (``lr`` = eta_W,
 ``lr_dynamics`` = eta_D); the learning rate decays by ``lr_gamma`` every ``lr_step`` epochs
 (the MDN authors' StepLR(50, 0.1)), or follows PLIF's cosine schedule (``schedule="cosine"``).  Prediction = argmax of the output firing rate.
@@ -36,6 +40,7 @@ from tqdm.auto import tqdm
 
 from .data import SpikeDataset, load_dataset, static_view
 from .encoding import make_encoder, to_time_major
+from .learning import check_rule, make_rule
 from .losses import LOSSES, target_matrix
 from .metrics import make_metric
 from .models import MDNNet
@@ -77,6 +82,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     cosine_period: int = 64
     loss: str = "rate-mse"
+    rule: str = "bptt"  # learning rule (spikedyn.learning.RULES): bptt, brp, err, sign
     encoder: str | None = None  # None: the data set's (static data) / the stored values (sequence data)
     alpha: float = 1.0
     input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
@@ -95,8 +101,10 @@ class TrainConfig:
         for key in ("hidden", "steps", "epochs", "batch_size", "lr", "lr_dynamics"):
             if values[key] is None:
                 values[key] = defaults[key]
+        check_rule(self.rule)
         if values["out"] is None:
-            values["out"] = str(Path("runs") / f"{self.dataset}-{self.neuron}-seed{self.seed}")
+            rule = "" if self.rule == "bptt" else f"-{self.rule}"
+            values["out"] = str(Path("runs") / f"{self.dataset}-{self.neuron}{rule}-seed{self.seed}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.input_view not in ("native", "static"):
@@ -247,6 +255,8 @@ class Trainer:
         self.batcher = Batcher(self.dataset, self.config, self.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.dataset).to(self.device)
+        self.rule = make_rule(self.config.rule)
+        self.taps = self.rule.attach(self.model)
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
@@ -295,12 +305,13 @@ class Trainer:
         ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         saved = ckpt["config"]
         defaults = TrainConfig()
-        keys = ("dataset", "data_options", "neuron", "hidden", "steps", "batch_size", "seed", "loss", "encoder",
-                "input_view", "theta_per_batch_slot")
+        keys = ("dataset", "data_options", "neuron", "hidden", "steps", "batch_size", "seed", "loss", "rule",
+                "encoder", "input_view", "theta_per_batch_slot")
         for key in keys:
-            if saved.get(key, getattr(defaults, key)) != getattr(self.config, key):
+            trained = saved.get(key, getattr(defaults, key))  # keys newer than the checkpoint: their default
+            if trained != getattr(self.config, key):
                 raise ValueError(
-                    f"cannot resume {self.checkpoint_path}: it was trained with {key}={saved.get(key)!r}, "
+                    f"cannot resume {self.checkpoint_path}: it was trained with {key}={trained!r}, "
                     f"this run asks for {key}={getattr(self.config, key)!r}. Use another --out directory "
                     f"or the same settings."
                 )
@@ -327,18 +338,25 @@ class Trainer:
         )
         metric = make_metric(self.dataset.metric, cfg.batch_size)
         total, loss_sum = 0, 0.0
+        part_sums: dict[str, float] = {}  # the rule's other terms (reward propagation: one per tap)
         for x, y in bar:
             out = self.model(x)
             target = target_matrix(y, self.dataset.num_classes, out.rate.dtype)
-            loss = loss_fn(out.spikes, target)
+            result = self.rule(out, target, loss_fn, self.taps)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            result.total.backward()
             self.optimizer.step()
-            loss_sum += loss.item() * len(y)
+            loss_sum += result.parts["readout"].item() * len(y)
+            for name, value in result.parts.items():
+                if name != "readout":
+                    part_sums[name] = part_sums.get(name, 0.0) + value.item() * len(y)
             metric.update(out.rate.detach(), y)
             total += len(y)
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", refresh=False)
-        return {"loss": loss_sum / total, "accuracy": metric.value()}
+        summary = {"loss": loss_sum / total, "accuracy": metric.value()}
+        if part_sums:
+            summary["parts"] = {name: value / total for name, value in part_sums.items()}
+        return summary
 
     def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
         """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns the metric history."""
@@ -372,6 +390,8 @@ class Trainer:
             }
             if test["metric"] != "accuracy":
                 record["metric"] = test["metric"]
+            if "parts" in train:
+                record["train_parts"] = train["parts"]
             self.history.append(record)
             self.epoch = epoch + 1
             self.record_dynamics()
@@ -403,4 +423,5 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[MDNNe
         neuron_options=mc.get("neuron_options"),
     )
     model.load_state_dict(ckpt["model"])
+    make_rule(config.rule).attach(model)
     return model.to(device), config, ckpt

@@ -12,6 +12,7 @@ from .options import add_data_option, parse_data_options
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from ..learning import RULE_HELP, RULES
     from ..train import TrainConfig
 
     d = TrainConfig()
@@ -35,6 +36,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-gamma", type=float, default=d.lr_gamma, help="learning-rate decay factor (default %(default)s)")
     p.add_argument("--loss", default=d.loss, choices=["rate-mse", "step-mse"], help="read-out loss (default %(default)s)")
     p.add_argument(
+        "--rule", default=d.rule, choices=list(RULES),
+        help="learning rule: " + "; ".join(f"{name}: {text}" for name, text in RULE_HELP.items())
+        + " (default %(default)s)",
+    )
+    p.add_argument(
         "--encoder", default=None, choices=["rate", "direct"],
         help="input encoder (static data: data-set default; sequence data: stored values unless 'rate', "
         "which draws Bernoulli spikes from them every step)",
@@ -49,7 +55,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alpha", type=float, default=d.alpha, help="Bernoulli rate scale alpha (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
-    p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<neuron>-seed<seed>)")
+    p.add_argument(
+        "--out", default=None,
+        help="run directory (default runs/<dataset>-<neuron>-seed<seed>; runs/<dataset>-<neuron>-<rule>-seed<seed> "
+        "for rules other than bptt)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--reference", action="store_true", help="use the per-step autograd reference path (slow)")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1 or auto (default %(default)s)")
@@ -78,7 +88,8 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"training {cfg.neuron} network {trainer.model.config['inputs']}-{cfg.hidden}-{trainer.dataset.num_classes} "
         f"on {cfg.dataset} ({len(trainer.dataset.train)} train / {len(trainer.dataset.test)} test), "
-        f"T={cfg.steps}, batch {cfg.batch_size}, {cfg.epochs} epochs, device {trainer.device}; run dir {cfg.out}",
+        f"T={cfg.steps}, batch {cfg.batch_size}, {cfg.epochs} epochs, rule {cfg.rule}, device {trainer.device}; "
+        f"run dir {cfg.out}",
         flush=True,
     )
     try:

@@ -9,7 +9,9 @@ the spikes *before* any pooling, spec brp.md section 3).  The tap
   section 6: "feed every layer the detached spikes of the layer below");
 * owns the layer's fixed random projection ``B_l`` (``projection``, ``[classes, N_l]``, drawn
   once ``B_l ~ U(-sqrt(6 / N_l), +sqrt(6 / N_l))``, the authors' kaiming-uniform bound) as a
-  buffer, so checkpoints carry it and a resumed run projects through the same matrix.
+  buffer, so checkpoints carry it and a resumed run projects through the same matrix (a
+  checkpoint written before the model had taps, without the key, still loads: see
+  :meth:`SpikeTap._load_from_state_dict`).
 
 The model returns the un-detached spikes of every tap (``NetOutput.taps``, ``[T, B, *shape]``),
 which the rule turns into its auxiliary loss ``sum_t sum_b <S_l(t)[b], G_l[b]>``.
@@ -45,6 +47,23 @@ class SpikeTap(nn.Module):
                 f"expected [T, B, {', '.join(map(str, self.shape))}]"
             )
         return spikes.detach() if self.local else spikes
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        """Load as usual, but accept a state dict without ``projection``.
+
+        Checkpoints written before the models had taps (plain BPTT runs) lack the key; such a
+        run never used ``B_l``, so the projection drawn at construction is kept instead of
+        failing a strict load.  A checkpoint that holds the key restores it, so a resumed
+        reward-propagation run projects through the same matrix.
+        """
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        key = prefix + "projection"
+        if key not in state_dict and key in missing_keys:
+            missing_keys.remove(key)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, classes={self.projection.shape[0]}, local={self.local}"

@@ -4,6 +4,10 @@
 ``r = (1/T) sum_t S_out(t)``.  Synapses are stateless, so each Linear runs once over the folded
 ``[T*B, ...]`` sequence; only the neurons loop over time.  Both layers use the same neuron
 kind (each with its own parameters).
+
+The hidden spikes pass through a :class:`~spikedyn.layers.SpikeTap` (``tap1``, holding the
+fixed projection ``B_1`` ``[C, H]``), so any learning rule of :mod:`spikedyn.learning` can train
+the net: transparent for BPTT, detaching for reward propagation.
 """
 
 from __future__ import annotations
@@ -13,12 +17,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..layers.taps import SpikeTap
 from ..neurons import make_neuron
 
 
 @dataclass
 class NetOutput:
-    """``rate`` ``[B, C]`` = mean output spikes; ``spikes`` ``[T, B, C]``; ``taps`` = hidden spikes."""
+    """``rate`` ``[B, C]`` = mean output spikes; ``spikes`` ``[T, B, C]``; ``taps`` = hidden spikes.
+
+    ``taps`` holds the *un-detached* spikes ``[T, B, *shape]`` entering each of the model's
+    :class:`~spikedyn.layers.SpikeTap` s, in tap order (what the learning rules read).
+    """
 
     rate: Tensor
     spikes: Tensor
@@ -46,6 +55,9 @@ class MDNNet(nn.Module):
         self.neuron1 = make_neuron(neuron, hidden, fast=fast, **options)
         self.fc2 = nn.Linear(hidden, classes)
         self.neuron2 = make_neuron(neuron, classes, fast=fast, **options)
+        # created last: B_1 is drawn from the global RNG after every weight, so a seed gives the
+        # same weights as before the tap existed (runs stay reproducible across versions)
+        self.tap1 = SpikeTap(hidden, classes)
         self.config = {"inputs": inputs, "hidden": hidden, "classes": classes, "neuron": neuron}
         if options:
             self.config["neuron_options"] = options
@@ -54,7 +66,7 @@ class MDNNet(nn.Module):
         """``x``: ``[T, B, inputs]`` (any trailing shape is flattened)."""
         x = x.flatten(2)
         h = self.neuron1(folded(self.fc1, x))
-        out = self.neuron2(folded(self.fc2, h))
+        out = self.neuron2(folded(self.fc2, self.tap1(h)))
         return NetOutput(rate=out.mean(0), spikes=out, taps=[h])
 
     def dynamic_parameters(self) -> list[nn.Parameter]:

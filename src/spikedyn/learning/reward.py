@@ -1,0 +1,126 @@
+"""Reward propagation: direct random target projection to every hidden layer (spec common.md 6, brp.md 4).
+
+Each hidden layer ``l`` (``N_l`` neurons, spikes ``S_l(t)``) owns a fixed random matrix
+``B_l`` ``[C, N_l]`` (its tap's ``projection``).  Per batch, a teaching signal ``E`` ``[B, C]``
+is projected to the layer, without gradient and constant over time::
+
+    G_l = E B_l                      reshaped to [B, *shape_l]
+
+    TP_BRP (``brp``):   E = y*                  (the labels; the authors' DRTP mode)
+    TP_err (``err``):   E = r - y*              (output error of the same forward pass; DFA)
+    TP_sign (``sign``): E = sign(r - y*)        (its sign; sDFA)
+
+and the rule minimises::
+
+    L = L_out + sum_l L_l,       L_l = sum_t sum_b <S_l(t)[b], G_l[b]>
+
+with every tap local, i.e. each layer fed the *detached* spikes of the layer below.  Hence
+``dL/dS_l(t) = G_l`` at every step, which each hidden layer backpropagates only through its own
+membrane recursion (decay and reset paths, surrogate spike derivative) to its own weights,
+while the output layer receives the true gradient of ``L_out``; no gradient passes between
+layers.  This gives the same gradients as the authors' identity op whose backward discards the
+incoming gradient and returns ``G_l`` (spec common.md 6).  Sign convention as the authors'
+code: descent on ``+<S, E B>``.  For a single step (``T = 1``) fully connected layer
+``V = W x + b``, ``S = H(V - 0.5)`` with the RectWindow(0.5) surrogate this is::
+
+    dL/dW_ij = sum_b G_l[b, i] * 1[|V_i[b] - 0.5| < 0.5] * x_j[b]
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ..layers.taps import SpikeTap
+from .base import LearningRule, NetworkOutput, ReadoutLoss, RuleLoss
+
+
+def teaching_signal(tap: SpikeTap, signal: Tensor) -> Tensor:
+    """``G_l = E B_l`` for the signal ``E`` ``[B, C]``, shaped ``[B, *tap.shape]``, without gradient."""
+    projection = tap.projection
+    if signal.dim() != 2 or signal.shape[1] != projection.shape[0]:
+        raise ValueError(
+            f"teaching signal of shape {tuple(signal.shape)} does not fit a tap projecting "
+            f"{projection.shape[0]} classes; expected [B, {projection.shape[0]}]"
+        )
+    with torch.no_grad():
+        g = signal.detach().to(projection.dtype) @ projection
+    return g.reshape(signal.shape[0], *tap.shape)
+
+
+def projection_loss(spikes: Tensor, teaching: Tensor) -> Tensor:
+    """``L_l = sum_t sum_b <S_l(t)[b], G_l[b]>`` for spikes ``[T, B, *shape]`` and ``G_l`` ``[B, *shape]``."""
+    if tuple(spikes.shape[1:]) != tuple(teaching.shape):
+        raise ValueError(
+            f"tap spikes of shape {tuple(spikes.shape)} do not match the teaching signal "
+            f"{tuple(teaching.shape)}; expected [T, {', '.join(map(str, teaching.shape))}]"
+        )
+    return (spikes.sum(0) * teaching.to(spikes.dtype)).sum()
+
+
+class RewardPropagation(LearningRule):
+    """``L = L_out + sum_l sum_t sum_b <S_l(t)[b], (E B_l)[b]>``, taps local; subclasses choose ``E``."""
+
+    local = True
+
+    @staticmethod
+    @abstractmethod
+    def signal(rate: Tensor, target: Tensor) -> Tensor:
+        """The teaching signal ``E`` ``[B, C]`` from the output rate ``r`` and the target ``y*``."""
+
+    def loss(self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap]) -> RuleLoss:
+        if not taps:
+            raise ValueError(
+                f"learning rule {self.name!r} needs the model's SpikeTaps (spike_taps(model)); got none. "
+                f"Use a model whose hidden layers are followed by SpikeTaps, or --rule bptt."
+            )
+        if len(out.taps) != len(taps):
+            raise ValueError(
+                f"learning rule {self.name!r}: the model returned {len(out.taps)} tapped spike tensor(s) in "
+                f"NetOutput.taps but has {len(taps)} SpikeTap(s); a model must return the un-detached spikes "
+                f"of every tap, in tap order"
+            )
+        self.check_taps(taps)
+        readout = readout_loss(out.spikes, target)
+        with torch.no_grad():
+            signal = self.signal(out.rate.detach(), target)
+        total = readout
+        parts = {"readout": readout.detach()}
+        for index, (spikes, tap) in enumerate(zip(out.taps, taps)):
+            term = projection_loss(spikes, teaching_signal(tap, signal))
+            total = total + term
+            parts[f"tap{index}"] = term.detach()
+        return RuleLoss(total=total, parts=parts)
+
+
+class LabelProjection(RewardPropagation):
+    """TP_BRP: ``E = y*``, the label projected to every hidden layer (``brp``)."""
+
+    name = "brp"
+
+    @staticmethod
+    def signal(rate: Tensor, target: Tensor) -> Tensor:
+        return target
+
+
+class ErrorProjection(RewardPropagation):
+    """TP_err (direct feedback alignment): ``E = r - y*`` (``err``)."""
+
+    name = "err"
+
+    @staticmethod
+    def signal(rate: Tensor, target: Tensor) -> Tensor:
+        return rate - target
+
+
+class SignProjection(RewardPropagation):
+    """TP_sign: ``E = sign(r - y*)`` (``sign``)."""
+
+    name = "sign"
+
+    @staticmethod
+    def signal(rate: Tensor, target: Tensor) -> Tensor:
+        return torch.sign(rate - target)
