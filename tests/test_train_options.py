@@ -160,3 +160,26 @@ def test_epoch_generators_differ_by_purpose():
     a = torch.rand(3, generator=epoch_generator(1, 2, 0))
     b = torch.rand(3, generator=epoch_generator(1, 2, 1))
     assert not torch.equal(a, b)
+
+
+def test_trainer_builds_any_registered_model_and_eval_restores_it(tmp_path, capsys):
+    out = tmp_path / "brp"
+    args = ["train", "--model", "brp", "--model-option", "topology=CONV_4_3_1_1_FC_16_FC_10", "--data-option",
+            "flatten=false", "--rule", "brp", "--epochs", "2", "--steps", "4", "--lr", "0.01", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"] == "brp" and saved["neuron"] == "lif-identity" and saved["rule"] == "brp"
+    printed = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["test_accuracy"]
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == printed
+    assert main(args + ["--resume", "--model-option", "topology=CONV_8_3_1_1_FC_16_FC_10"]) == 2
+    assert "model_options" in capsys.readouterr().err
+
+
+def test_model_default_neuron_and_run_directory():
+    assert TrainConfig(dataset="digits").resolved().neuron == "2nd-fs"
+    cfg = TrainConfig(dataset="digits", model="brp", model_options={"topology": "mnist"}, rule="err").resolved()
+    assert cfg.neuron == "lif-identity" and cfg.out.endswith("digits-brp-lif-identity-err-seed3154")
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig(dataset="digits", model="resnet").resolved()

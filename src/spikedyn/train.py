@@ -44,6 +44,8 @@ from .learning import check_rule, make_rule
 from .losses import LOSSES, target_matrix
 from .metrics import make_metric
 from .models import MDNNet
+from .models.registry import build_model as build_registered_model
+from .models.registry import model_entry, rebuild_model
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
 DATASET_DEFAULTS: dict[str, dict] = {
@@ -70,7 +72,9 @@ class TrainConfig:
     dataset: str = "digits"
     data_root: str | None = None
     data_options: dict = field(default_factory=dict)  # loader keyword options, e.g. {"split": "speaker"}
-    neuron: str = "2nd-fs"
+    model: str = "mdn"  # network family (spikedyn.models.registry): mdn, brp
+    model_options: dict = field(default_factory=dict)  # builder options, e.g. {"topology": "mnist"} for brp
+    neuron: str | None = None  # None: the model's default (mdn: 2nd-fs, brp: lif-identity)
     hidden: int | None = None
     steps: int | None = None
     epochs: int | None = None
@@ -102,16 +106,20 @@ class TrainConfig:
             if values[key] is None:
                 values[key] = defaults[key]
         check_rule(self.rule)
+        entry = model_entry(self.model)
+        if values["neuron"] is None:
+            values["neuron"] = entry.default("neuron")
         if values["out"] is None:
             rule = "" if self.rule == "bptt" else f"-{self.rule}"
-            values["out"] = str(Path("runs") / f"{self.dataset}-{self.neuron}{rule}-seed{self.seed}")
+            model = "" if self.model == "mdn" else f"-{self.model}"
+            values["out"] = str(Path("runs") / f"{self.dataset}{model}-{values['neuron']}{rule}-seed{self.seed}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.input_view not in ("native", "static"):
             raise ValueError(f"unknown input_view {self.input_view!r}; choose 'native' or 'static'")
-        if self.theta_per_batch_slot and self.neuron != "mdn":
+        if self.theta_per_batch_slot and values["neuron"] != "mdn":
             raise ValueError(
-                f"theta_per_batch_slot applies to the learnable MDN neuron only (--neuron mdn), not {self.neuron!r}"
+                f"theta_per_batch_slot applies to the learnable MDN neuron only (--neuron mdn), not {values['neuron']!r}"
             )
         return TrainConfig(**values)
 
@@ -193,10 +201,22 @@ def run_dataset(config: TrainConfig, data_root: str | None = None) -> SpikeDatas
     return prepare_dataset(dataset, config)
 
 
-def build_model(config: TrainConfig, dataset: SpikeDataset) -> MDNNet:
-    inputs = int(torch.tensor(dataset.feature_shape).prod())
-    options = {"theta_slots": config.batch_size} if config.theta_per_batch_slot else None
-    return MDNNet(inputs, config.hidden, dataset.num_classes, neuron=config.neuron, fast=config.fast, neuron_options=options)
+def build_model(config: TrainConfig, dataset: SpikeDataset) -> nn.Module:
+    """The run's network from the model registry, for the data set's per-step shape and classes.
+
+    The run settings a builder takes (``hidden``, ``neuron``, ``fast``, ``neuron_options``) come
+    from the config; ``model_options`` add to them (and win).
+    """
+    settings = {
+        "hidden": config.hidden,
+        "neuron": config.neuron,
+        "fast": config.fast,
+        "neuron_options": {"theta_slots": config.batch_size} if config.theta_per_batch_slot else None,
+    }
+    accepted = model_entry(config.model).options()
+    options = {k: v for k, v in settings.items() if k in accepted}
+    options.update(config.model_options)
+    return build_registered_model(config.model, dataset.feature_shape, dataset.num_classes, **options)
 
 
 def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -291,6 +311,7 @@ class Trainer:
         return {
             "config": asdict(self.config),
             "model": self.model.state_dict(),
+            "model_name": self.config.model,
             "model_config": self.model.config,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -305,8 +326,8 @@ class Trainer:
         ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         saved = ckpt["config"]
         defaults = TrainConfig()
-        keys = ("dataset", "data_options", "neuron", "hidden", "steps", "batch_size", "seed", "loss", "rule",
-                "encoder", "input_view", "theta_per_batch_slot")
+        keys = ("dataset", "data_options", "model", "model_options", "neuron", "hidden", "steps", "batch_size", "seed",
+                "loss", "rule", "encoder", "input_view", "theta_per_batch_slot")
         for key in keys:
             trained = saved.get(key, getattr(defaults, key))  # keys newer than the checkpoint: their default
             if trained != getattr(self.config, key):
@@ -408,7 +429,7 @@ class Trainer:
         return self.history
 
 
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[MDNNet, TrainConfig, dict]:
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
     """Model, config and raw checkpoint from a ``checkpoint.pt`` (or the run directory holding it)."""
     path = Path(path)
     if path.is_dir():
@@ -417,11 +438,8 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[MDNNe
         raise FileNotFoundError(f"no checkpoint at {path}: pass a run directory or its checkpoint.pt")
     ckpt = torch.load(path, map_location=device, weights_only=False)
     config = TrainConfig.from_dict(ckpt["config"])
-    mc = ckpt["model_config"]
-    model = MDNNet(
-        mc["inputs"], mc["hidden"], mc["classes"], neuron=mc["neuron"], fast=config.fast,
-        neuron_options=mc.get("neuron_options"),
-    )
+    # checkpoints written before the model registry hold an MDN net
+    model = rebuild_model(ckpt.get("model_name", "mdn"), ckpt["model_config"], fast=config.fast)
     model.load_state_dict(ckpt["model"])
     make_rule(config.rule).attach(model)
     return model.to(device), config, ckpt

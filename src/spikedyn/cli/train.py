@@ -19,10 +19,21 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=d.dataset, help="data set name (see `spikedyn data list`; default %(default)s)")
     p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
     add_data_option(p)
+    from ..models import model_names
+
+    p.add_argument(
+        "--model", default=d.model, choices=model_names(),
+        help="network family: mdn (MDN's three-layer net) or brp (BRP's spiking conv nets; needs "
+        "--model-option topology=mnist|cifar10|fsdd-1d|fsdd-2d|... or a topology string) (default %(default)s)",
+    )
+    p.add_argument(
+        "--model-option", action="append", metavar="KEY=VALUE",
+        help="model builder option, repeatable (e.g. topology=CONV_32_5_1_2_FC_1000_FC_10)",
+    )
     p.add_argument(
         "--neuron", default=d.neuron, type=check_neuron_kind,
         help=f"neuron kind: {', '.join(NEURON_KINDS)}, or PRESETS.json:NAME (a meta neuron found by "
-        "`spikedyn meta cluster`/`pipeline`) (default %(default)s)",
+        "`spikedyn meta cluster`/`pipeline`) (default: the model's, mdn: 2nd-fs, brp: lif-identity)",
     )
     p.add_argument("--hidden", type=int, default=None, help="hidden layer size (data-set default: 500)")
     p.add_argument("--steps", "-T", type=int, default=None, help="time steps T (data-set default)")
@@ -81,12 +92,15 @@ def _train(args: argparse.Namespace) -> int:
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values["data_options"] = parse_data_options(args.data_option)
+    values["model_options"] = parse_data_options(args.model_option)
     values["fast"] = not args.reference
     values["progress"] = not args.quiet
     trainer = Trainer(TrainConfig(**values))
     cfg = trainer.config
+    mc = trainer.model.config
+    shape = mc.get("topology") or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes"))
     print(
-        f"training {cfg.neuron} network {trainer.model.config['inputs']}-{cfg.hidden}-{trainer.dataset.num_classes} "
+        f"training {cfg.model} network {shape} of {cfg.neuron} neurons "
         f"on {cfg.dataset} ({len(trainer.dataset.train)} train / {len(trainer.dataset.test)} test), "
         f"T={cfg.steps}, batch {cfg.batch_size}, {cfg.epochs} epochs, rule {cfg.rule}, device {trainer.device}; "
         f"run dir {cfg.out}",

@@ -52,6 +52,13 @@ class ModelEntry:
     build: Callable[..., nn.Module]
     model_class: type[nn.Module]
 
+    def default(self, option: str):
+        """The builder's default value of ``option`` (``KeyError`` if it has none)."""
+        param = inspect.signature(self.build).parameters.get(option)
+        if param is None or param.default is inspect.Parameter.empty:
+            raise KeyError(f"model {self.name!r} has no default for {option!r}")
+        return param.default
+
     def options(self) -> list[str]:
         """The keyword options the builder accepts (besides ``inputs_shape`` and ``classes``)."""
         params = list(inspect.signature(self.build).parameters.values())[2:]
