@@ -22,6 +22,13 @@ export OMP_NUM_THREADS=1
 "$SPIKEDYN" meta pipeline --dataset mnist --data-root "$DATA" --out runs/meta/mnist-seed3154 --quiet
 "$SPIKEDYN" meta pipeline --dataset mnist --data-root "$DATA" --theta-per-batch-slot --out runs/meta/mnist-slots-seed3154 --quiet
 "$SPIKEDYN" meta pipeline --dataset fsdd --data-root "$DATA" --out runs/meta/fsdd-seed3154 --quiet
+# the authors' per-batch-slot run, with M = 3 forced on the (theta_c, theta_d) cloud (mean shift finds 1)
+"$SPIKEDYN" meta cluster runs/meta/mnist-slots-seed3154/phase1 --n-cd 3 --out runs/meta/mnist-slots-seed3154/phase2-ncd3
+"$SPIKEDYN" meta dynamics runs/meta/mnist-slots-seed3154/phase2-ncd3/presets.json 2nd-fs 2nd-rs 2nd-m3 \
+    --out runs/meta/mnist-slots-seed3154/phase3-ncd3/dynamics.png
+mkdir -p "$RESULTS/mdn_meta/mnist-slots-seed3154/phase2-ncd3" "$RESULTS/mdn_meta/mnist-slots-seed3154/phase3-ncd3"
+cp runs/meta/mnist-slots-seed3154/phase2-ncd3/{clusters.png,clusters.json,presets.json} "$RESULTS/mdn_meta/mnist-slots-seed3154/phase2-ncd3/"
+cp runs/meta/mnist-slots-seed3154/phase3-ncd3/{dynamics.png,dynamics.json} "$RESULTS/mdn_meta/mnist-slots-seed3154/phase3-ncd3/"
 "$SPIKEDYN" meta dynamics 2nd-fs 2nd-rs 2nd-m3 2nd-sds 2nd-wds --out "$RESULTS/mdn_meta/paper-presets-dynamics.png"
 for run in mnist-seed3154 mnist-slots-seed3154 fsdd-seed3154; do
     dest="$RESULTS/mdn_meta/$run"

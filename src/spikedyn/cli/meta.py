@@ -116,6 +116,7 @@ def _dynamics(args: argparse.Namespace) -> int:
     drive = sine_drive(steps=args.steps, period=args.period, amplitude=args.amplitude, mean=args.mean)
     report = filter_candidates(thetas, drive=drive, period=int(round(args.period)), threshold=args.threshold)
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     title = f"sine drive: mean {args.mean:g}, amplitude {args.amplitude:g}, period {args.period:g} steps"
     plot_dynamics(report.traces, out, title=title, sensitivity=report.sensitivity, period=int(round(args.period)))
     summary_path = out.with_suffix(".json")
