@@ -69,10 +69,13 @@ def plot_dynamics(
     for ax, ncol in zip(axes[-1], (3, 1, 1, 1)):  # one legend per column, below the last row
         legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=8, ncol=ncol, frameon=False)
         legend.set_in_layout(False)
+    top = 1.0
     if title:
-        fig.suptitle(title, fontsize=13)
-    fig.tight_layout(rect=(0.0, 1.1 / height, 1.0, 1.0), w_pad=0.8)
+        top = 1.0 - 0.45 / height  # keep the first row's title clear of the figure title
+        fig.suptitle(title, fontsize=13, y=1.0 - 0.08 / height, va="top")
+    fig.tight_layout(rect=(0.0, 1.1 / height, 1.0, top), w_pad=0.8)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
