@@ -23,17 +23,19 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "--model", default=d.model, choices=model_names(),
-        help="network family: mdn (MDN's three-layer net) or brp (BRP's spiking conv nets; needs "
-        "--model-option topology=mnist|cifar10|fsdd-1d|fsdd-2d|... or a topology string) (default %(default)s)",
+        help="network family: mdn (MDN's three-layer net), brp (BRP's spiking conv nets; needs "
+        "--model-option topology=mnist|cifar10|fsdd-1d|fsdd-2d|... or a topology string) or plif (PLIF's "
+        "conv nets with voting: --model-option preset=mnist|fmnist|cifar10|nmnist|cifar10dvs|dvsgesture; "
+        "static images with --data-option flatten=false --encoder direct) (default %(default)s)",
     )
     p.add_argument(
         "--model-option", action="append", metavar="KEY=VALUE",
-        help="model builder option, repeatable (e.g. topology=CONV_32_5_1_2_FC_1000_FC_10)",
+        help="model builder option, repeatable (e.g. topology=CONV_32_5_1_2_FC_1000_FC_10; preset=cifar10, pool=avg, tau=16)",
     )
     p.add_argument(
         "--neuron", default=d.neuron, type=check_neuron_kind,
         help=f"neuron kind: {', '.join(NEURON_KINDS)}, or PRESETS.json:NAME (a meta neuron found by "
-        "`spikedyn meta cluster`/`pipeline`) (default: the model's, mdn: 2nd-fs, brp: lif-identity)",
+        "`spikedyn meta cluster`/`pipeline`) (default: the model's, mdn: 2nd-fs, brp: lif-identity, plif: plif)",
     )
     p.add_argument("--hidden", type=int, default=None, help="hidden layer size (data-set default: 500)")
     p.add_argument("--steps", "-T", type=int, default=None, help="time steps T (data-set default)")
@@ -98,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
     trainer = Trainer(TrainConfig(**values))
     cfg = trainer.config
     mc = trainer.model.config
-    shape = mc.get("topology") or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes"))
+    shape = getattr(trainer.model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes"))
     print(
         f"training {cfg.model} network {shape} of {cfg.neuron} neurons "
         f"on {cfg.dataset} ({len(trainer.dataset.train)} train / {len(trainer.dataset.test)} test), "

@@ -13,6 +13,13 @@ A model keeps its blocks in forward order, so collecting ``spikes`` of every blo
 tap gives ``NetOutput.taps`` in the order of :func:`~spikedyn.layers.taps.spike_taps` (which lists
 taps in registration order).
 
+**Static input** (``Conv2dLIF(static=True)``): the input sequence is a static image
+repeated at every step (the ``direct`` encoder, ``x_t = x``), and the synapse (conv and batch
+norm) runs *once*, on step 0, its output fed to the neurons at every step (PLIF's "learnable
+encoder", spec plif.md section 3: in training mode the batch norm then sees that batch once,
+not ``T`` times).  The block checks that the steps are identical (free for the encoder's
+stride-0 view) and raises ``ValueError`` otherwise, e.g. for Bernoulli-encoded input.
+
 Neuron and tap shapes are fixed at construction (the conv blocks compute their output sizes
 from ``input_size``), so a wrongly shaped input fails with a message naming the block.
 
@@ -20,6 +27,7 @@ Blocks:
 
 * :class:`Conv2dLIF`: ``Conv2d`` (+ optional per-step BatchNorm) -> neurons -> tap -> 2x2 pooling
   (BRP: bias, average pooling; PLIF: no bias, BatchNorm, max pooling or none);
+  ``static=True`` makes it PLIF's learnable encoder for static images (see above);
 * :class:`Conv1dLIF`: ``Conv1d`` -> neurons -> tap -> pooling with kernel = stride = the conv
   kernel size (BRP's spoken-digit net);
 * :class:`FCLIF`: flatten -> ``Linear`` -> neurons (-> tap when hidden; no tap for the output layer).
@@ -30,6 +38,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from ..neurons import NeuronLayer, make_neuron
@@ -109,7 +118,7 @@ class _ConvLIF(SpikingBlock):
     def __init__(
         self, dims: int, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, *,
         input_size: int | Sequence[int], classes: int, neuron: str, bias: bool, batch_norm: bool,
-        pool: str | None, pool_size: int, fast: bool, neuron_options: dict | None,
+        pool: str | None, pool_size: int, fast: bool, neuron_options: dict | None, static: bool = False,
     ) -> None:
         size = (input_size,) * dims if isinstance(input_size, int) else tuple(input_size)
         if len(size) != dims:
@@ -133,13 +142,32 @@ class _ConvLIF(SpikingBlock):
         self.neuron = self._make_neuron(neuron, fast, neuron_options)
         self.tap = SpikeTap(self.neuron_shape, classes)
         self.pool = self._POOLS[dims, pool](pool_size, stride=pool_size) if pool is not None else None
+        self.static = bool(static)
+
+    def _check_static(self, x: Tensor) -> None:
+        """Raise unless every step of ``x`` equals step 0 (a static input repeated over time)."""
+        if x.shape[0] < 2 or x.stride(0) == 0:  # one step, or the direct encoder's repeated view
+            return
+        if not torch.equal(x[1:], x[:1].expand_as(x[1:])):
+            raise ValueError(
+                f"{type(self).__name__}(static=True) runs its convolution once on a static input repeated "
+                f"over time (the 'direct' encoder), but the {x.shape[0]} steps of its input differ; feed the "
+                f"image with the direct encoder (spikedyn train --encoder direct), or build the block with "
+                f"static=False to convolve every step"
+            )
 
     def forward(self, x: Tensor) -> BlockOutput:
         """``x`` ``[T, B, C_in, *input_size]`` -> pooled spikes ``[T, B, *out_shape]`` and the tap's spikes."""
         self._check_input(x)
-        z = fold_time(self.conv, x)
+        if self.static:
+            self._check_static(x)
+            z = fold_time(self.conv, x[:1])
+        else:
+            z = fold_time(self.conv, x)
         if self.norm is not None:
             z = self.norm(z)
+        if self.static:
+            z = z.expand(x.shape[0], *z.shape[1:])  # the encoder's output, repeated at every step
         spikes = self.neuron(z)
         out = self.tap(spikes)
         if self.pool is not None:
@@ -156,19 +184,20 @@ class Conv2dLIF(_ConvLIF):
     (bias, BRP's decay-LIF cell ``lif-identity``, ``AvgPool2d(2, 2)``); PLIF's is
     ``bias=False, batch_norm=True, neuron="plif", pool="max"`` (or ``pool=None`` inside a stage).
     ``neuron_options`` go to :func:`~spikedyn.neurons.make_neuron`; ``classes`` sizes the tap's
-    projection.
+    projection.  ``static=True``: the conv and batch norm run once on a static input repeated over
+    time (PLIF's learnable encoder, see the module docstring).
     """
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0, *,
         input_size: int | Sequence[int], classes: int, neuron: str = "lif-identity", bias: bool = True,
         batch_norm: bool = False, pool: str | None = "avg", pool_size: int = 2, fast: bool = True,
-        neuron_options: dict | None = None,
+        neuron_options: dict | None = None, static: bool = False,
     ) -> None:
         super().__init__(
             2, in_channels, out_channels, kernel_size, stride, padding, input_size=input_size, classes=classes,
             neuron=neuron, bias=bias, batch_norm=batch_norm, pool=pool, pool_size=pool_size, fast=fast,
-            neuron_options=neuron_options,
+            neuron_options=neuron_options, static=static,
         )
 
 

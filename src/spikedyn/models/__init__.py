@@ -3,12 +3,15 @@
 * :mod:`.mdn`: :class:`MDNNet`, MDN's three-layer fully connected SNN (model ``mdn``);
 * :mod:`.brp`: :class:`BRPNet`, BRP's convolutional SNNs from topology strings and the Table II
   presets :data:`BRP_PRESETS` (model ``brp``);
+* :mod:`.plif`: :class:`PLIFNet`, the PLIF networks (N_conv / N_down / N_fc conv nets with
+  voting) and the per-data-set presets :data:`PLIF_PRESETS` (model ``plif``);
 * :mod:`.registry`: :func:`build_model` / :func:`rebuild_model` by name, :func:`register_model`.
 """
 
 from .mdn import MDNNet, NetOutput
 from .registry import MODELS, ModelEntry, UnknownModelError, build_model, model_names, rebuild_model, register_model
 from .brp import BRP_PRESETS, BRPNet, BRPPreset, TopologyError, format_topology, infer_input_shape, parse_topology
+from .plif import PLIF_PRESETS, PLIFNet, PLIFPreset, plif_preset
 
 __all__ = [
     "MDNNet",
@@ -20,6 +23,10 @@ __all__ = [
     "parse_topology",
     "format_topology",
     "infer_input_shape",
+    "PLIFNet",
+    "PLIFPreset",
+    "PLIF_PRESETS",
+    "plif_preset",
     "MODELS",
     "ModelEntry",
     "UnknownModelError",

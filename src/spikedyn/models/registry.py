@@ -12,6 +12,11 @@ Built in:
 * ``brp``: :class:`~spikedyn.models.brp.BRPNet`; options ``topology`` (a Table II preset name
   such as ``mnist`` or a string such as ``CONV_32_5_1_2_FC_1000_FC_10``, required), ``neuron``
   (``lif-identity``), ``fast``, ``neuron_options``, ``input_shape``.
+* ``plif``: :class:`~spikedyn.models.plif.PLIFNet`; options ``preset`` (a
+  :data:`~spikedyn.models.plif.PLIF_PRESETS` name: ``mnist``, ``fmnist``, ``cifar10``, ``nmnist``,
+  ``cifar10dvs``, ``dvsgesture``) or explicit ``channels``, ``n_conv``, ``n_down``, ``fc``,
+  ``dropout``, ``static``; ``pool`` (``max``/``avg``), ``neuron`` (``plif``), ``neuron_options``,
+  ``tau``, ``fast``, ``input_shape``, ``voting`` (10).
 
 A trainer builds and restores a model with::
 
