@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_mlp.py"
@@ -29,3 +30,35 @@ def test_speed_benchmark_smoke(capsys, tmp_path):
     assert fid["output_spikes_equal_to_spikedyn"] == 1.0
     assert (tmp_path / "speed.json").exists() and "| spikedyn |" in (tmp_path / "speed.md").read_text()
     assert "| spikedyn |" in capsys.readouterr().out
+
+
+BRP_COST = Path(__file__).resolve().parents[1] / "benchmarks" / "brp_cost.py"
+
+
+def test_brp_cost_benchmark_smoke(capsys, tmp_path):
+    spec = importlib.util.spec_from_file_location("brp_cost", BRP_COST)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        report = module.main(
+            ["--nets", "fsdd-1d", "--rounds", "1", "--warmup", "0", "--batch", "3", "--steps", "2", "--threads", "1",
+             "--allocator", "default", "--no-memory", "--out", str(tmp_path / "cost")]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    net = report["nets"]["fsdd-1d"]
+    assert set(net["time"]) == {"bptt", "brp", "inference"} and net["time"]["bptt"]["x_bptt"] == 1.0
+    flops = net["flops"]
+    # same forward; brp adds only the small teaching-signal products y* B_l
+    assert flops["brp"]["forward_gflop"] == pytest.approx(flops["bptt"]["forward_gflop"], rel=0.05)
+    # detached layer inputs: no input-gradient product, so brp's backward has about half the matmul FLOPs
+    assert flops["brp"]["backward_gflop"] < 0.6 * flops["bptt"]["backward_gflop"]
+    assert flops["inference"]["backward_gflop"] == 0.0
+    assert all(v > 0 for v in net["grad_norms"]["brp"].values())
+    assert (tmp_path / "cost.json").exists() and "| brp |" in (tmp_path / "cost.md").read_text()
+    assert "Is BRP cheaper here?" in capsys.readouterr().out
+    # the CPU peak-memory probe runs in a fresh process and reports a number
+    args = module.parse_args(["--batch", "3", "--steps", "2", "--threads", "1"])
+    probe = module.cpu_memory("fsdd-1d", "brp", args)
+    assert probe["peak_step_mib"] is None or probe["peak_step_mib"] >= 0

@@ -41,7 +41,7 @@ def test_conv2d_lif_with_a_1x1_kernel_reproduces_the_decay_lif_trace(fast):
 def test_conv2d_lif_shapes_and_tap():
     block = Conv2dLIF(3, 4, 5, 1, 2, input_size=(8, 6), classes=7)
     assert block.neuron_shape == (4, 8, 6) and block.out_shape == (4, 4, 3)
-    assert block.tap.projection.shape == (7, 4 * 8 * 6)
+    assert block.tap.projection is None and block.tap.ensure_projection().shape == (7, 4 * 8 * 6)
     out, spikes = block(torch.rand(2, 3, 3, 8, 6))
     assert out.shape == (2, 3, 4, 4, 3) and spikes.shape == (2, 3, 4, 8, 6)
 

@@ -11,6 +11,7 @@ from torch.utils.data import TensorDataset
 
 from spikedyn.cli import main
 from spikedyn.data import SpikeDataset, load_dataset
+from spikedyn.learning import make_rule
 from spikedyn.models import MDNNet
 from spikedyn.train import TrainConfig, Trainer, load_checkpoint
 
@@ -35,7 +36,9 @@ def test_mdn_net_tap_keeps_the_weights_a_seed_gave_before_taps():
     torch.manual_seed(11)
     net = MDNNet(5, 7, 3, neuron="lif-identity")
     assert torch.equal(net.fc1.weight, fc1.weight) and torch.equal(net.fc2.bias, fc2.bias)
-    assert net.tap1.projection.shape == (3, 7) and not net.tap1.local
+    assert net.tap1.projection is None and not net.tap1.local  # B_l is drawn only for reward propagation
+    make_rule("brp").attach(net)
+    assert net.tap1.projection.shape == (3, 7) and net.tap1.local
     out = net(torch.rand(4, 2, 5))
     assert len(out.taps) == 1 and out.taps[0].shape == (4, 2, 7)
 
@@ -44,9 +47,9 @@ def test_checkpoint_without_projection_still_loads():
     """State dicts written before MDNNet had a tap lack ``tap1.projection``: they load strictly."""
     torch.manual_seed(0)
     old = MDNNet(5, 7, 3, neuron="lif-identity").state_dict()
-    del old["tap1.projection"]
+    assert "tap1.projection" not in old  # a BPTT model holds no B_l
     net = MDNNet(5, 7, 3, neuron="lif-identity")
-    drawn = net.tap1.projection.clone()
+    drawn = make_rule("brp").attach(net)[0].projection.clone()
     result = net.load_state_dict(old)
     assert result.missing_keys == [] and result.unexpected_keys == []
     assert torch.equal(net.fc1.weight, old["fc1.weight"]) and torch.equal(net.tap1.projection, drawn)
@@ -54,6 +57,9 @@ def test_checkpoint_without_projection_still_loads():
     full = {**old, "tap1.projection": torch.ones(3, 7)}
     net.load_state_dict(full)
     assert torch.equal(net.tap1.projection, torch.ones(3, 7))
+    fresh = MDNNet(5, 7, 3, neuron="lif-identity")  # no B_l drawn yet: the saved one is restored
+    fresh.load_state_dict(full)
+    assert torch.equal(fresh.tap1.projection, torch.ones(3, 7))
     del full["fc2.bias"]
     with pytest.raises(RuntimeError, match="fc2.bias"):
         net.load_state_dict(full)
@@ -107,7 +113,8 @@ def test_checkpoint_from_before_rules_resumes_as_bptt(tmp_path):
     Trainer(config(tmp_path, rule="bptt"), dataset=data).fit(stop_after=1)
     path = tmp_path / "run" / "checkpoint.pt"
     ckpt = torch.load(path, weights_only=False)
-    del ckpt["config"]["rule"], ckpt["model"]["tap1.projection"]  # as written before rules and taps existed
+    del ckpt["config"]["rule"]
+    ckpt["model"].pop("tap1.projection", None)  # as written before rules and taps existed
     torch.save(ckpt, path)
     with pytest.raises(ValueError, match="rule='bptt'"):
         Trainer(config(tmp_path, rule="brp"), dataset=data).fit(resume=True)

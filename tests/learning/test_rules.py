@@ -129,7 +129,7 @@ def test_detach_and_auxiliary_loss_equal_the_gradient_replacing_hook(rule, fast)
     boxes = [{}, {}]
     out = hooked(x, replace=lambda i, s: ReplaceGradient.apply(s, boxes[i]))
     signal = spec_signal(rule, out.rate.detach(), y)
-    for box, tap in zip(boxes, (hooked.tap1, hooked.tap2)):
+    for box, tap in zip(boxes, (net.tap1, net.tap2)):  # the same B_l as the detach + auxiliary run
         box["G"] = (signal @ tap.projection).reshape(len(y), *tap.shape)
     rate_mse(out.spikes, y).backward()
     theirs = grads(hooked)
@@ -170,14 +170,15 @@ def test_multi_hot_targets_and_float32():
 def test_projection_is_fixed_and_drawn_in_the_kaiming_uniform_bound():
     net = TinyNet(hidden=(300, 4))
     bound = (6.0 / 300) ** 0.5
+    assert net.tap1.projection is None  # drawn when a reward-propagation rule attaches
+    rule = make_rule("brp")
+    taps = rule.attach(net)
     b = net.tap1.projection
     assert b.shape == (3, 300) and b.abs().max() <= bound and b.abs().max() > 0.9 * bound
     assert all(p is not b for p in net.parameters())  # a buffer: no optimiser trains it
     before = b.clone()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
     x, y = tiny_batch(steps=3, dtype=torch.float32)
-    rule = make_rule("brp")
-    taps = rule.attach(net)
     rule(net(x), y, rate_mse, taps).total.backward()
     optimizer.step()
     assert torch.equal(net.tap1.projection, before)

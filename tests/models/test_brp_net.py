@@ -60,7 +60,7 @@ def test_table_ii_shapes(name):
     assert isinstance(fc, FCLIF) and fc.fc.in_features == fc_in and fc.fc.out_features == hidden
     assert out.fc.out_features == classes and out.tap is None and net.classes == classes
     # the taps and their projections B_l [C, N_l] (spec brp.md section 4: N_l = 25088 for MNIST, 3000 for TIDigits 1D)
-    assert [tap.projection.shape for tap in spike_taps(net)] == [(classes, math.prod(conv_neurons)), (classes, hidden)]
+    assert [tap.ensure_projection().shape for tap in spike_taps(net)] == [(classes, math.prod(conv_neurons)), (classes, hidden)]
 
 
 def test_forward_taps_in_tap_order_with_the_neuron_shapes_and_rate_is_count_over_t():

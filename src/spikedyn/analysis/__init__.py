@@ -1,5 +1,35 @@
-"""Analyses of trained networks and of result tables (MDN's capability, ...)."""
+"""Analyses of trained networks and of result tables (MDN's capability, BRP's silent neurons, ...)."""
 
 from .capability import Capability, capability, standardise
+from .silent import (
+    DEFAULT_FRACTIONS,
+    PAPER_SILENT_AT_40,
+    SilentPoint,
+    SilentSweep,
+    TapLayer,
+    alpha_for_fraction,
+    rank_code,
+    silent_fraction,
+    silent_fractions,
+    silent_sweep,
+    silent_sweep_run,
+    tap_layers,
+)
 
-__all__ = ["Capability", "capability", "standardise"]
+__all__ = [
+    "Capability",
+    "capability",
+    "standardise",
+    "DEFAULT_FRACTIONS",
+    "PAPER_SILENT_AT_40",
+    "SilentPoint",
+    "SilentSweep",
+    "TapLayer",
+    "alpha_for_fraction",
+    "rank_code",
+    "silent_fraction",
+    "silent_fractions",
+    "silent_sweep",
+    "silent_sweep_run",
+    "tap_layers",
+]

@@ -11,7 +11,9 @@ the spikes *before* any pooling, spec brp.md section 3).  The tap
   once ``B_l ~ U(-sqrt(6 / N_l), +sqrt(6 / N_l))``, the authors' kaiming-uniform bound) as a
   buffer, so checkpoints carry it and a resumed run projects through the same matrix (a
   checkpoint written before the model had taps, without the key, still loads: see
-  :meth:`SpikeTap._load_from_state_dict`).
+  :meth:`SpikeTap._load_from_state_dict`).  It is drawn when a rule first makes the tap local
+  (:func:`set_local`), not at construction: a BPTT run never holds it (on an event-camera conv
+  net the ``B_l`` would take ~100 MB).
 
 The model returns the un-detached spikes of every tap (``NetOutput.taps``, ``[T, B, *shape]``),
 which the rule turns into its auxiliary loss ``sum_t sum_b <S_l(t)[b], G_l[b]>``.
@@ -19,6 +21,7 @@ which the rule turns into its auxiliary loss ``sum_t sum_b <S_l(t)[b], G_l[b]>``
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Sequence
 
@@ -35,9 +38,16 @@ class SpikeTap(nn.Module):
         self.neurons = math.prod(self.shape)
         if self.neurons < 1 or classes < 1:
             raise ValueError(f"SpikeTap needs a positive neuron shape and class count, got {self.shape} and {classes}")
-        bound = math.sqrt(6.0 / self.neurons)
-        self.register_buffer("projection", torch.empty(classes, self.neurons).uniform_(-bound, bound))
+        self.classes = int(classes)
+        self.register_buffer("projection", None)
         self.local = False
+
+    def ensure_projection(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
+        """``B_l``, drawn from the global random stream on first use (then kept, and saved)."""
+        if self.projection is None:
+            bound = math.sqrt(6.0 / self.neurons)
+            self.projection = torch.empty(self.classes, self.neurons, device=device, dtype=dtype).uniform_(-bound, bound)
+        return self.projection
 
     def forward(self, spikes: Tensor) -> Tensor:
         """The spikes for the next layer: detached when the rule is layer-local."""
@@ -58,15 +68,17 @@ class SpikeTap(nn.Module):
         failing a strict load.  A checkpoint that holds the key restores it, so a resumed
         reward-propagation run projects through the same matrix.
         """
+        key = prefix + "projection"
+        if key in state_dict and self.projection is None:  # B_l saved by a reward-propagation run
+            self.projection = torch.empty_like(state_dict[key])
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-        key = prefix + "projection"
         if key not in state_dict and key in missing_keys:
             missing_keys.remove(key)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, classes={self.projection.shape[0]}, local={self.local}"
+        return f"shape={self.shape}, classes={self.classes}, local={self.local}"
 
 
 def spike_taps(model: nn.Module) -> list[SpikeTap]:
@@ -75,6 +87,10 @@ def spike_taps(model: nn.Module) -> list[SpikeTap]:
 
 
 def set_local(model: nn.Module, local: bool) -> None:
-    """Make every tap of ``model`` layer-local (reward propagation) or transparent (BPTT)."""
+    """Make every tap of ``model`` layer-local (reward propagation; draws the missing ``B_l`` on
+    the model's device) or transparent (BPTT)."""
+    like = next((t for t in itertools.chain(model.parameters(), model.buffers()) if t.is_floating_point()), None)
     for tap in spike_taps(model):
         tap.local = local
+        if local:
+            tap.ensure_projection(None if like is None else like.device, None if like is None else like.dtype)
