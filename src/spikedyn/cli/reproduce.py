@@ -6,9 +6,11 @@ import argparse
 import sys
 
 DESCRIPTION = """\
-Run a paper table as ordinary training runs, one per (task, neuron, seed) cell, under
-OUT/TABLE/<data set>/<neuron>/seed<seed>, then write OUT/TABLE.md and OUT/TABLE.json (paper
-vs ours).  Finished cells are never rerun and interrupted ones resume, so after a stop (Ctrl-C,
+Run a paper table as ordinary training runs, one per (row, neuron, seed) cell, under
+OUT/TABLE/<data set>[-<variant>]/<neuron>/seed<seed>, then write OUT/TABLE.md and OUT/TABLE.json
+(paper vs ours, and the table's figures).  A row is a task, or for tables with their own columns
+(learning rules, time steps) a task in one column with its own folder, e.g. mnist-brp and
+mnist-bptt.  Finished cells are never rerun and interrupted ones resume, so after a stop (Ctrl-C,
 a crash, a reboot) the same command continues.  Tasks without data files are listed in the
 report with where to get the files.
 
@@ -18,6 +20,9 @@ examples:
   spikedyn reproduce mdn-table3 --tasks mnist fsdd --seeds 3 --epochs 20 --lr-step 15 --jobs 2
   spikedyn reproduce mdn-table3 --device cuda:0,cuda:1       (two GPUs, one cell each at a time)
   spikedyn reproduce mdn-table3 --report-only --report-dir /tmp/report
+  spikedyn reproduce brp-table3 --dry-run                       (BRP vs pseudo-BP, 100 epochs by default)
+  spikedyn reproduce brp-fig5 --tasks mnist --seeds 1 --epochs 30 --device cuda
+  spikedyn reproduce brp-fig7 --tasks fsdd --seeds 2
 """
 
 
@@ -28,13 +33,21 @@ def _list_tables() -> int:
         t = TABLES[name]
         print(f"{name}: {t.title}")
         print(f"    paper: {t.source}")
-        print(f"    tasks: {', '.join(f'{r.label} ({r.dataset})' for r in t.rows)}")
-        print(f"    neurons: {', '.join(t.neurons)}")
+        if t.columns:
+            datasets: dict[str, str] = {}
+            for r in t.rows:
+                datasets.setdefault(r.group, r.dataset)
+            print(f"    tasks: {', '.join(f'{task} ({d})' for task, d in datasets.items())}")
+            print(f"    columns: {', '.join(t.columns)}; neurons: {', '.join(t.neurons)}")
+        else:
+            print(f"    tasks: {', '.join(f'{r.label} ({r.dataset})' for r in t.rows)}")
+            print(f"    neurons: {', '.join(t.neurons)}")
+        print(f"    our default: {t.epochs} epochs, first seed {t.first_seed}")
     return 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from ..reproduce import PAPER_EPOCHS, PAPER_LR_STEP, build_plan, describe_plan, get_table, run_plan, table_names, write_report
+    from ..reproduce import build_plan, describe_plan, get_table, run_plan, table_names, write_report
     from ..reproduce.plan import split_devices
     from .options import parse_data_options
 
@@ -55,8 +68,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     plan = build_plan(
         table, seeds=args.seeds if args.seeds is not None else 5,
-        epochs=args.epochs if args.epochs is not None else PAPER_EPOCHS,
-        lr_step=args.lr_step if args.lr_step is not None else PAPER_LR_STEP, **common,
+        epochs=args.epochs if args.epochs is not None else table.epochs,
+        lr_step=args.lr_step if args.lr_step is not None else table.lr_step, **common,
     )
     if args.dry_run:
         print("\n".join(describe_plan(plan)))
@@ -92,11 +105,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("table", nargs="?", help="table name (e.g. mdn-table3), or 'list'")
     p.add_argument("--list", action="store_true", help="list the tables and exit")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds: 3154, 3155, ... (default 5, the paper's; "
-                   "with --report-only: the seeds found)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per cell (default 80, the paper's)")
-    p.add_argument("--lr-step", type=int, default=None, help="decay the learning rates x0.1 every N epochs (default 50)")
-    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these rows, by data set or label (e.g. mnist fsdd timit-gender)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds from the table's first (MDN 3154, BRP 42) "
+                   "(default 5; with --report-only: the seeds found)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per cell (default: the table's; MDN 80, the "
+                   "paper's; BRP 100)")
+    p.add_argument("--lr-step", type=int, default=None, help="decay the learning rates x0.1 every N epochs (default 50; "
+                   "no effect on tables with a constant learning rate, e.g. BRP)")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these rows, by data set, task, label or run folder "
+                   "(e.g. mnist fsdd timit-gender, fsdd-1d-brp)")
     p.add_argument("--neurons", nargs="+", metavar="KIND", help="neuron kinds instead of the table's; +KIND adds one "
                    "(PATH:NAME for a presets file)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, or a list cuda:0,cuda:1 given to cells in turn")

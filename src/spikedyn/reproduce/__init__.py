@@ -6,18 +6,23 @@
 >>> write_report(plan)  # doctest: +SKIP
 
 The command line equivalent is ``spikedyn reproduce mdn-table3 --tasks mnist --seeds 3 --epochs 20 --lr-step 15``.
+Tables: ``mdn-table3``, ``mdn-table4`` (neurons as columns), ``brp-table3`` (BRP vs pseudo-BP),
+``brp-fig5`` (three teaching signals, with their test curves), ``brp-fig7`` (accuracy against T).
 """
 
 from .report import build_report, evaluate_check, render_markdown, write_report
 from .cells import AUTHORS_SEED, DEFAULT_OUT_ROOT, Cell, CellState, cell_dir, cell_state, neuron_folder, seed_list
-from .plan import PAPER_EPOCHS, PAPER_LR_STEP, Plan, RowPlan, build_plan, describe_plan
+from .plan import PAPER_EPOCHS, PAPER_LR_STEP, TABLE_DEFAULT, Plan, RowPlan, build_plan, describe_plan
 from .runner import RunSummary, run_plan
-from .tables import TABLES, CheckSpec, RowSpec, StandIn, TableSpec, get_table, register_table, table_names
+from .tables import (
+    TABLES, CheckSpec, RowSpec, StandIn, TableSpec, get_table, register_table, table_names, validate_table,
+)
 
 __all__ = [
-    "AUTHORS_SEED", "DEFAULT_OUT_ROOT", "PAPER_EPOCHS", "PAPER_LR_STEP",
+    "AUTHORS_SEED", "DEFAULT_OUT_ROOT", "PAPER_EPOCHS", "PAPER_LR_STEP", "TABLE_DEFAULT",
     "Cell", "CellState", "Plan", "RowPlan", "RunSummary",
     "build_plan", "cell_dir", "cell_state", "describe_plan", "neuron_folder", "run_plan", "seed_list",
     "build_report", "evaluate_check", "render_markdown", "write_report",
     "TABLES", "CheckSpec", "RowSpec", "StandIn", "TableSpec", "get_table", "register_table", "table_names",
+    "validate_table",
 ]

@@ -5,7 +5,7 @@ A *cell* is (table, row, data set actually used, neuron, seed).  Its run directo
     <out_root>/<table>/<row folder>/<neuron folder>/seed<seed>
 
 where the row folder is the data set's name (plus ``-<variant>`` for rows that share a data
-set) and the neuron folder is the kind (a presets-file kind ``dir/file.json:NAME`` becomes
+set, e.g. ``mnist-brp`` and ``mnist-bptt`` for two learning rules) and the neuron folder is the kind (a presets-file kind ``dir/file.json:NAME`` becomes
 ``file-NAME``).  A cell is an ordinary ``spikedyn train`` run: ``config.json``,
 ``metrics.jsonl`` and ``checkpoint.pt`` are the trainer's; a cell is *finished* when
 ``metrics.jsonl`` holds at least ``epochs`` records, and an unfinished cell resumes from its
@@ -26,17 +26,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .tables import AUTHORS_SEED
+
 #: where cells live unless ``out_root`` says otherwise
 DEFAULT_OUT_ROOT = Path("runs") / "reproduce"
-#: the MDN authors' default seed; ``--seeds N`` runs this one and the N - 1 following
-AUTHORS_SEED = 3154
 
 
-def seed_list(n: int) -> list[int]:
-    """``n`` seeds: the authors' default 3154 first, then 3155, 3156, ..."""
+def seed_list(n: int, first: int = AUTHORS_SEED) -> list[int]:
+    """``n`` seeds: ``first`` (by default the MDN authors' 3154), then ``first + 1``, ..."""
     if n < 1:
         raise ValueError(f"--seeds must be at least 1, got {n}")
-    return [AUTHORS_SEED + i for i in range(n)]
+    return [first + i for i in range(n)]
 
 
 def neuron_folder(kind: str) -> str:

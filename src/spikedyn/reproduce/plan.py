@@ -15,13 +15,10 @@ from typing import Iterable, Sequence
 from tqdm.auto import tqdm
 
 from .cells import DEFAULT_OUT_ROOT, Cell, CellState, _read_json, cell_dir, cell_state, seed_list
-from .tables import RowSpec, TableSpec
+from .tables import PAPER_EPOCHS, PAPER_LR_STEP, RUNNER_FIELDS, RowSpec, TableSpec
 
-#: the MDN paper's schedule: 80 epochs, StepLR every 50 epochs (gamma 0.1, the trainer's default)
-PAPER_EPOCHS = 80
-PAPER_LR_STEP = 50
-#: TrainConfig fields the runner sets itself (not allowed as row options or overrides)
-RUNNER_FIELDS = ("dataset", "data_root", "data_options", "neuron", "seed", "epochs", "lr_step", "out", "device", "progress")
+#: ``build_plan(epochs=TABLE_DEFAULT)``: the table's own default (``TableSpec.epochs`` / ``lr_step``)
+TABLE_DEFAULT = "table"
 
 
 @dataclass
@@ -64,12 +61,15 @@ class Plan:
         return [c for r in self.rows for c in r.cells]
 
     def expected(self, cell: Cell) -> dict:
-        """Config values a cell's existing run directory must match to be continued."""
+        """Config values a cell's existing run directory must match to be continued.
+
+        ``lr_step`` is left out for a constant learning rate (``lr_gamma`` 1), where it changes nothing.
+        """
         values = {"dataset": cell.dataset, "data_options": cell.data_options, "seed": cell.seed}
-        if self.lr_step is not None:
-            values["lr_step"] = self.lr_step
         values.update(cell.train_options)
         values.update(self.overrides)
+        if self.lr_step is not None and not constant_lr(values):
+            values["lr_step"] = self.lr_step
         return values
 
     def state(self, cell: Cell) -> CellState:
@@ -85,6 +85,11 @@ class Plan:
             "out": str(cell.run_dir), "device": device, "progress": False,
             **cell.train_options, **self.overrides,
         }
+
+
+def constant_lr(options: dict) -> bool:
+    """Whether training options ask for a constant learning rate (StepLR with ``lr_gamma`` 1)."""
+    return options.get("schedule", "step") == "step" and options.get("lr_gamma") == 1.0
 
 
 def _train_config_fields() -> set[str]:
@@ -107,13 +112,13 @@ def check_overrides(overrides: dict | None) -> dict:
 
 
 def select_rows(table: TableSpec, tasks: Sequence[str] | None) -> list[RowSpec]:
-    """Rows whose label, data set, stand-in or folder matches one of ``tasks`` (case-insensitive)."""
+    """Rows whose label, task, data set, stand-in or folder matches one of ``tasks`` (case-insensitive)."""
     if not tasks:
         return list(table.rows)
     names = {t.lower() for t in tasks}
     keys = {}
     for row in table.rows:
-        keys[row.label] = {row.label.lower()} | {d.lower() for d, _, _ in row.candidates()} | {
+        keys[row.label] = {row.label.lower(), row.group.lower()} | {d.lower() for d, _, _ in row.candidates()} | {
             row.folder(d).lower() for d, _, _ in row.candidates()
         }
     unknown = sorted(n for n in names if not any(n in k for k in keys.values()))
@@ -195,8 +200,8 @@ def build_plan(
     *,
     out_root: str | os.PathLike = DEFAULT_OUT_ROOT,
     seeds: int | Sequence[int] | None = 5,
-    epochs: int | None = PAPER_EPOCHS,
-    lr_step: int | None = PAPER_LR_STEP,
+    epochs: int | str | None = TABLE_DEFAULT,
+    lr_step: int | str | None = TABLE_DEFAULT,
     tasks: Sequence[str] | None = None,
     neurons: Sequence[str] | None = None,
     data_root: str | None = None,
@@ -211,12 +216,20 @@ def build_plan(
     reports) when any of its cells exists; otherwise it is loaded once to see whether its files
     are there.  Rows with none are kept, with the loaders' messages (where to get the data).
 
-    ``seeds``: a count (3154, 3155, ...), a list, or None (only the cells found on disk).
-    ``epochs`` / ``lr_step``: None leaves them open (reports only: a cell is then finished when
-    it reached the epochs of its own ``config.json``).
+    ``seeds``: a count (the table's first seed, e.g. 3154, then 3155, ...), a list, or None (only
+    the cells found on disk).  ``epochs`` / ``lr_step``: ``"table"`` (default) takes the table's
+    (``TableSpec.epochs`` / ``lr_step``); None leaves them open (reports only: a cell is then
+    finished when it reached the epochs of its own ``config.json``).
     """
     out_root = Path(out_root)
-    seed_values = seed_list(seeds) if isinstance(seeds, int) else (list(seeds) if seeds is not None else None)
+    if epochs == TABLE_DEFAULT:
+        epochs = table.epochs
+    if lr_step == TABLE_DEFAULT:
+        lr_step = table.lr_step
+    if isinstance(seeds, int):
+        seed_values = seed_list(seeds, table.first_seed)
+    else:
+        seed_values = list(seeds) if seeds is not None else None
     overrides = check_overrides(overrides)
     known = _train_config_fields()
     plan = Plan(table, out_root, select_neurons(table, neurons), seed_values, epochs, lr_step, data_root, overrides, [])
@@ -225,7 +238,8 @@ def build_plan(
     for row in tqdm(rows, desc="checking data", disable=not progress, leave=False):
         rp = RowPlan(row)
         plan.rows.append(rp)
-        bad = sorted(set(row.train_options) - known)
+        train_options = table.row_options(row)
+        bad = sorted(set(train_options) - known)
         if bad:
             rp.problem = (
                 f"needs the training option(s) {', '.join(bad)}, which this version's TrainConfig lacks; "
@@ -235,7 +249,7 @@ def build_plan(
             folder = row.folder(dataset)
             planned = [
                 Cell(table.name, row.label, dataset, n, s, cell_dir(out_root, table.name, folder, n, s), options,
-                     dict(row.train_options))
+                     dict(train_options))
                 for n in plan.neurons for s in (seed_values or [])
             ]
             found = _discover(out_root, table.name, folder)
@@ -255,7 +269,7 @@ def build_plan(
             rp.dataset, rp.data_options, rp.folder, rp.note, rp.data = dataset, options, folder, note, summary
             asked = {c.run_dir.resolve() for c in planned}
             rp.cells = planned + [
-                Cell(table.name, row.label, dataset, n, s, d, options, dict(row.train_options), planned=False)
+                Cell(table.name, row.label, dataset, n, s, d, options, dict(train_options), planned=False)
                 for n, s, d in found if d.resolve() not in asked
             ]
             break
@@ -270,31 +284,54 @@ def split_devices(device: str) -> list[str]:
     return devices
 
 
+def options_text(options: dict) -> str:
+    """``key=value`` pairs of training options, nested dicts flattened (``topology=mnist``)."""
+    parts = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            parts += [f"{k}={v}" for k, v in value.items()]
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
 def describe_plan(plan: Plan) -> Iterable[str]:
     """Lines of text for ``--dry-run``: rows, data, and each cell's state."""
     t = plan.table
     seeds = ", ".join(map(str, plan.seeds)) if plan.seeds else "the ones found"
     yield f"{t.name}: {t.title}"
     yield f"  paper: {t.source}"
-    yield f"  schedule: {plan.epochs} epochs, lr step {plan.lr_step} (gamma 0.1); seeds {seeds}; neurons {', '.join(plan.neurons)}"
+    if t.paper_schedule:
+        yield f"  paper's schedule: {t.paper_schedule}"
+    if t.train_options:
+        yield f"  every row: {options_text(t.train_options)}"
+    constant = bool(plan.rows) and all(constant_lr({**t.row_options(rp.row), **plan.overrides}) for rp in plan.rows)
+    lr = "constant learning rate" if constant else f"lr step {plan.lr_step} (gamma 0.1)"
+    yield f"  our schedule: {plan.epochs} epochs, {lr}; seeds {seeds}; neurons {', '.join(plan.neurons)}"
+    if t.columns:
+        yield f"  columns: {', '.join(t.columns)} (each row is one task in one column)"
     if plan.overrides:
         yield f"  overrides: {plan.overrides}"
     yield f"  run folders under {plan.out_root / t.name}"
     counts: dict[str, int] = {}
     for rp in plan.rows:
         yield ""
+        own = rp.row.train_options
         if rp.status == "unsupported":
             yield f"{rp.row.label}: cannot run: {rp.problem}"
             continue
         if rp.status == "no data":
-            yield f"{rp.row.label}: NO DATA"
+            yield f"{rp.row.label}: NO DATA" + (f" (would train {options_text(own)})" if own else "")
             for miss in rp.missing:
                 yield f"  {miss['dataset']}: " + miss["error"].replace("\n", "\n    ")
             continue
-        used = rp.dataset + (f" ({rp.note})" if rp.note else "")
+        used = rp.dataset + (f" [{options_text(rp.data_options)}]" if rp.data_options else "")
+        used += f" ({rp.note})" if rp.note else ""
         yield f"{rp.row.label}: data {used}" + (
             f", {rp.data['train']} train / {rp.data['test']} test" if rp.data and "train" in rp.data else ""
         )
+        if own:
+            yield f"  trains with {options_text(own)}"
         for miss in rp.missing:
             yield f"  ({miss['dataset']} not available: {miss['error'].splitlines()[0]})"
         for cell in rp.cells:

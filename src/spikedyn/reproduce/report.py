@@ -1,16 +1,23 @@
-"""Paper-vs-ours report of a table: ``<table>.md`` and ``<table>.json``.
+"""Paper-vs-ours report of a table: ``<table>.md`` and ``<table>.json`` (and its figures).
 
 Everything is read back from the cells' run directories (``config.json``, ``metrics.jsonl``,
 ``error.json``), so the report can be written at any time, also while cells are running.
 "Ours" is the test score of each finished seed's **final** epoch, as mean ± **sample** standard
 deviation (n - 1) over the finished seeds, plus the mean over seeds of each seed's best epoch.
 Scores are in percent, like the paper's.
+
+The main table has one line per task and one column per neuron, or per the table's own
+``columns`` (rules, time steps; :mod:`spikedyn.reproduce.tables`).  Tables may ask for figures:
+``curves`` (per task, the mean test curve of every column, one PNG per task, and the first
+epoch at which each curve reaches a fraction of its final score) and ``sweep`` (the score of
+each task against a swept setting, one PNG).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -18,12 +25,15 @@ from typing import Sequence
 
 from ..analysis.capability import Capability, capability
 from .cells import Cell
-from .plan import Plan, RowPlan
+from .plan import Plan, RowPlan, constant_lr
 from .runner import RunSummary
 from .tables import CheckSpec, RowSpec, TableSpec
 
 STD_NOTE = "sample standard deviation (n - 1) over the finished seeds"
-SCHEDULE_KEYS = ("epochs", "lr_step", "lr_gamma", "steps", "batch_size", "hidden", "lr", "lr_dynamics", "encoder", "input_view")
+#: a mean test curve counts as settled when it moves less than this (percentage points) over its last tenth
+SETTLED_POINTS = 1.0
+SCHEDULE_KEYS = ("epochs", "lr_step", "lr_gamma", "schedule", "steps", "batch_size", "hidden", "lr", "lr_dynamics",
+                 "encoder", "alpha", "input_view", "model", "model_options", "rule")
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -61,7 +71,7 @@ def cell_record(plan: Plan, cell: Cell, now: float | None = None) -> dict:
     return rec
 
 
-def _row_results(rp: RowPlan, records: list[dict], neurons: list[str]) -> dict:
+def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: list[str]) -> dict:
     ours = {}
     for neuron in neurons:
         mine = [r for r in records if r["neuron"] == neuron]
@@ -82,11 +92,14 @@ def _row_results(rp: RowPlan, records: list[dict], neurons: list[str]) -> dict:
     best = max(measured, key=lambda nv: nv[1]) if measured else None
     metrics = sorted({r["metric"] for r in records if r.get("metric")})
     row: RowSpec = rp.row
+    paper_of = {n: table.paper_of(row, n) for n in neurons}
     return {
-        "label": row.label, "kind": row.kind, "status": rp.status, "problem": rp.problem,
+        "label": row.label, "task": row.group, "column": row.column, "kind": row.kind, "status": rp.status,
+        "problem": rp.problem,
         "dataset_requested": row.dataset, "dataset_used": rp.dataset, "data_options": rp.data_options,
         "folder": rp.folder, "stand_in_note": rp.note, "data": rp.data, "missing": rp.missing,
-        "paper_samples": row.paper_samples, "train_options": row.train_options,
+        "paper_samples": row.paper_samples, "paper_schedule": row.paper_schedule, "train_options": row.train_options,
+        "paper_by_neuron": {n: list(v) for n, v in paper_of.items() if v is not None},
         "metric": metrics[0] if len(metrics) == 1 else (metrics or (rp.data or {}).get("metric")),
         "paper": {n: list(v) for n, v in row.paper.items()},
         "paper_best": list(row.paper_best) if row.paper_best else None, "paper_best_note": row.paper_best_note,
@@ -135,6 +148,127 @@ def _capabilities(table: TableSpec, rows: list[dict]) -> dict | None:
     }
 
 
+def _column_label(table: TableSpec, column: str, neuron: str, neurons: list[str]) -> str:
+    return column if len(neurons) == 1 else f"{column} / {neuron}"
+
+
+def _grid(table: TableSpec, rows: list[dict], neurons: list[str]) -> tuple[list[str], list[dict]]:
+    """The main table's columns and lines: per line (task) and column, the row and neuron behind it."""
+    if not table.columns:
+        grid = [
+            {"task": r["label"], "rows": [r["label"]], "cells": {n: {"row": r["label"], "neuron": n} for n in neurons},
+             "paper_best": r["paper_best"], "paper_best_note": r["paper_best_note"]}
+            for r in rows
+        ]
+        return list(neurons), grid
+    columns = [_column_label(table, c, n, neurons) for c in table.columns for n in neurons]
+    grid: list[dict] = []
+    by_task: dict[str, dict] = {}
+    for r in rows:
+        line = by_task.get(r["task"])
+        if line is None:
+            line = by_task[r["task"]] = {"task": r["task"], "rows": [], "cells": {}, "paper_best": None,
+                                         "paper_best_note": ""}
+            grid.append(line)
+        line["rows"].append(r["label"])
+        for n in neurons:
+            line["cells"][_column_label(table, r["column"], n, neurons)] = {"row": r["label"], "neuron": n}
+        if line["paper_best"] is None and r["paper_best"]:
+            line["paper_best"], line["paper_best_note"] = r["paper_best"], r["paper_best_note"]
+    used = {c for line in grid for c in line["cells"]}
+    return [c for c in columns if c in used], grid
+
+
+def mean_curve(curves: Sequence[Sequence[float]]) -> dict | None:
+    """Mean (and sample std) per epoch over seeds' test curves, cut to the shortest; None if none."""
+    curves = [list(c) for c in curves if c]
+    if not curves:
+        return None
+    n = min(len(c) for c in curves)
+    mean, std = [], []
+    for i in range(n):
+        m, sd = _mean_std([c[i] for c in curves])
+        mean.append(round(m, 6))
+        std.append(None if sd is None else round(sd, 6))
+    return {"epochs": list(range(1, n + 1)), "mean": mean, "std": std, "seeds": len(curves)}
+
+
+def first_epoch_at(curve: dict, fraction: float) -> int | None:
+    """The first epoch at which the mean curve reaches ``fraction`` of its final value."""
+    final = curve["mean"][-1]
+    if final <= 0:
+        return None
+    for epoch, value in zip(curve["epochs"], curve["mean"]):
+        if value >= fraction * final - 1e-9:
+            return epoch
+    return None  # pragma: no cover - the last epoch always reaches it
+
+
+def late_change(curve: dict) -> tuple[int, float]:
+    """``(window, max - min)`` of the mean curve over its last tenth (at least 2 epochs)."""
+    window = max(2, math.ceil(len(curve["mean"]) / 10))
+    tail = curve["mean"][-window:]
+    return min(window, len(tail)), max(tail) - min(tail)
+
+
+def _curves(plan: Plan, table: TableSpec, grid: list[dict]) -> dict:
+    """Per task and column: the mean test curve over finished seeds (else over the started ones)."""
+    by_label = {c.row: [] for c in plan.cells}
+    for cell in plan.cells:
+        by_label[cell.row].append(cell)
+    out: dict[str, dict] = {}
+    for line in grid:
+        series = {}
+        for column, where in line["cells"].items():
+            cells = [c for c in by_label.get(where["row"], []) if c.neuron == where["neuron"]]
+            states = [plan.state(c) for c in cells]
+            finished = [[100 * h["test_accuracy"] for h in st.history] for st in states if st.status == "finished"]
+            started = [[100 * h["test_accuracy"] for h in st.history] for st in states if st.history]
+            curve = mean_curve(finished) or mean_curve(started)
+            if curve is None:
+                continue
+            curve["finished"] = bool(finished)
+            curve["reach"] = {f"{f:g}": first_epoch_at(curve, f) for f in table.convergence}
+            window, change = late_change(curve)
+            curve["late_window"], curve["late_change"] = window, round(change, 6)
+            series[column] = curve
+        out[line["task"]] = series
+    return out
+
+
+def _slowest(series: dict, key: str) -> dict | None:
+    """Which column of a task needs the most epochs to reach a fraction of its final score."""
+    reach = {c: v["reach"].get(key) for c, v in series.items() if v["reach"].get(key) is not None}
+    if len(reach) < 2:
+        return None
+    most = max(reach.values())
+    slowest = [c for c, e in reach.items() if e == most]
+    return {"fraction": key, "epochs": reach, "slowest": slowest, "tie": len(slowest) > 1}
+
+
+def _sweep(table: TableSpec, rows: list[dict], grid: list[dict]) -> dict:
+    """Per task: the swept setting's value, ours and the paper's per column."""
+    by_label = {r["label"]: r for r in rows}
+    out: dict[str, dict] = {}
+    for line in grid:
+        points = []
+        for column, where in line["cells"].items():
+            r = by_label[where["row"]]
+            value = table.row_options(table.row(r["label"]))[table.sweep]
+            o = r["ours"].get(where["neuron"], {})
+            paper = r["paper_by_neuron"].get(where["neuron"])
+            points.append({"column": column, "x": value, "mean": o.get("final_mean"), "std": o.get("final_std"),
+                           "seeds": o.get("seeds_finished", 0), "paper": paper, "status": r["status"]})
+        points.sort(key=lambda p: p["x"])
+        means = [p["mean"] for p in points if p["mean"] is not None]
+        out[line["task"]] = {
+            "points": points, "paper_range": list(line["paper_best"]) if line["paper_best"] else None,
+            "paper_range_note": line["paper_best_note"],
+            "spread": round(max(means) - min(means), 6) if len(means) > 1 else None,
+        }
+    return out
+
+
 def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
     """The report as a JSON-ready dict (see the module docstring)."""
     table = plan.table
@@ -144,23 +278,63 @@ def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
     for r in records:  # runs found on disk of neurons not asked for get columns too
         if r["neuron"] not in neurons:
             neurons.append(r["neuron"])
-    rows = [_row_results(rp, [r for r in records if r["row"] == rp.row.label], neurons) for rp in plan.rows]
-    ours_scores = {r["label"]: {n: v["final_mean"] for n, v in r["ours"].items()} for r in rows}
-    paper_scores = {r.label: {n: v[0] for n, v in r.paper.items()} for r in table.rows}
+    rows = [_row_results(table, rp, [r for r in records if r["row"] == rp.row.label], neurons) for rp in plan.rows]
+    columns, grid = _grid(table, rows, neurons)
+    by_label = {r["label"]: r for r in rows}
+    if table.columns:  # checks name columns: scored with the first neuron
+        ours_scores: dict[str, dict] = {}
+        for r in rows:
+            ours_scores.setdefault(r["task"], {})[r["column"]] = r["ours"][neurons[0]]["final_mean"]
+        paper_scores: dict[str, dict] = {}
+        for r in table.rows:
+            value = r.paper.get(r.column)
+            if value is not None:
+                paper_scores.setdefault(r.group, {})[r.column] = value[0]
+    else:
+        ours_scores = {r["label"]: {n: v["final_mean"] for n, v in r["ours"].items()} for r in rows}
+        paper_scores = {r.label: {n: v[0] for n, v in r.paper.items()} for r in table.rows}
+    curves = _curves(plan, table, grid) if table.curves or any(c.convergence for c in table.checks) else None
     checks = []
     for check in table.checks:
-        ours = evaluate_check(check, ours_scores)
-        ours["paper_result"] = evaluate_check(check, paper_scores)["result"]
+        if check.convergence is None:
+            ours = evaluate_check(check, ours_scores)
+            ours["paper_result"] = evaluate_check(check, paper_scores)["result"]
+        else:
+            key = f"{check.convergence:g}"
+            reach = {}
+            for line in grid:
+                series = (curves or {}).get(line["task"], {})
+                reach[line["task"]] = {}
+                for c, where in line["cells"].items():
+                    if table.columns and where["neuron"] != neurons[0]:
+                        continue
+                    v = series.get(c)
+                    name = by_label[where["row"]]["column"] or c
+                    reach[line["task"]][name] = v["reach"].get(key) if v and v.get("finished") else None
+            ours = evaluate_check(check, reach)
+            ours["measure"] = f"first epoch at {100 * check.convergence:g} % of the final score"
+            ours["paper_result"] = "stated (no figures)"
         checks.append(ours)
     doc = {
         "table": table.name, "title": table.title, "paper_source": table.source, "notes": list(table.notes),
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now)), "units": "percent",
         "ours": "final-epoch test score, mean ± " + STD_NOTE + "; best = mean over seeds of each seed's best epoch",
         "out_root": str(plan.out_root), "neurons": neurons,
+        "column_axis": "table" if table.columns else "neuron", "columns": columns, "grid": grid,
+        "paper_schedule": table.paper_schedule, "train_options": table.train_options, "paper_epoch": table.paper_epoch,
         "asked": {"seeds": plan.seeds, "epochs": plan.epochs, "lr_step": plan.lr_step, "overrides": plan.overrides,
-                  "data_root": plan.data_root},
+                  "data_root": plan.data_root,
+                  "constant_lr": bool(plan.rows) and all(
+                      constant_lr({**table.row_options(rp.row), **plan.overrides}) for rp in plan.rows)},
         "rows": rows, "cells": records, "checks": checks, "capability": _capabilities(table, rows),
     }
+    if curves is not None:
+        doc["curves"] = curves
+        doc["convergence"] = {
+            task: [x for x in (_slowest(series, f"{f:g}") for f in table.convergence) if x] for task, series in curves.items()
+        }
+    if table.sweep:
+        doc["sweep"] = {"option": table.sweep, "tasks": _sweep(table, rows, grid)}
     if run is not None:
         doc["run"] = {
             "interrupted": run.interrupted, "finished_now": len(run.finished), "already_finished": len(run.already_finished),
@@ -181,9 +355,21 @@ def _pm(mean: float | None, std: float | None) -> str:
 
 
 def _schedule_text(s: dict) -> str:
-    parts = [f"{s.get('epochs')} ep", f"lr step {s.get('lr_step')}", f"T {s.get('steps')}", f"batch {s.get('batch_size')}"]
-    if s.get("hidden") is not None:
+    constant = s.get("schedule", "step") == "step" and s.get("lr_gamma") == 1.0
+    lr = "constant lr" if constant else (f"lr step {s.get('lr_step')}" if s.get("schedule", "step") == "step"
+                                         else f"{s.get('schedule')} lr")
+    parts = [f"{s.get('epochs')} ep", lr, f"T {s.get('steps')}", f"batch {s.get('batch_size')}"]
+    if s.get("model") not in (None, "mdn"):
+        topology = (s.get("model_options") or {}).get("topology")
+        parts.append(f"model {s['model']}" + (f" ({topology})" if topology else ""))
+    elif s.get("hidden") is not None:
         parts.append(f"hidden {s['hidden']}")
+    if s.get("rule") not in (None, "bptt") or s.get("model") not in (None, "mdn"):
+        parts.append(f"rule {s.get('rule', 'bptt')}")
+    if s.get("lr") is not None and s.get("model") not in (None, "mdn"):
+        parts.append(f"lr {s['lr']:g}")
+    if s.get("encoder") is not None and s.get("alpha") not in (None, 1.0):
+        parts.append(f"{s['encoder']} alpha {s['alpha']:g}")
     if s.get("input_view") not in (None, "native"):
         parts.append(f"input {s['input_view']}")
     return ", ".join(parts)
@@ -200,8 +386,8 @@ def _ours_cell(row: dict, neuron: str) -> str:
     return f"{_pm(o['final_mean'], o['final_std'])} ({o['seeds_finished']})"
 
 
-def _label(row: dict) -> str:
-    text = row["label"]
+def _label(row: dict, text: str | None = None) -> str:
+    text = row["label"] if text is None else text
     if row["dataset_used"] and row["dataset_used"] != row["dataset_requested"]:
         text += f" [{row['dataset_used']}]"
     if row.get("metric") and row["metric"] != "accuracy":
@@ -209,11 +395,29 @@ def _label(row: dict) -> str:
     return text
 
 
+def _line_label(line: dict, by_label: dict[str, dict]) -> str:
+    """A main-table line's name: the task, with the data set used when a stand-in replaced it."""
+    rows = [by_label[label] for label in line["rows"]]
+    used = next((r for r in rows if r["dataset_used"]), rows[0])
+    return _label(used, line["task"])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "task"
+
+
 def render_markdown(doc: dict, chart: str | None = None) -> str:
     """Markdown text of a report dict from :func:`build_report`."""
     neurons = doc["neurons"]
     rows = doc["rows"]
-    has_best = any(r["paper_best"] for r in rows)
+    by_label = {r["label"]: r for r in rows}
+    by_columns = doc.get("column_axis") == "table"
+    columns = doc.get("columns", neurons)
+    grid = doc.get("grid") or [
+        {"task": r["label"], "rows": [r["label"]], "cells": {n: {"row": r["label"], "neuron": n} for n in neurons},
+         "paper_best": r["paper_best"], "paper_best_note": r["paper_best_note"]} for r in rows
+    ]
+    has_best = any(line["paper_best"] for line in grid)
     out = [f"# {doc['title']}: paper vs ours", ""]
     out.append(f"*Paper*: {doc['paper_source']}. These figures are the paper's, copied from it.  ")
     out.append(
@@ -223,28 +427,50 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
     )
     asked = doc["asked"]
     if asked["epochs"] is not None:
+        lr = "constant learning rate" if asked.get("constant_lr") else f"lr step {asked['lr_step']}"
         out.append(f"Asked for: {len(asked['seeds'] or []) or 'the found'} seed(s), {asked['epochs']} epochs, "
-                   f"lr step {asked['lr_step']}" + (f", overrides {asked['overrides']}" if asked["overrides"] else "") + ".  ")
+                   f"{lr}" + (f", overrides {asked['overrides']}" if asked["overrides"] else "") + ".  ")
     out.append(f"Written {doc['generated']} from the run folders under `{doc['out_root']}/{doc['table']}`.")
     out.append("")
+    if doc.get("paper_schedule"):
+        out.append(f"*Paper's training*: {doc['paper_schedule']}.  ")
+    if doc.get("train_options"):
+        out.append("*Every cell*: " + ", ".join(f"{k}={v}" for k, v in doc["train_options"].items()) + ".  ")
+    if doc.get("paper_schedule") or doc.get("train_options"):
+        out.append("")
 
-    header = ["task", ""] + neurons + (["paper (neuron not stated)", "ours: best neuron"] if has_best else [])
+    if by_columns:
+        best_head = ["paper (not per column)", "ours: best column"]
+    else:
+        best_head = ["paper (neuron not stated)", "ours: best neuron"]
+    header = ["task", ""] + columns + (best_head if has_best else [])
     out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        paper = [_pm(*r["paper"][n]) if n in r["paper"] else "—" for n in neurons]
-        ours = [_ours_cell(r, n) for n in neurons]
+    for line in grid:
+        paper, ours, best = [], [], None
+        for c in columns:
+            where = line["cells"].get(c)
+            if where is None:  # this task has no run in this column
+                paper.append("")
+                ours.append("")
+                continue
+            r = by_label[where["row"]]
+            p = r["paper_by_neuron"].get(where["neuron"]) if "paper_by_neuron" in r else r["paper"].get(where["neuron"])
+            paper.append(_pm(*p) if p else "—")
+            ours.append(_ours_cell(r, where["neuron"]))
+            mean = r["ours"][where["neuron"]]["final_mean"]
+            if mean is not None and (best is None or mean > best[1]):
+                best = (c, mean)
         extra_p, extra_o = [], []
         if has_best:
-            extra_p = [_pm(*r["paper_best"]) if r["paper_best"] else "—", ""]
-            b = r["best_ours"]
-            extra_o = ["", f"{b['final_mean']:.2f} ({b['neuron']})" if b else "—"]
-        out.append("| " + " | ".join([_label(r), "paper"] + paper + extra_p) + " |")
+            extra_p = [_pm(*line["paper_best"]) if line["paper_best"] else "—", ""]
+            extra_o = ["", f"{best[1]:.2f} ({best[0]})" if best else "—"]
+        out.append("| " + " | ".join([_line_label(line, by_label), "paper"] + paper + extra_p) + " |")
         out.append("| " + " | ".join(["", "ours"] + ours + extra_o) + " |")
     out.append("")
     if has_best:
-        for r in rows:
-            if r["paper_best_note"]:
-                out.append(f"* {r['label']}, paper: {r['paper_best_note']}.")
+        for line in grid:
+            if line["paper_best_note"]:
+                out.append(f"* {line['task']}, paper: {line['paper_best_note']}.")
         out.append("")
 
     detail = []
@@ -253,49 +479,80 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
             continue
         for n in neurons:
             o = r["ours"][n]
-            if not o["cells"] and n not in r["paper"]:
+            p = r["paper_by_neuron"].get(n) if "paper_by_neuron" in r else r["paper"].get(n)
+            if not o["cells"] and not p:
                 continue
-            p = r["paper"].get(n)
             delta = f"{o['final_mean'] - p[0]:+.2f}" if p and o["final_mean"] is not None else "—"
             sched = "; ".join(_schedule_text(s) for s in o["schedules"]) or "—"
-            detail.append(f"| {_label(r)} | {n} | {_pm(*p) if p else '—'} | {_pm(o['final_mean'], o['final_std'])} | {delta} | "
-                       f"{_pm(o['best_mean'], None)} | {o['seeds_finished']} of {o['cells']} | {sched} |")
+            paper_sched = [r.get("paper_schedule") or "—"] if by_columns else []
+            detail.append("| " + " | ".join(
+                [_label(r), n, _pm(*p) if p else "—"] + paper_sched + [_pm(o["final_mean"], o["final_std"]), delta,
+                 _pm(o["best_mean"], None), f"{o['seeds_finished']} of {o['cells']}", sched]) + " |")
     if detail:
-        out += ["## Per neuron", "",
-                "| task | neuron | paper | ours final | ours − paper | ours best epoch | seeds finished | schedule (from the runs) |",
-                "|---|---|---|---|---|---|---|---|"] + detail + [""]
+        if by_columns:
+            out += ["## Per row", "",
+                    "| row | neuron | paper | paper's training | ours final | ours − paper | ours best epoch | seeds finished "
+                    "| schedule (from the runs) |", "|---|---|---|---|---|---|---|---|---|"] + detail + [""]
+        else:
+            out += ["## Per neuron", "",
+                    "| task | neuron | paper | ours final | ours − paper | ours best epoch | seeds finished | schedule (from the runs) |",
+                    "|---|---|---|---|---|---|---|---|"] + detail + [""]
 
     out += ["## Data used", "", "| task | data set | ours train / test | paper train / test | source |", "|---|---|---|---|---|"]
+    seen: set[str] = set()
     for r in rows:
+        name = r["task"] if by_columns else r["label"]
+        key = json.dumps([name, r["status"], r["dataset_used"], r["data_options"]], sort_keys=True, default=str)
+        if key in seen:  # the rows of one task on the same data: one line
+            continue
+        seen.add(key)
         if r["status"] == "no data":
-            out.append(f"| {r['label']} | no data (see below) | — | {r['paper_samples'] or '—'} | — |")
+            out.append(f"| {name} | no data (see below) | — | {r['paper_samples'] or '—'} | — |")
             continue
         d = r["data"] or {}
-        name = r["dataset_used"] or "—"
+        used = r["dataset_used"] or "—"
         if r["data_options"]:
-            name += " (" + ", ".join(f"{k}={v}" for k, v in r["data_options"].items()) + ")"
+            used += " (" + ", ".join(f"{k}={v}" for k, v in r["data_options"].items()) + ")"
         if r["stand_in_note"]:
-            name += f": {r['stand_in_note']}"
+            used += f": {r['stand_in_note']}"
         counts = f"{d['train']:,} / {d['test']:,}" if "train" in d else "not recorded (runs not started by the runner)"
-        out.append(f"| {r['label']} | {name} | {counts} | {r['paper_samples'] or '—'} | {d.get('source') or '—'} |")
+        out.append(f"| {name} | {used} | {counts} | {r['paper_samples'] or '—'} | {d.get('source') or '—'} |")
     out.append("")
 
     missing = [r for r in rows if r["status"] != "ok"]
     if missing:
         out += ["## Rows without results: no data or cannot run", ""]
+        shown: dict[str, list[str]] = {}  # loader messages -> headings (one message per data set, not per row)
         for r in missing:
+            name = r["task"] if by_columns else r["label"]  # a table with columns: one heading per task
             if r["problem"]:
                 out += [f"### {r['label']}: cannot run", "", r["problem"], ""]
             if r["status"] == "no data" or r["missing"]:
-                out += [f"### {r['label']}: no data", ""]
+                tried = json.dumps(r["missing"], sort_keys=True, default=str)
+                if tried in shown:
+                    if name not in shown[tried]:
+                        shown[tried].append(name)
+                    continue
+                shown[tried] = [name]
+                out += [f"### {name}: no data", ""]
                 for m in r["missing"]:
                     out += [f"Tried `{m['dataset']}`:", "", "```", m["error"], "```", ""]
+        for names in shown.values():
+            if len(names) > 1:
+                out.append(f"* {'; '.join(names[1:])}: the same data as {names[0]}, no data either.")
+        if any(len(v) > 1 for v in shown.values()):
+            out.append("")
+    said: set[str] = set()
     for r in rows:
         if r["status"] == "ok" and r["missing"]:
             names = ", ".join(m["dataset"] for m in r["missing"])
-            out.append(f"* {r['label']}: {names} not available, so {r['dataset_used']} was used "
-                       f"(first line of the loader's message: {r['missing'][0]['error'].splitlines()[0]})")
-    if any(r["status"] == "ok" and r["missing"] for r in rows):
+            line = (f"{names} not available, so {r['dataset_used']} was used "
+                    f"(first line of the loader's message: {r['missing'][0]['error'].splitlines()[0]})")
+            name = r["task"] if by_columns else r["label"]
+            if (name, line) not in said:
+                said.add((name, line))
+                out.append(f"* {name}: {line}")
+    if said:
         out.append("")
 
     cells = doc["cells"]
@@ -331,8 +588,14 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
                 "|---|---|---|---|"]
         for c in doc["checks"]:
             per = "; ".join(f"{k}: {v}" for k, v in c["per_row"].items())
-            out.append(f"| {c['text']} | **{c['result']}** | {per} | {c['paper_result']} |")
+            text = c["text"] + (f" (measured: {c['measure']})" if c.get("measure") else "")
+            out.append(f"| {text} | **{c['result']}** | {per} | {c['paper_result']} |")
         out.append("")
+
+    if doc.get("curves") is not None:
+        out += _curves_markdown(doc)
+    if doc.get("sweep") is not None:
+        out += _sweep_markdown(doc)
 
     cap = doc.get("capability")
     if cap:
@@ -365,6 +628,81 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
     return "\n".join(out)
 
 
+def _curves_markdown(doc: dict) -> list[str]:
+    figures = (doc.get("figures") or {}).get("curves", {})
+    fractions = sorted({k for series in doc["curves"].values() for v in series.values() for k in v["reach"]}, key=float)
+    out = ["## Test curves and convergence", "",
+           "Mean test score per epoch over the finished seeds of each column (over the started seeds, marked "
+           "*unfinished*, while none has finished). *Reaches x %*: the first epoch at which the mean curve reaches "
+           "x % of its own final value; *late change*: max − min of the mean curve over its last tenth of epochs "
+           "(at least 2), in percentage points.", ""]
+    head = ["task", "column", "seeds", "epochs", "final", "best"] + [f"reaches {100 * float(f):g} %" for f in fractions]
+    head += ["late change"]
+    rows_md = []
+    for task, series in doc["curves"].items():
+        for column, c in series.items():
+            reach = [str(c["reach"].get(f)) if c["reach"].get(f) is not None else "—" for f in fractions]
+            seeds = f"{c['seeds']}" + ("" if c["finished"] else " (unfinished)")
+            rows_md.append("| " + " | ".join(
+                [task, column, seeds, str(c["epochs"][-1]), f"{c['mean'][-1]:.2f}", f"{max(c['mean']):.2f}"] + reach
+                + [f"{c['late_change']:.2f} over {c['late_window']} ep"]) + " |")
+    if rows_md:
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + rows_md + [""]
+    for task, series in doc["curves"].items():
+        if not series:
+            out.append(f"* {task}: no curves yet.")
+            continue
+        parts = []
+        for item in doc.get("convergence", {}).get(task, []):
+            epochs = ", ".join(f"{c} {e}" for c, e in item["epochs"].items())
+            pct = f"{100 * float(item['fraction']):g} %"
+            if item["tie"]:
+                parts.append(f"at {pct} of the final score no single slowest column: {' and '.join(item['slowest'])} "
+                             f"tie at epoch {item['epochs'][item['slowest'][0]]} ({epochs})")
+            else:
+                parts.append(f"slowest to reach {pct} of its final score: **{item['slowest'][0]}** ({epochs})")
+        finished = {c: v for c, v in series.items() if v["finished"]}
+        if finished:
+            moving = [c for c, v in finished.items() if v["late_change"] >= SETTLED_POINTS]
+            settled = [c for c in finished if c not in moving]
+            text = ("all of " if not moving else "") + (", ".join(settled) or "none")
+            text += f"; still moving: {', '.join(moving)}" if moving else ""
+            parts.append(f"settled (late change < {SETTLED_POINTS:g} point): {text}")
+        unfinished = [c for c, v in series.items() if not v["finished"]]
+        if unfinished:
+            parts.append(f"unfinished: {', '.join(unfinished)}")
+        out.append(f"* {task}: " + ("; ".join(parts) if parts else "one curve only, nothing to compare") + ".")
+    out.append("")
+    for task in doc["curves"]:
+        if task in figures:
+            out += [f"![{task}]({figures[task]})", ""]
+    return out
+
+
+def _sweep_markdown(doc: dict) -> list[str]:
+    option = doc["sweep"]["option"]
+    out = [f"## Score against {option}", ""]
+    figure = (doc.get("figures") or {}).get("sweep")
+    out += ["| task | " + option + " | paper | ours final | seeds finished |", "|---|---|---|---|---|"]
+    for task, t in doc["sweep"]["tasks"].items():
+        for p in t["points"]:
+            ours = "no data" if p["status"] == "no data" else _pm(p["mean"], p["std"])
+            out.append(f"| {task} | {p['x']} | {_pm(*p['paper']) if p['paper'] else '—'} | {ours} | {p['seeds']} |")
+    out.append("")
+    for task, t in doc["sweep"]["tasks"].items():
+        parts = []
+        if t["paper_range"]:
+            parts.append(f"paper {t['paper_range_note'] or _pm(*t['paper_range'])}")
+        if t["spread"] is not None:
+            parts.append(f"ours: max − min over {option} = {t['spread']:.2f} points")
+        if parts:
+            out.append(f"* {task}: " + "; ".join(parts) + ".")
+    out.append("")
+    if figure:
+        out += [f"![score against {option}]({figure})", ""]
+    return out
+
+
 def write_report(
     plan: Plan,
     report_dir: str | Path | None = None,
@@ -372,8 +710,9 @@ def write_report(
     run: RunSummary | None = None,
     chart: bool = True,
 ) -> dict[str, Path]:
-    """Write ``<table>.md``, ``<table>.json`` (and the capability chart) into ``report_dir``
-    (default: the plan's out_root); copy them into ``results_dir`` too when given."""
+    """Write ``<table>.md``, ``<table>.json`` and the table's figures (capability chart,
+    ``<table>-curves-<task>.png`` per task, ``<table>-sweep.png``) into ``report_dir`` (default:
+    the plan's out_root); copy them into ``results_dir`` too when given."""
     report_dir = Path(report_dir) if report_dir is not None else plan.out_root
     report_dir.mkdir(parents=True, exist_ok=True)
     doc = build_report(plan, run)
@@ -388,6 +727,11 @@ def write_report(
         except ImportError as exc:  # matplotlib missing: the tables still get written
             doc["chart_error"] = str(exc)
             chart_name = None
+    if chart and (doc.get("curves") or doc.get("sweep")):
+        try:
+            paths.update(_figures(doc, report_dir, name))
+        except ImportError as exc:
+            doc["chart_error"] = str(exc)
     paths["json"] = report_dir / f"{name}.json"
     paths["json"].write_text(json.dumps(doc, indent=2) + "\n")
     paths["markdown"] = report_dir / f"{name}.md"
@@ -398,6 +742,54 @@ def write_report(
         for key, path in list(paths.items()):
             if path.resolve() != (results_dir / path.name).resolve():
                 shutil.copy2(path, results_dir / path.name)
+    return paths
+
+
+def _figures(doc: dict, report_dir: Path, name: str) -> dict[str, Path]:
+    """The curves (one PNG per task with a curve) and sweep figures; their names go into ``doc["figures"]``."""
+    from ..plots.paper_compare import plot_curve_comparison, plot_sweep
+
+    paths: dict[str, Path] = {}
+    figures: dict = {}
+    by_label = {r["label"]: r for r in doc["rows"]}
+    first = min((float(f) for series in (doc.get("curves") or {}).values() for v in series.values()
+                 for f in v["reach"]), default=None)
+    for task, series in (doc.get("curves") or {}).items():
+        if not series:
+            continue
+        line = next(line for line in doc["grid"] if line["task"] == task)
+        paper = {}
+        for column, where in line["cells"].items():
+            r = by_label[where["row"]]
+            value = r["paper_by_neuron"].get(where["neuron"])
+            if value:
+                paper[column] = value[0]
+        marks = {c: v["reach"].get(f"{first:g}") for c, v in series.items()} if first is not None else None
+        file = f"{name}-curves-{_slug(task)}.png"
+        paths[f"curves:{task}"] = plot_curve_comparison(
+            series, report_dir / file, f"{doc['title'].split(':')[0]}: {task}", paper=paper,
+            paper_epoch=doc.get("paper_epoch"),
+            marks=marks, mark_label=f"first epoch at {100 * first:g} % of final" if first is not None else "",
+        )
+        figures.setdefault("curves", {})[task] = file
+    if doc.get("sweep"):
+        panels = {}
+        for task, t in doc["sweep"]["tasks"].items():
+            xs = [p["x"] for p in t["points"]]
+            band = None
+            if t["paper_range"]:
+                band = (t["paper_range"][0], t["paper_range"][1], min(xs), max(xs))
+            panels[task] = {
+                "x": xs, "mean": [p["mean"] for p in t["points"]], "std": [p["std"] for p in t["points"]],
+                "paper": [(p["x"], p["paper"][0], p["paper"][1]) for p in t["points"] if p["paper"]],
+                "paper_range": band,
+            }
+        file = f"{name}-sweep.png"
+        option = doc["sweep"]["option"]
+        paths["sweep"] = plot_sweep(panels, report_dir / file, f"{doc['title'].split(':')[0]}: score against {option}",
+                                    xlabel="T (time steps)" if option == "steps" else option)
+        figures["sweep"] = file
+    doc["figures"] = figures
     return paths
 
 
@@ -416,4 +808,5 @@ def _chart(doc: dict, out: Path) -> Path:
     return plot_capability(series, out, title=f"{doc['title']}: capability (Eq. 7)")
 
 
-__all__ = ["build_report", "render_markdown", "write_report", "evaluate_check", "cell_record", "STD_NOTE"]
+__all__ = ["build_report", "render_markdown", "write_report", "evaluate_check", "cell_record", "STD_NOTE",
+           "mean_curve", "first_epoch_at", "late_change"]
