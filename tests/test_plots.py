@@ -28,3 +28,20 @@ def test_neuron_traces_png(tmp_path):
 def test_cli_plot_traces(tmp_path, capsys):
     assert main(["plot", "traces", "2nd-rs", "--steps", "20", "--out", str(tmp_path / "x.png")]) == 0
     assert (tmp_path / "x.png").exists()
+
+
+def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--neuron", "plif", "--epochs", "2", "--hidden", "8", "--steps", "3", "--out", str(run), "--quiet"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    taus = records[-1]["dynamics"]
+    assert set(taus) == {"neuron1", "neuron2"} and all(isinstance(v, float) and v > 1.0 for v in taus.values())
+    capsys.readouterr()
+    assert main(["plot", "tau", str(run)]) == 0
+    assert (run / "dynamics.png").stat().st_size > 5000
+    lif = tmp_path / "lif"
+    main(["train", "--neuron", "lif", "--epochs", "1", "--hidden", "8", "--steps", "3", "--out", str(lif), "--quiet"])
+    assert "dynamics" not in (lif / "metrics.jsonl").read_text()
+    assert main(["plot", "dynamics", str(lif)]) == 2

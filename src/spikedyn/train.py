@@ -257,6 +257,18 @@ def evaluate(model: nn.Module, batcher: Batcher, config: TrainConfig, split: str
     return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name}
 
 
+def dynamics_summary(model: nn.Module) -> dict[str, float | list[float]]:
+    """Learned neuron dynamics per layer for ``metrics.jsonl``: a scalar as is (PLIF's tau), a
+    per-neuron tensor ``[P, ...]`` as the mean of each of its ``P`` parameters over the neurons
+    (MDN's theta_a..theta_d)."""
+    learned = getattr(model, "learned_dynamics", None)
+    out: dict[str, float | list[float]] = {}
+    for name, value in (learned() if learned is not None else {}).items():
+        value = value.detach().float()
+        out[name] = float(value) if value.dim() == 0 else [float(v) for v in value.flatten(1).mean(1)]
+    return out
+
+
 def atomic_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
@@ -413,6 +425,9 @@ class Trainer:
                 record["metric"] = test["metric"]
             if "parts" in train:
                 record["train_parts"] = train["parts"]
+            dynamics = dynamics_summary(self.model)
+            if dynamics:
+                record["dynamics"] = dynamics
             self.history.append(record)
             self.epoch = epoch + 1
             self.record_dynamics()

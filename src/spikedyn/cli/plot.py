@@ -1,4 +1,4 @@
-"""``spikedyn plot curves`` and ``spikedyn plot traces``."""
+"""``spikedyn plot curves``, ``plot dynamics`` (alias ``tau``) and ``plot traces``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ def _plot(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..plots import plot_neuron_traces, plot_training_curves
+    from ..plots import plot_dynamics_history, plot_neuron_traces, plot_training_curves
 
     if args.plot_command == "curves":
         print(plot_training_curves(args.run, args.out))
+        return 0
+    if args.plot_command in ("dynamics", "tau"):
+        print(plot_dynamics_history(args.run, args.out))
         return 0
     t = torch.arange(args.steps, dtype=torch.float32)
     drive = args.mean + args.amplitude * torch.sin(2 * math.pi * t / args.period)
@@ -30,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     curves = plot_sub.add_parser("curves", help="loss/accuracy per epoch of a run directory")
     curves.add_argument("run")
     curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png)")
+    dyn = plot_sub.add_parser(
+        "dynamics", aliases=["tau"],
+        help="learned neuron dynamics per epoch of a run (PLIF tau per layer, paper Fig. 7; MDN theta means)",
+    )
+    dyn.add_argument("run")
+    dyn.add_argument("--out", default=None, help="PNG path (default RUN/dynamics.png)")
     traces = plot_sub.add_parser("traces", help="V/U traces and spikes of neuron kinds under a sine drive")
     traces.add_argument(
         "kinds", nargs="+", type=check_neuron_kind, metavar="KIND",

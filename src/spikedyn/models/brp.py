@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from ..layers import Conv1dLIF, Conv2dLIF, FCLIF, SpikingBlock
 from ..neurons import NeuronLayer
+from ..neurons.base import learned_dynamics
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -320,12 +321,8 @@ class BRPNet(nn.Module):
         return [p for p in self.parameters() if id(p) not in ids]
 
     def learned_dynamics(self) -> dict[str, Tensor]:
-        """A detached copy of every neuron layer's learnable theta, keyed by the layer's name."""
-        return {
-            name: module.theta.detach().cpu().clone()
-            for name, module in self.named_modules()
-            if isinstance(module, NeuronLayer) and isinstance(getattr(module, "theta", None), nn.Parameter)
-        }
+        """A detached copy of every neuron layer's learnable dynamics (theta, tau), by layer name."""
+        return learned_dynamics(self)
 
 
 @register_model("brp", BRPNet)

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ..layers.taps import SpikeTap
 from ..neurons import make_neuron
+from ..neurons.base import learned_dynamics
 
 
 @dataclass
@@ -74,12 +75,8 @@ class MDNNet(nn.Module):
         return [p for n, p in self.named_parameters() if n.startswith("neuron")]
 
     def learned_dynamics(self) -> dict[str, Tensor]:
-        """A detached copy of every neuron layer's learnable theta (MDN phase 1), keyed by layer name."""
-        return {
-            name: module.theta.detach().cpu().clone()
-            for name, module in self.named_children()
-            if isinstance(getattr(module, "theta", None), nn.Parameter)
-        }
+        """A detached copy of every neuron layer's learnable dynamics (MDN phase 1: theta), by layer name."""
+        return learned_dynamics(self)
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("neuron")]

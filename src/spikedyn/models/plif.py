@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from ..layers import FCLIF, Conv2dLIF, SpikingBlock, TimeSharedDropout, Voting
 from ..layers.blocks import POOLS
 from ..neurons import NeuronLayer, ParametricLIF
+from ..neurons.base import learned_dynamics
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -304,16 +305,7 @@ class PLIFNet(nn.Module):
         PLIF layers give their tau ``1 / sigmoid(a)`` (a 0-d tensor), learnable MDN neurons their
         theta; fixed-tau LIF and frozen neurons give nothing.
         """
-        out: dict[str, Tensor] = {}
-        for name, layer in self.layers.items():
-            if not isinstance(layer, SpikingBlock):
-                continue
-            neuron = layer.neuron
-            if isinstance(neuron, ParametricLIF) and isinstance(neuron.a, nn.Parameter):
-                out[name] = (1.0 / neuron.a.detach().sigmoid()).cpu().clone()
-            elif isinstance(getattr(neuron, "theta", None), nn.Parameter):
-                out[name] = neuron.theta.detach().cpu().clone()
-        return out
+        return {name.removeprefix("layers."): value for name, value in learned_dynamics(self).items()}
 
 
 # ---------------------------------------------------------------------------------------

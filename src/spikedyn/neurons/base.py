@@ -102,6 +102,22 @@ class NeuronLayer(nn.Module):
             traces={name: torch.stack(values) for name, values in traces.items()},
         )
 
+    def learned_dynamics(self) -> Tensor | None:
+        """A detached CPU copy of the layer's learnable dynamics (MDN's theta, PLIF's tau), else None."""
+        return None
+
     def extra_repr(self) -> str:
         return f"input_fn={self.input_fn}, fast={self.fast}"
+
+
+def learned_dynamics(model: nn.Module) -> dict[str, Tensor]:
+    """Every neuron layer's learnable dynamics in ``model``, keyed by the layer's module name
+    (without a trailing ``.neuron``); layers with fixed dynamics are left out."""
+    out: dict[str, Tensor] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, NeuronLayer):
+            value = module.learned_dynamics()
+            if value is not None:
+                out[name.removesuffix(".neuron") or name] = value
+    return out
 

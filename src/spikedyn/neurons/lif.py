@@ -238,6 +238,10 @@ class ParametricLIF(NeuronLayer):
         """Current membrane time constant ``1 / sigmoid(a)``."""
         return float(1.0 / torch.sigmoid(self.a.detach()))
 
+    def learned_dynamics(self) -> Tensor | None:
+        """tau = ``1 / sigmoid(a)`` (0-d) when ``a`` is learnable (PLIF), else None (fixed-tau LIF)."""
+        return (1.0 / torch.sigmoid(self.a.detach())).cpu().clone() if isinstance(self.a, nn.Parameter) else None
+
     def initial_state(self, like: Tensor) -> LIFState:
         return LIFState(torch.full_like(like, self.v_reset), torch.zeros_like(like))
 

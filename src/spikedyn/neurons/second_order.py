@@ -215,6 +215,10 @@ class SecondOrder(NeuronLayer):
             torch.full_like(like, self.v0), torch.full_like(like, self.u0), torch.zeros_like(like)
         )
 
+    def learned_dynamics(self) -> Tensor | None:
+        """theta ``[4, *shape]`` (or ``[4, slots, *shape]``) when it is learnable, else None."""
+        return self.theta.detach().cpu().clone() if self.learnable else None
+
     def theta_for(self, batch: int, dtype: torch.dtype) -> Tensor:
         """theta as used for a batch: ``[4, *shape]``, or ``[4, batch, *shape]`` with batch slots."""
         theta = self.theta.to(dtype)
