@@ -16,6 +16,11 @@ kind               neuron
 =================  ==========================================================================
 
 Built-in kinds are case-insensitive; ``PATH:NAME`` kinds are used as written.
+
+NRR-SNN's two-channel adaptive-threshold recurrent cell is not a ``make_neuron`` kind: its
+recurrence needs the layer's own weights (and the input size), so it is a layer,
+:class:`RecurrentNRR` (``x [T, B, D] -> S [T, B, N]``), with its pure step function
+:func:`nrr_step` over :class:`NRRState` ``(v, s, a)`` (see :mod:`spikedyn.neurons.adaptive`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from .adaptive import NRRParams, NRRState, RecurrentNRR, nrr_step, sparse_recurrent_mask
 from .base import NeuronLayer, NeuronRun
 from .lif import LIF, PLIF, DecayLIF, LIFState, ParametricLIF, decay_lif_step, plif_step
 from .second_order import (
@@ -108,4 +114,9 @@ __all__ = [
     "decay_lif_step",
     "plif_step",
     "second_order_step",
+    "RecurrentNRR",
+    "NRRState",
+    "NRRParams",
+    "nrr_step",
+    "sparse_recurrent_mask",
 ]
