@@ -9,16 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-${SPIKEDYN_DATA:-data}}
 SPIKEDYN=${SPIKEDYN:-.venv/bin/spikedyn}
-RESULTS=benchmarks/results
 export OMP_NUM_THREADS=1
 
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks mnist --seeds 3 --epochs 20 --lr-step 15 --jobs 2 --quiet
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks fsdd timit-gender nmnist --seeds 3 --epochs 40 --lr-step 30 --jobs 2 --quiet
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks nettalk --neurons 2nd-fs lif --seeds 1 --epochs 20 --lr-step 15 --quiet
 "$SPIKEDYN" reproduce mdn-table4 --data-root "$DATA" --seeds 1 --epochs 40 --lr-step 30 --jobs 2 --quiet
-"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --report-only --results "$RESULTS"
-"$SPIKEDYN" reproduce mdn-table4 --data-root "$DATA" --report-only --results "$RESULTS"
-
 "$SPIKEDYN" meta pipeline --dataset mnist --data-root "$DATA" --out runs/meta/mnist-seed3154 --quiet
 "$SPIKEDYN" meta pipeline --dataset mnist --data-root "$DATA" --theta-per-batch-slot --out runs/meta/mnist-slots-seed3154 --quiet
 "$SPIKEDYN" meta pipeline --dataset fsdd --data-root "$DATA" --out runs/meta/fsdd-seed3154 --quiet
@@ -26,16 +22,4 @@ export OMP_NUM_THREADS=1
 "$SPIKEDYN" meta cluster runs/meta/mnist-slots-seed3154/phase1 --n-cd 3 --out runs/meta/mnist-slots-seed3154/phase2-ncd3
 "$SPIKEDYN" meta dynamics runs/meta/mnist-slots-seed3154/phase2-ncd3/presets.json 2nd-fs 2nd-rs 2nd-m3 \
     --out runs/meta/mnist-slots-seed3154/phase3-ncd3/dynamics.png
-mkdir -p "$RESULTS/mdn_meta/mnist-slots-seed3154/phase2-ncd3" "$RESULTS/mdn_meta/mnist-slots-seed3154/phase3-ncd3"
-cp runs/meta/mnist-slots-seed3154/phase2-ncd3/{clusters.png,clusters.json,presets.json} "$RESULTS/mdn_meta/mnist-slots-seed3154/phase2-ncd3/"
-cp runs/meta/mnist-slots-seed3154/phase3-ncd3/{dynamics.png,dynamics.json} "$RESULTS/mdn_meta/mnist-slots-seed3154/phase3-ncd3/"
-"$SPIKEDYN" meta dynamics 2nd-fs 2nd-rs 2nd-m3 2nd-sds 2nd-wds --out "$RESULTS/mdn_meta/paper-presets-dynamics.png"
-for run in mnist-seed3154 mnist-slots-seed3154 fsdd-seed3154; do
-    dest="$RESULTS/mdn_meta/$run"
-    mkdir -p "$dest/phase2" "$dest/phase3"
-    cp "runs/meta/$run/report.md" "runs/meta/$run/pipeline.json" "$dest/"
-    cp "runs/meta/$run/phase2/clusters.png" "runs/meta/$run/phase2/presets.json" "$dest/phase2/"
-    cp "runs/meta/$run/phase3/dynamics.png" "$dest/phase3/"
-    [ -f "runs/meta/$run/meta-neurons.json" ] && cp "runs/meta/$run/meta-neurons.json" "$dest/"
-    cp "runs/meta/$run/phase1/metrics.jsonl" "$dest/phase1.metrics.jsonl"
-done
+bash benchmarks/collect_mdn.sh
