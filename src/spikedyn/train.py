@@ -23,12 +23,24 @@ generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of
 continues exactly as the uninterrupted run would.  The run directory holds ``config.json``,
 ``metrics.jsonl`` (one JSON object per epoch) and ``checkpoint.pt`` (written atomically after
 every epoch).
+
+Bad settings are refused early, by :meth:`TrainConfig.resolved` (so the Python API and the
+command line share the checks), with a message naming the setting, the bad value and the fix:
+sizes and counts (``batch_size``, ``steps``, ``epochs``, ``hidden``, ``eval_batch_size``,
+``lr_step``, ``cosine_period``) must be positive integers, ``lr``, ``alpha`` and ``lr_gamma``
+positive finite numbers, ``lr_dynamics`` a finite number >= 0 (0 keeps the dynamics fixed), and
+``device`` one of ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.  ``epochs=0`` is an error too: a run
+trains at least one epoch (``spikedyn eval`` scores a run without training).  Whether the device
+is usable on this machine is checked when the trainer starts (:func:`pick_device`).  A
+checkpoint that cannot be read raises :class:`CheckpointError` (a ``ValueError``) naming the
+file, how far ``metrics.jsonl`` says the run got, and what to do.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -39,6 +51,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data import SpikeDataset, load_dataset, static_view
+from .data.base import check_class_targets
 from .encoding import make_encoder, to_time_major
 from .learning import check_rule, make_rule
 from .losses import LOSSES, target_matrix
@@ -46,6 +59,7 @@ from .metrics import make_metric
 from .models import MDNNet
 from .models.registry import build_model as build_registered_model
 from .models.registry import model_entry, rebuild_model
+from .neurons.base import label_neuron_layers
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
 DATASET_DEFAULTS: dict[str, dict] = {
@@ -99,12 +113,17 @@ class TrainConfig:
     progress: bool = True
 
     def resolved(self) -> "TrainConfig":
-        """A copy with every ``None`` replaced by the data set's default."""
+        """A copy with every ``None`` replaced by the data set's default, checked.
+
+        Raises ``ValueError`` naming the setting and the fix for a value no run can use (see
+        the module docstring for the rules).
+        """
         defaults = {**FALLBACK_DEFAULTS, **DATASET_DEFAULTS.get(self.dataset, {})}
         values = asdict(self)
         for key in ("hidden", "steps", "epochs", "batch_size", "lr", "lr_dynamics"):
             if values[key] is None:
                 values[key] = defaults[key]
+        check_settings(values, defaults)
         check_rule(self.rule)
         entry = model_entry(self.model)
         if values["neuron"] is None:
@@ -117,6 +136,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.input_view not in ("native", "static"):
             raise ValueError(f"unknown input_view {self.input_view!r}; choose 'native' or 'static'")
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose 'step' or 'cosine'")
         if self.theta_per_batch_slot and values["neuron"] != "mdn":
             raise ValueError(
                 f"theta_per_batch_slot applies to the learnable MDN neuron only (--neuron mdn), not {values['neuron']!r}"
@@ -129,10 +150,105 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def pick_device(name: str) -> torch.device:
+#: (setting, command-line flag, what it is) of the settings that must be positive integers.
+_POSITIVE_INTS = (
+    ("batch_size", "--batch-size", "the batch size"),
+    ("steps", "--steps", "the number of time steps T"),
+    ("epochs", "--epochs", "the number of epochs"),
+    ("hidden", "--hidden", "the hidden layer size"),
+    ("eval_batch_size", "--eval-batch-size", "the evaluation batch size"),
+    ("lr_step", "--lr-step", "the learning-rate decay period in epochs"),
+    ("cosine_period", "--cosine-period", "the cosine schedule's period in epochs"),
+)
+#: (setting, flag, what it is, smallest value, whether the smallest value is allowed).
+_NUMBERS = (
+    ("lr", "--lr", "the learning rate of the weights (eta_W)", 0.0, False),
+    ("lr_dynamics", "--lr-dynamics", "the learning rate of the neuron dynamics (eta_D; 0 keeps them fixed)", 0.0, True),
+    ("alpha", "--alpha", "the Bernoulli rate scale alpha", 0.0, False),
+    ("lr_gamma", "--lr-gamma", "the learning-rate decay factor", 0.0, False),
+)
+
+
+def check_settings(values: dict, defaults: dict | None = None) -> None:
+    """Refuse run settings no run can use (``values``: a config as a dict, defaults filled in).
+
+    The message names the setting (Python name and command-line flag), the value and the fix.
+    """
+    defaults = defaults or {}
+    for key, flag, what in _POSITIVE_INTS:
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            if key == "epochs" and isinstance(value, numbers.Integral) and value == 0:
+                raise ValueError(
+                    f"{key} ({flag}) is 0, so nothing would be trained: a run trains at least one epoch. "
+                    f"Pass {flag} N with N >= 1; to score a trained run without training, use `spikedyn eval RUN_DIR`."
+                )
+            default = f" (the data set's default is {defaults[key]})" if key in defaults else ""
+            raise ValueError(
+                f"{key} ({flag}), {what}, must be a positive integer, got {value!r}; pass {flag} N with N >= 1{default}."
+            )
+    for key, flag, what, low, inclusive in _NUMBERS:
+        value = values[key]
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (value >= low if inclusive else value > low)
+        if not ok:
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            default = f" (the data set's default is {defaults[key]:g})" if key in defaults else ""
+            raise ValueError(f"{key} ({flag}), {what}, must be a finite number {bound}, got {value!r}{default}.")
+    if isinstance(values["seed"], bool) or not isinstance(values["seed"], numbers.Integral):
+        raise ValueError(f"seed (--seed) must be an integer, got {values['seed']!r}.")
+    parse_device(values["device"])
+
+
+_DEVICE_HELP = "use cpu, cuda, cuda:N (GPU number N), mps, or auto (CUDA when available, else the CPU)"
+
+
+def parse_device(name: str) -> torch.device | None:
+    """The device a ``--device`` name asks for (None for ``auto``); ValueError for a name that is none.
+
+    Does not check that the device is usable here; :func:`pick_device` does.
+    """
     if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {name!r}: {_DEVICE_HELP}.") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {name!r} is not supported for training here: {_DEVICE_HELP}.")
+    return device
+
+
+def pick_device(name: str) -> torch.device:
+    """The device for ``name`` (``auto``: CUDA when available, else the CPU), checked to be usable.
+
+    ``ValueError`` says why not: no CUDA support in this PyTorch build, no GPU visible, no GPU
+    of that number, or no MPS, with the fix.
+    """
+    device = parse_device(name)
+    if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    if device.type == "cuda":
+        if not torch.backends.cuda.is_built():
+            raise ValueError(
+                f"--device {name}: CUDA is not available in this PyTorch build (torch {torch.__version__} "
+                f"was built for the CPU only). Install a CUDA build of PyTorch (pick one with CUDA at "
+                f"https://pytorch.org/get-started/locally/) or pass --device cpu."
+            )
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ValueError(
+                f"--device {name}: this PyTorch build supports CUDA but no GPU is visible (check the NVIDIA "
+                f"driver, e.g. with nvidia-smi, and CUDA_VISIBLE_DEVICES), or pass --device cpu."
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"--device {name}: only {count} CUDA GPU(s) are visible (cuda:0 to cuda:{count - 1}); "
+                f"pass one of those, or --device cpu."
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS (Apple GPU) is not available on this machine; pass --device cpu.")
+    return device
 
 
 def epoch_generator(seed: int, epoch: int, purpose: int = 0) -> torch.Generator:
@@ -189,7 +305,11 @@ class Batcher:
 
 
 def prepare_dataset(dataset: SpikeDataset, config: TrainConfig) -> SpikeDataset:
-    """The data set as the run sees it (``input_view="static"`` flattens sequence samples)."""
+    """The data set as the run sees it (``input_view="static"`` flattens sequence samples).
+
+    Class targets outside ``0 .. num_classes - 1`` are an error (also for a data set built in Python).
+    """
+    check_class_targets(dataset)
     return static_view(dataset) if config.input_view == "static" else dataset
 
 
@@ -269,6 +389,46 @@ def dynamics_summary(model: nn.Module) -> dict[str, float | list[float]]:
     return out
 
 
+class CheckpointError(ValueError):
+    """A run file (``checkpoint.pt``, ``theta_history.pt``) that cannot be read; the message says what to do."""
+
+
+def _recorded_epochs(run_dir: Path) -> str:
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists():
+        return f"{run_dir} has no metrics.jsonl, so no epoch of this run was recorded"
+    try:
+        count = sum(1 for line in metrics.read_text().splitlines() if line.strip())
+    except OSError:
+        return f"its metrics.jsonl ({metrics}) shows how far the run got"
+    return f"its metrics.jsonl ({metrics}) shows how far the run got: {count} finished epoch(s)"
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """``torch.load`` a run's ``checkpoint.pt``; a damaged or foreign file raises :class:`CheckpointError`."""
+    path = Path(path)
+    reason = None
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a damaged file
+        text = str(exc).strip().split("\n")[0].split(". ")[0].rstrip(".")  # the first sentence: torch's are long
+        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    else:
+        needed = ("config", "model", "epoch")
+        if not isinstance(ckpt, dict) or any(key not in ckpt for key in needed):
+            reason = f"it is not a spikedyn checkpoint (the keys {', '.join(needed)} are missing)"
+    if reason is not None:
+        raise CheckpointError(
+            f"the checkpoint {path} is damaged and cannot be read ({reason}); {_recorded_epochs(path.parent)}. "
+            f"To train the run again from the start, delete {path} and train with --out {path.parent} without "
+            f"--resume (that starts metrics.jsonl afresh: copy it first to keep it); or put back a saved copy of "
+            f"the checkpoint if you have one."
+        )
+    return ckpt
+
+
 def atomic_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
@@ -287,6 +447,7 @@ class Trainer:
         self.batcher = Batcher(self.dataset, self.config, self.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.dataset).to(self.device)
+        label_neuron_layers(self.model)  # neuron warnings name the layer
         self.rule = make_rule(self.config.rule)
         self.taps = self.rule.attach(self.model)
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
@@ -309,7 +470,14 @@ class Trainer:
             return
         history = {"epochs": [], "theta": {}, "dataset": self.config.dataset, "neuron": self.config.neuron}
         if self.theta_history_path.exists():
-            history = torch.load(self.theta_history_path, weights_only=False)
+            try:
+                history = torch.load(self.theta_history_path, weights_only=False)
+            except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
+                raise CheckpointError(
+                    f"{self.theta_history_path} (the learned theta after every epoch) is damaged and cannot be read "
+                    f"({type(exc).__name__}); delete it to start the history afresh from this epoch on, or put back "
+                    f"a saved copy."
+                ) from None
             keep = [i for i, e in enumerate(history["epochs"]) if e < self.epoch]  # a redone epoch replaces its entry
             history["epochs"] = [history["epochs"][i] for i in keep]
             history["theta"] = {k: v[keep] for k, v in history["theta"].items()}
@@ -332,10 +500,14 @@ class Trainer:
         }
 
     def resume(self) -> bool:
-        """Load ``checkpoint.pt`` from the run directory if present; True if resumed."""
+        """Load ``checkpoint.pt`` from the run directory if present; True if resumed.
+
+        A checkpoint that cannot be read raises :class:`CheckpointError`; one trained with other
+        run-defining settings a ``ValueError`` naming the setting.
+        """
         if not self.checkpoint_path.exists():
             return False
-        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        ckpt = read_checkpoint(self.checkpoint_path, map_location=self.device)
         saved = ckpt["config"]
         defaults = TrainConfig()
         keys = ("dataset", "data_options", "model", "model_options", "neuron", "hidden", "steps", "batch_size", "seed",
@@ -392,18 +564,32 @@ class Trainer:
         return summary
 
     def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
-        """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns the metric history."""
+        """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns the metric history.
+
+        ``resume=True`` continues from ``checkpoint.pt`` when the run directory has one and starts
+        a new run otherwise (saying so; ``spikedyn train --resume`` refuses that case instead).
+        A run resumed with ``epochs`` not above the epochs already trained trains nothing and says
+        so.  A new run (no checkpoint) starts ``metrics.jsonl`` afresh.
+        """
         if resume and self.resume():
             print(f"resumed from {self.checkpoint_path} after epoch {self.epoch}")
+            if self.epoch >= self.config.epochs:
+                print(
+                    f"nothing to train: the run already holds {self.epoch} epoch(s) and epochs is {self.config.epochs}; "
+                    f"pass --epochs N with N > {self.epoch} to train it further"
+                )
         elif self.checkpoint_path.exists():
             raise FileExistsError(
                 f"{self.checkpoint_path} already exists: pass --resume to continue that run, "
                 f"or choose another --out directory"
             )
+        elif resume:
+            print(f"no checkpoint in {self.out} to resume; starting a new run there")
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
         last = self.config.epochs if stop_after is None else min(self.config.epochs, self.epoch + stop_after)
         if self.epoch == 0:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)  # left by a run that never saved a checkpoint
             self.record_dynamics()  # epoch 0: the initial theta
         while self.epoch < last:
             epoch = self.epoch
@@ -451,7 +637,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Mo
         path = path / "checkpoint.pt"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: pass a run directory or its checkpoint.pt")
-    ckpt = torch.load(path, map_location=device, weights_only=False)
+    ckpt = read_checkpoint(path, map_location=device)
     config = TrainConfig.from_dict(ckpt["config"])
     # checkpoints written before the model registry hold an MDN net
     model = rebuild_model(ckpt.get("model_name", "mdn"), ckpt["model_config"], fast=config.fast)

@@ -1,11 +1,29 @@
-"""``spikedyn train`` and ``spikedyn eval``."""
+"""``spikedyn train`` and ``spikedyn eval``.
+
+Run directories and ``--resume`` (the same text closes ``spikedyn train --help``):
+
+* Without ``--out`` a run goes to ``runs/<dataset>[-<model>]-<neuron>[-<rule>]-seed<seed>``.  When
+  that directory already holds a checkpoint (the same command was run before) the new run goes
+  to the first of ``...-2``, ``...-3``, ... without one, and the command says which.
+* ``--out DIR`` naming a directory that holds a checkpoint is refused unless ``--resume`` is given.
+* ``--resume`` continues the run in ``--out`` (or in the default directory of the flags given)
+  and refuses a directory without a checkpoint.  Every setting comes from the run's
+  ``config.json``; a flag given on the command line must agree with it, except ``--epochs`` (to
+  extend the run), ``--device``, ``--eval-batch-size``, ``--data-root``, and the per-invocation
+  ``--quiet``, ``--reference`` and ``--allocator``.
+
+Which flags were given is known because the train parser's arguments default to
+``argparse.SUPPRESS``: a flag not typed is absent from the parsed namespace, and
+:class:`~spikedyn.train.TrainConfig` supplies its default.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
+from pathlib import Path
 
 from ..neurons import NEURON_KINDS, check_neuron_kind
 from .options import add_data_option, parse_data_options
@@ -15,89 +33,188 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     from ..learning import RULE_HELP, RULES
     from ..train import TrainConfig
 
-    d = TrainConfig()
-    p.add_argument("--dataset", default=d.dataset, help="data set name (see `spikedyn data list`; default %(default)s)")
-    p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
+    d = TrainConfig()  # the defaults; the parser's own are argparse.SUPPRESS (see the module docstring)
+    p.add_argument("--dataset", help=f"data set name (see `spikedyn data list`; default {d.dataset})")
+    p.add_argument("--data-root", help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
     add_data_option(p)
     from ..models import model_names
 
     p.add_argument(
-        "--model", default=d.model, choices=model_names(),
+        "--model", choices=model_names(),
         help="network family: mdn (MDN's three-layer net), brp (BRP's spiking conv nets; needs "
         "--model-option topology=mnist|cifar10|fsdd-1d|fsdd-2d|... or a topology string) or plif (PLIF's "
         "conv nets with voting: --model-option preset=mnist|fmnist|cifar10|nmnist|cifar10dvs|dvsgesture; "
-        "static images with --data-option flatten=false --encoder direct) (default %(default)s)",
+        f"static images with --data-option flatten=false --encoder direct) (default {d.model})",
     )
     p.add_argument(
         "--model-option", action="append", metavar="KEY=VALUE",
         help="model builder option, repeatable (e.g. topology=CONV_32_5_1_2_FC_1000_FC_10; preset=cifar10, pool=avg, tau=16)",
     )
     p.add_argument(
-        "--neuron", default=d.neuron, type=check_neuron_kind,
+        "--neuron", type=check_neuron_kind,
         help=f"neuron kind: {', '.join(NEURON_KINDS)}, or PRESETS.json:NAME (a meta neuron found by "
         "`spikedyn meta cluster`/`pipeline`) (default: the model's, mdn: 2nd-fs, brp: lif-identity, plif: plif)",
     )
-    p.add_argument("--hidden", type=int, default=None, help="hidden layer size (data-set default: 500)")
-    p.add_argument("--steps", "-T", type=int, default=None, help="time steps T (data-set default)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (data-set default)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (data-set default)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate of weights, eta_W (data-set default)")
-    p.add_argument("--lr-dynamics", type=float, default=None, help="learning rate of neuron dynamics, eta_D")
-    p.add_argument("--schedule", default=d.schedule, choices=["step", "cosine"], help="learning-rate schedule (default %(default)s)")
-    p.add_argument("--cosine-period", type=int, default=d.cosine_period, help="T_max of the cosine schedule, in epochs (default %(default)s)")
-    p.add_argument("--lr-step", type=int, default=d.lr_step, help="decay the learning rates every N epochs (default %(default)s)")
-    p.add_argument("--lr-gamma", type=float, default=d.lr_gamma, help="learning-rate decay factor (default %(default)s)")
-    p.add_argument("--loss", default=d.loss, choices=["rate-mse", "step-mse"], help="read-out loss (default %(default)s)")
+    p.add_argument("--hidden", type=int, help="hidden layer size, >= 1 (data-set default: 500)")
+    p.add_argument("--steps", "-T", type=int, help="time steps T, >= 1 (data-set default)")
+    p.add_argument("--epochs", type=int, help="epochs, >= 1 (data-set default); with --resume: the new total, to extend a run")
+    p.add_argument("--batch-size", type=int, help="batch size, >= 1 (data-set default)")
+    p.add_argument("--lr", type=float, help="Adam learning rate of weights, eta_W, > 0 (data-set default)")
+    p.add_argument("--lr-dynamics", type=float, help="learning rate of neuron dynamics, eta_D, >= 0 (0: fixed dynamics)")
+    p.add_argument("--schedule", choices=["step", "cosine"], help=f"learning-rate schedule (default {d.schedule})")
+    p.add_argument("--cosine-period", type=int, help=f"T_max of the cosine schedule, in epochs (default {d.cosine_period})")
+    p.add_argument("--lr-step", type=int, help=f"decay the learning rates every N epochs (default {d.lr_step})")
+    p.add_argument("--lr-gamma", type=float, help=f"learning-rate decay factor (default {d.lr_gamma})")
+    p.add_argument("--loss", choices=["rate-mse", "step-mse"], help=f"read-out loss (default {d.loss})")
     p.add_argument(
-        "--rule", default=d.rule, choices=list(RULES),
+        "--rule", choices=list(RULES),
         help="learning rule: " + "; ".join(f"{name}: {text}" for name, text in RULE_HELP.items())
-        + " (default %(default)s)",
+        + f" (default {d.rule})",
     )
     p.add_argument(
-        "--encoder", default=None, choices=["rate", "direct"],
+        "--encoder", choices=["rate", "direct"],
         help="input encoder (static data: data-set default; sequence data: stored values unless 'rate', "
         "which draws Bernoulli spikes from them every step)",
     )
     p.add_argument(
-        "--input-view", default=d.input_view, choices=["native", "static"],
+        "--input-view", choices=["native", "static"],
         help="static: flatten each sequence sample into one static vector fed every step (MDN Table 4 'non-sequential')",
     )
     p.add_argument(
         "--theta-per-batch-slot", action="store_true",
         help="MDN phase 1 as the authors' code: one learnable theta per batch slot and neuron (--neuron mdn)",
     )
-    p.add_argument("--alpha", type=float, default=d.alpha, help="Bernoulli rate scale alpha (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
+    p.add_argument("--alpha", type=float, help=f"Bernoulli rate scale alpha, > 0 (default {d.alpha})")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument(
-        "--out", default=None,
+        "--out",
         help="run directory (default runs/<dataset>-<neuron>-seed<seed>; runs/<dataset>-<neuron>-<rule>-seed<seed> "
-        "for rules other than bptt)",
+        "for rules other than bptt; a default directory that already holds a run gets a -2, -3, ... suffix, "
+        "see below)",
     )
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue the run in --out (or the default directory) from its checkpoint, with the settings of its "
+        "config.json; an error when there is no checkpoint",
+    )
     p.add_argument("--reference", action="store_true", help="use the per-step autograd reference path (slow)")
-    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1 or auto (default %(default)s)")
-    p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
+    p.add_argument("--device", help=f"cpu, cuda, cuda:1, mps or auto (default {d.device})")
+    p.add_argument("--eval-batch-size", type=int, help=f"evaluation batch size, >= 1 (default {d.eval_batch_size})")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument(
-        "--allocator", default="keep", choices=["keep", "default"],
+        "--allocator", choices=["keep", "default"],
         help="keep: glibc keeps freed memory, faster CPU training (default); default: leave malloc as it is",
     )
 
 
-def _train(args: argparse.Namespace) -> int:
-    from ..train import TrainConfig, Trainer
+#: settings a resumed run may change; every other flag must agree with the run's config.json.
+RESUME_MAY_CHANGE = ("epochs", "device", "eval_batch_size", "data_root", "progress", "fast")
+#: the command-line flag of a config field, where it is not ``--`` + the name with dashes.
+_FLAGS = {"data_options": "--data-option", "model_options": "--model-option", "fast": "--reference", "progress": "--quiet"}
 
-    if args.allocator == "keep":
+
+def _flag(key: str) -> str:
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+def given_config_values(args: argparse.Namespace) -> dict:
+    """The :class:`~spikedyn.train.TrainConfig` fields typed on the command line (nothing else)."""
+    from ..train import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    values = {}
+    for key, value in vars(args).items():
+        if key == "data_option":
+            values["data_options"] = parse_data_options(value)
+        elif key == "model_option":
+            values["model_options"] = parse_data_options(value)
+        elif key in names:
+            values[key] = value
+    return values
+
+
+def saved_run_config(run_dir: Path) -> dict:
+    """The settings of the run in ``run_dir`` (its ``config.json``, else its checkpoint's) for ``--resume``."""
+    from ..train import TrainConfig, read_checkpoint
+
+    checkpoint = run_dir / "checkpoint.pt"
+    if not checkpoint.exists():
+        raise FileNotFoundError(
+            f"no checkpoint in {run_dir} to resume; drop --resume to start a new run there, "
+            f"or pass the --out directory of the run to continue"
+        )
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError):  # missing or damaged: the checkpoint holds the same settings
+        saved = read_checkpoint(checkpoint)["config"]
+    return asdict(TrainConfig.from_dict(saved))
+
+
+def resume_values(run_dir: Path, given: dict) -> dict:
+    """The saved run's settings with the flags ``given``; a conflicting run-defining flag is an error."""
+    saved = saved_run_config(run_dir)
+    conflicts = [
+        f"{_flag(key)} {value!r} (the run has {key}={saved[key]!r})"
+        for key, value in given.items()
+        if key not in RESUME_MAY_CHANGE and key != "out" and value != saved.get(key)
+    ]
+    if conflicts:
+        raise ValueError(
+            f"cannot resume {run_dir} with other settings than it was trained with: {'; '.join(conflicts)}. "
+            f"Drop those flags (--resume reads every setting from {run_dir / 'config.json'}; only --epochs, "
+            f"--device, --eval-batch-size, --data-root, --quiet, --reference and --allocator may change), "
+            f"or start a new run with another --out."
+        )
+    return {**saved, **given, "out": str(run_dir)}
+
+
+def fresh_run_dir(base: Path) -> Path:
+    """``base`` if it holds no checkpoint, else the first of ``base-2``, ``base-3``, ... without one."""
+    out, n = base, 2
+    while (out / "checkpoint.pt").exists():
+        out, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return out
+
+
+def train_config(args: argparse.Namespace):
+    """The run's :class:`~spikedyn.train.TrainConfig` (resolved) from the parsed ``train`` flags.
+
+    Applies the run-directory and ``--resume`` rules of the module docstring.
+    """
+    from ..train import TrainConfig
+
+    given = given_config_values(args)
+    this_call = {"fast": not getattr(args, "reference", False), "progress": not getattr(args, "quiet", False)}
+    resume = getattr(args, "resume", False)
+    if resume or "out" not in given:
+        default_out = Path(TrainConfig(**{**given, **this_call}).resolved().out)
+    if resume:
+        values = resume_values(Path(given.get("out", default_out)), given)
+    else:
+        values = dict(given)
+        if "out" not in given:
+            out = fresh_run_dir(default_out)
+            if out != default_out:
+                print(
+                    f"{default_out} already holds a run (checkpoint.pt), so this run goes to {out}. "
+                    f"To continue that run instead, add --resume; to choose the directory, pass --out.",
+                    flush=True,
+                )
+            values["out"] = str(out)
+    return TrainConfig(**{**values, **this_call}).resolved()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..train import Trainer
+
+    if getattr(args, "allocator", "keep") == "keep":
         from ..perf import keep_freed_memory
 
         keep_freed_memory()
-    names = {f.name for f in fields(TrainConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    values["data_options"] = parse_data_options(args.data_option)
-    values["model_options"] = parse_data_options(args.model_option)
-    values["fast"] = not args.reference
-    values["progress"] = not args.quiet
-    trainer = Trainer(TrainConfig(**values))
+    resume = getattr(args, "resume", False)
+    trainer = Trainer(train_config(args))
     cfg = trainer.config
     mc = trainer.model.config
     shape = getattr(trainer.model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes"))
@@ -109,12 +226,12 @@ def _train(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        history = trainer.fit(resume=args.resume)
+        history = trainer.fit(resume=resume)
     except KeyboardInterrupt:
         done = trainer.epoch
         print(
             f"\ninterrupted during epoch {done + 1}; the checkpoint holds {done} finished epoch(s). "
-            f"Continue with the same command plus --resume (run directory {cfg.out}).",
+            f"Continue with: spikedyn train --out {cfg.out} --resume",
             file=sys.stderr,
         )
         return 130
@@ -139,8 +256,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+_RUN_DIR_HELP = """\
+run directories:
+  Without --out a run goes to runs/<dataset>-<neuron>-seed<seed>; when that directory already
+  holds a run (checkpoint.pt), the new run goes to the first free <dir>-2, <dir>-3, ... and the
+  command says which.  An --out directory holding a checkpoint needs --resume.
+
+resuming:
+  --resume continues the run in --out (or in the default directory of the flags given) from its
+  checkpoint; a directory without one is an error.  Every setting comes from the run's
+  config.json.  Flags typed with --resume must agree with it, except --epochs (the new total,
+  to extend the run), --device, --eval-batch-size, --data-root, --quiet, --reference and
+  --allocator.
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train a network (no arguments: the embedded digits demo)")
+    train = sub.add_parser(
+        "train", help="train a network (no arguments: the embedded digits demo)",
+        argument_default=argparse.SUPPRESS,  # a flag not typed is absent: see the module docstring
+        epilog=_RUN_DIR_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_train_arguments(train)
     train.set_defaults(func=_train)
     ev = sub.add_parser("eval", help="evaluate a checkpoint")

@@ -61,16 +61,34 @@ def read_sphere(path: Path, dataset: str = "audio", obtain: str = "the corpus di
     return np.frombuffer(data, dtype=dtype, count=count).astype(np.int16), rate
 
 
+#: bytes of the smallest RIFF/WAVE file: the RIFF header (12), a PCM "fmt " chunk (24), the "data" chunk header (8).
+WAV_HEADER_BYTES = 44
+
+
 def read_wav(path: Path, dataset: str = "audio", obtain: str = "the corpus distribution") -> tuple[np.ndarray, int]:
-    """RIFF/WAVE 16-bit PCM -> (int16 samples of the first channel, sample rate)."""
+    """RIFF/WAVE 16-bit PCM -> (int16 samples of the first channel, sample rate).
+
+    A file too short for the header, or whose chunks end early, is reported with its size.
+    """
+    size = Path(path).stat().st_size
+    if size < WAV_HEADER_BYTES:
+        raise corrupt_file(
+            Path(path), dataset,
+            f"too short: {size} bytes, while a RIFF/WAVE header alone needs {WAV_HEADER_BYTES} (the file is cut short)",
+            obtain,
+        )
     try:
         with wave.open(str(path), "rb") as fh:
             if fh.getsampwidth() != 2:
                 raise corrupt_file(Path(path), dataset, f"expected 16-bit PCM, got {8 * fh.getsampwidth()}-bit", obtain)
             frames = fh.readframes(fh.getnframes())
             channels, rate, expected = fh.getnchannels(), fh.getframerate(), fh.getnframes()
-    except (wave.Error, EOFError) as exc:
-        raise corrupt_file(Path(path), dataset, f"not a readable RIFF/WAVE file ({exc})", obtain) from exc
+    except (EOFError, RuntimeError) as exc:  # the wave module's errors for a chunk running past the end
+        raise corrupt_file(
+            Path(path), dataset, f"its RIFF chunks end early ({size} bytes): the file is cut short", obtain
+        ) from exc
+    except wave.Error as exc:
+        raise corrupt_file(Path(path), dataset, f"not a readable RIFF/WAVE file ({exc or type(exc).__name__})", obtain) from exc
     if len(frames) != expected * channels * 2:
         held = len(frames) // (2 * channels)
         raise corrupt_file(Path(path), dataset, f"header promises {expected} frames, file holds {held} (truncated?)", obtain)

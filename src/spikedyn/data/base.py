@@ -11,7 +11,9 @@ two ``TensorDataset`` splits plus what the trainer needs to feed the network.
 
 Targets are class indices ``int64 [N]`` (``target="class"``), multi-hot vectors
 ``[N, C]`` (``target="multi_hot"``, NETtalk) or per-step class indices ``[N, T]``
-(``target="frame_class"``, TIMIT phones).
+(``target="frame_class"``, TIMIT phones).  Class indices outside ``0 .. num_classes - 1`` are an
+error: the readers check the labels of their files (naming the file, :func:`check_labels`), and
+:func:`load_dataset` checks every loader's result once more.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
@@ -143,7 +146,9 @@ def load_dataset(
         raise ValueError(f"data set {name!r} has no option {', '.join(unknown)}; its options: {', '.join(accepted) or 'none'}")
     if progress is not None and "progress" in accepted:
         options["progress"] = progress
-    return loader(resolve_root(root), **options)
+    dataset = loader(resolve_root(root), **options)
+    check_class_targets(dataset)
+    return dataset
 
 
 def find_first(candidates: list[Path]) -> Path | None:
@@ -168,6 +173,34 @@ def corrupt_file(path: Path, dataset: str, problem: str, obtain: str) -> DataFil
         f"  Problem: {problem}\n"
         f"  Fix: download it again from {obtain} and replace the file."
     )
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path: Path, dataset: str, obtain: str) -> None:
+    """Every label of the file ``path`` must be a class index ``0 .. num_classes - 1``."""
+    labels = np.asarray(labels)
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        where = np.flatnonzero(bad.reshape(-1))
+        raise corrupt_file(
+            Path(path), dataset,
+            f"label {labels.reshape(-1)[where[0]]} at position {where[0]} is not one of the {num_classes} classes "
+            f"0..{num_classes - 1} ({len(where)} of {labels.size} labels are out of range)", obtain,
+        )
+
+
+def check_class_targets(dataset: SpikeDataset) -> None:
+    """Class targets of both splits must lie in ``0 .. num_classes - 1`` (any loader)."""
+    if dataset.target != "class":
+        return
+    for split in ("train", "test"):
+        y = getattr(dataset, split).tensors[1]
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= dataset.num_classes):
+            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+            raise DataFileError(
+                f"{dataset.name}: the {split} split holds the label {bad}, outside the {dataset.num_classes} classes "
+                f"0..{dataset.num_classes - 1}; the files under {dataset.source or 'the data root'} are damaged or "
+                f"not this data set: replace them with a fresh copy."
+            )
 
 
 def format_summary(dataset: SpikeDataset) -> str:

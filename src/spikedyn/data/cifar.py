@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .base import SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
+from .base import SpikeDataset, check_labels, corrupt_file, find_first, missing_file, register_dataset
 
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (CIFAR-10 python version, cifar-10-python.tar.gz, extracted)"
 BRP_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
@@ -35,6 +35,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise corrupt_file(Path(path), "cifar10", f"not a CIFAR-10 pickle batch ({type(exc).__name__}: {exc})", SOURCE) from exc
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
         raise corrupt_file(Path(path), "cifar10", f"data {data.shape} / labels {labels.shape} are not [n, 3072] / [n]", SOURCE)
+    check_labels(labels, 10, Path(path), "cifar10", SOURCE)
     return data, labels
 
 

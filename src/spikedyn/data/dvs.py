@@ -8,7 +8,8 @@ labelled gesture: the events with ``start <= t < end``.
 * ``dvsgesture`` (BRP / NRR, the [A] default of the spec for their unreleased 32x32x100 file):
   polarities merged, 4x4 spatial sum-pooling to 32x32, 1,800 one-ms bins from the gesture
   start merged into 100 frames of 18 ms, binarised: ``x [N, 100, 1024]`` uint8.
-* ``dvsgesture-plif``: 20 frames "split by number", event counts, ``x [N, 20, 2, 128, 128]`` int16.
+* ``dvsgesture-plif``: 20 frames "split by number", event counts, ``x [N, 20, 2, 128, 128]`` int16
+  (int32 when a count exceeds 32,767, see :func:`~spikedyn.data.events.narrow_counts`).
 
 **CIFAR10-DVS** (``CIFAR10DVS/<class>/cifar10_<class>_<index>.aedat``, AEDAT 2.0; classes in the
 usual CIFAR-10 order): per class, files sorted by index, the first 900 train and the last
@@ -39,7 +40,7 @@ from tqdm.auto import tqdm
 
 from .aedat import read_aedat2, read_aedat31
 from .base import DataFileError, SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
-from .events import frames_by_count, frames_by_time, make_events
+from .events import frames_by_count, frames_by_time, make_events, narrow_counts
 
 GESTURE_SOURCE = "https://research.ibm.com/interactive/dvsgesture/ (DvsGesture.tar.gz, extracted)"
 CIFAR10DVS_SOURCE = "https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 (per-class zips, extracted)"
@@ -94,9 +95,9 @@ def gesture_samples(
                 sample = events[(events["t"] >= start) & (events["t"] < end)]
                 if len(sample) == 0:
                     raise DataFileError(f"{name}: {aedat} has no events in gesture [{start}, {end}) of class {label + 1}")
-                xs.append(encode(sample, start))
+                xs.append(narrow_counts(encode(sample, start), dtype))
                 ys.append(label)
-        splits[split] = TensorDataset(torch.from_numpy(np.stack(xs).astype(dtype)), torch.tensor(ys, dtype=torch.int64))
+        splits[split] = TensorDataset(torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64))
     return SpikeDataset(name, splits["train"], splits["test"], 11, kind="sequence", encoder="direct", source=str(folder))
 
 
@@ -140,10 +141,10 @@ def load_cifar10dvs(
                 events = make_events(events["t"], 127 - events["y"], 127 - events["x"], 1 - events["p"])
             frames = frames_by_count(events, steps, (128, 128), pool=pool)
             xs, ys = parts["train" if i < train_per_class else "test"]
-            xs.append(frames)
+            xs.append(narrow_counts(frames, np.int16))
             ys.append(label)
     splits = {
-        split: TensorDataset(torch.from_numpy(np.stack(xs).astype(np.int16)), torch.tensor(ys, dtype=torch.int64))
+        split: TensorDataset(torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64))
         for split, (xs, ys) in parts.items()
     }
     return SpikeDataset("cifar10dvs", splits["train"], splits["test"], 10, kind="sequence", encoder="direct", source=str(folder),

@@ -12,6 +12,10 @@ Events are a structured numpy array with fields ``t`` (int64, microseconds), ``x
   frame also takes the remainder; values are event counts.
 
 Both take ``pool`` (spatial sum-pooling factor) and ``merge_polarity`` (one channel).
+
+The loaders store frames compactly with :func:`narrow_counts`: the stated dtype (``uint8`` for
+occupancy, ``int16`` for counts) when every value fits, else the narrowest wider integer type
+that holds them, so a count above 32,767 in one pixel and frame never wraps around.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
+
+
+def narrow_counts(frames: np.ndarray, dtype: np.dtype | type = np.int16) -> np.ndarray:
+    """``frames`` as ``dtype`` when all its values fit, else as the narrowest of int16/int32/int64 that holds them."""
+    if frames.size == 0:
+        return frames.astype(dtype)
+    low, high = frames.min(), frames.max()
+    for candidate in (dtype, np.int16, np.int32, np.int64):
+        info = np.iinfo(candidate)
+        if info.min <= low and high <= info.max:
+            return frames.astype(candidate, copy=False)
+    raise ValueError(f"event counts up to {high} do not fit in int64")
 
 
 def make_events(t: ArrayLike, x: ArrayLike, y: ArrayLike, p: ArrayLike) -> np.ndarray:

@@ -1,7 +1,8 @@
 """MNIST and Fashion-MNIST from their IDX files (gzip-compressed or not).
 
 IDX format: big-endian header ``0x00 0x00 <dtype code> <ndim>``, then ``ndim`` uint32 sizes,
-then the data; images have magic 2051 (``N x 28 x 28`` uint8), labels 2049 (``N`` uint8).
+then the data; images have magic 2051 (``N x 28 x 28`` uint8), labels 2049 (``N`` uint8, each
+0-9: a label out of range is an error naming the file).
 Returned images are ``float32`` in [0, 1] of shape ``[N, 784]`` (``flatten=True``, MDN) or
 ``[N, 1, 28, 28]``; labels ``int64 [N]``.  Splits: the official 60,000 / 10,000.
 """
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .base import SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
+from .base import SpikeDataset, check_labels, corrupt_file, find_first, missing_file, register_dataset
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -73,6 +74,7 @@ def load_idx_pair(root: Path, folder: str, split: str, dataset: str) -> tuple[np
         raise corrupt_file(
             image_path, dataset, f"images {images.shape} and labels {labels.shape} do not pair up", _SOURCES[folder]
         )
+    check_labels(labels, 10, label_path, dataset, _SOURCES[folder])
     return images, labels, image_path.parent
 
 

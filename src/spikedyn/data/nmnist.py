@@ -8,7 +8,7 @@ File format: 5 bytes (40 bits) per event, big-endian fields: byte 0 = x (0-33), 
   coordinates shifted by +1 into a ``2 x 36 x 36`` grid, flattened per step:
   ``x [N, 20, 2592]`` (uint8; ``flatten=False`` keeps ``[N, 20, 2, 36, 36]``).
 * ``nmnist-plif``: 10 frames "split by number", raw event counts on ``2 x 34 x 34``:
-  ``x [N, 10, 2, 34, 34]`` (int16).
+  ``x [N, 10, 2, 34, 34]`` (int16; int32 when a count exceeds 32,767).
 
 Labels are the digit folder names; samples are in sorted (digit, file) order.  The full data
 set has 60,000 / 10,000 files; any subset with the same layout loads the same way.
@@ -24,7 +24,7 @@ from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
 from .base import SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
-from .events import frames_by_count, frames_by_time, make_events
+from .events import frames_by_count, frames_by_time, make_events, narrow_counts
 
 SOURCE = "https://www.garrickorchard.com/datasets/n-mnist (Train.zip / Test.zip, unzipped)"
 
@@ -58,8 +58,11 @@ def _load(root: Path, encode, dtype, name: str, progress: bool) -> SpikeDataset:
     splits = {}
     for split in ("Train", "Test"):
         files = _files(root, split)
-        xs = [encode(read_nmnist_bin(p)) for p, _ in tqdm(files, desc=f"{name} {split}", disable=not progress, leave=False)]
-        x = torch.from_numpy(np.stack(xs).astype(dtype))
+        xs = [
+            narrow_counts(encode(read_nmnist_bin(p)), dtype)
+            for p, _ in tqdm(files, desc=f"{name} {split}", disable=not progress, leave=False)
+        ]
+        x = torch.from_numpy(np.stack(xs))
         y = torch.tensor([label for _, label in files], dtype=torch.int64)
         splits[split] = TensorDataset(x, y)
     return SpikeDataset(name, splits["Train"], splits["Test"], 10, kind="sequence", encoder="direct",

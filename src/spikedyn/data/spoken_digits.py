@@ -25,11 +25,19 @@ digits 0-9.  See :func:`spikedyn.data.audio.spectrogram_frames` for the features
 * **FSDD** (Free Spoken Digit Dataset, ``fsdd/recordings/{digit}_{speaker}_{index}.wav``, 8 kHz):
   ``split="official"``: index 0-4 test (300), 5-49 train (2,700); ``split="speaker"``: the
   recordings of ``test_speaker`` (default ``theo``) test, the other five speakers train.
+  The release has 3,000 recordings: 6 speakers (:data:`FSDD_SPEAKERS`) x 10 digits x 50
+  repetitions (index 0-49).  The loader checks the folder against that list: the file names of
+  ``fsdd/files.csv`` (column ``file``) when that listing is present, else every digit and
+  index of each speaker found (a release without some of the six speakers, such as an older
+  one, gives a warning naming them).  Missing recordings are an error naming them, unless
+  ``complete=False``, which trains on the files present with a warning.
 """
 
 from __future__ import annotations
 
+import csv
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -152,14 +160,69 @@ def load_tidigits(
 
 
 _FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+#: the speakers of the FSDD release (v1.0.10): 6 x 10 digits x 50 repetitions = 3,000 recordings.
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+FSDD_REPETITIONS = 50
+
+
+def fsdd_expected_files(folder: Path, speakers: set[str]) -> tuple[set[str], str]:
+    """The recordings the FSDD folder should hold, and where that list comes from.
+
+    ``folder`` is ``fsdd/recordings``: the ``file`` column of ``fsdd/files.csv`` when present,
+    else every digit 0-9 and index 0-49 of each speaker in ``speakers`` (those found).
+    """
+    listing = folder.parent / "files.csv"
+    if listing.is_file():
+        try:
+            with open(listing, newline="") as fh:
+                names = {row["file"].strip() for row in csv.DictReader(fh) if row.get("file")}
+        except (OSError, KeyError, csv.Error, UnicodeDecodeError):
+            names = set()
+        if names:
+            return names, f"the {len(names)} files listed in {listing}"
+    names = {f"{d}_{s}_{i}.wav" for s in speakers for d in range(10) for i in range(FSDD_REPETITIONS)}
+    return names, f"10 digits x {FSDD_REPETITIONS} repetitions of each of the {len(speakers)} speakers found"
+
+
+def check_fsdd_complete(folder: Path, found: set[str], speakers: set[str], complete: bool) -> int:
+    """Compare the recordings found with the release's list; returns the number missing.
+
+    Missing files are a :class:`DataFileError` naming them (a warning with ``complete=False``);
+    speakers of the release absent altogether (when no ``files.csv`` lists them) a warning.
+    """
+    expected, origin = fsdd_expected_files(folder, speakers)
+    missing = sorted(expected - found)
+    absent = sorted(set(FSDD_SPEAKERS) - speakers)
+    if absent and not (folder.parent / "files.csv").is_file():
+        warnings.warn(
+            f"fsdd: {folder} holds no recordings of the speaker(s) {', '.join(absent)}; the current release has "
+            f"{len(FSDD_SPEAKERS)} speakers and 3000 recordings (an older release?). Results will not compare with "
+            f"runs on the full set; the files are at {FSDD_SOURCE}.",
+            stacklevel=3,
+        )
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        text = f"fsdd: {len(missing)} of {origin} are missing from {folder}: {shown}."
+        if complete:
+            raise DataFileError(
+                f"{text} Training on the rest would silently use another data set. Restore the missing files "
+                f"from {FSDD_SOURCE}, or pass --data-option complete=false (complete=False in Python) to use the "
+                f"recordings present."
+            )
+        warnings.warn(f"{text} Using the {len(found)} recordings present (complete=False).", stacklevel=3)
+    return len(missing)
 
 
 @register_dataset("fsdd")
 def load_fsdd(
     root: Path, frames: int = 30, split: str = "official", test_speaker: str = "theo", time_axis: str = "frames",
-    progress: bool = True,
+    progress: bool = True, complete: bool = True,
 ) -> SpikeDataset:
-    """Free Spoken Digit Dataset as ``[N, frames, frames]`` spectrogram sequences."""
+    """Free Spoken Digit Dataset as ``[N, frames, frames]`` spectrogram sequences.
+
+    ``complete=True`` requires every recording of the release (see the module docstring);
+    ``complete=False`` uses the files present and records the number missing in the notes.
+    """
     folder = Path(root) / "fsdd" / "recordings"
     if not folder.is_dir():
         raise missing_file(folder, "fsdd", FSDD_SOURCE, f"{folder}/<digit>_<speaker>_<index>.wav")
@@ -173,6 +236,7 @@ def load_fsdd(
         entries.append((path, int(match.group(1)), match.group(2), int(match.group(3))))
     if not entries:
         raise missing_file(folder / "0_george_0.wav", "fsdd", FSDD_SOURCE, f"{folder}/<digit>_<speaker>_<index>.wav")
+    missing = check_fsdd_complete(folder, {p.name for p, *_ in entries}, {s for _, _, s, _ in entries}, complete)
     if split == "official":
         is_test = [index < 5 for _, _, _, index in entries]
     elif split == "speaker":
@@ -188,5 +252,6 @@ def load_fsdd(
     return SpikeDataset(
         "fsdd", TensorDataset(x[~test], y[~test]), TensorDataset(x[test], y[test]), 10, kind="sequence",
         encoder="direct", source=str(folder),
-        notes={"frames": frames, "split": split, "time_axis": time_axis, **({"test_speaker": test_speaker} if split == "speaker" else {})},
+        notes={"frames": frames, "split": split, "time_axis": time_axis, **({"test_speaker": test_speaker} if split == "speaker" else {}),
+               **({"missing_recordings": missing} if missing else {})},
     )

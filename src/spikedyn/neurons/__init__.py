@@ -81,13 +81,13 @@ def make_neuron(kind: str, shape: int | Sequence[int], fast: bool = True, **kwar
         return preset_neuron(kind, shape, fast=fast, **kwargs)
     key = kind.lower()
     if key == "lif":
-        return DecayLIF(input_fn="sigmoid", fast=fast, **kwargs)
+        return DecayLIF(input_fn="sigmoid", shape=shape, fast=fast, **kwargs)
     if key == "lif-identity":
-        return DecayLIF(input_fn="identity", fast=fast, **kwargs)
+        return DecayLIF(input_fn="identity", shape=shape, fast=fast, **kwargs)
     if key == "plif":
-        return PLIF(fast=fast, **kwargs)
+        return PLIF(shape=shape, fast=fast, **kwargs)
     if key == "lif-tau":
-        return LIF(fast=fast, **kwargs)
+        return LIF(shape=shape, fast=fast, **kwargs)
     if key == "mdn":
         return SecondOrder(shape, learnable=True, fast=fast, **kwargs)
     if key.startswith("2nd-"):

@@ -12,15 +12,59 @@ A neuron family is
 ``[T, B, ...]`` of synaptic input, applies the family's input function (identity or sigmoid)
 once over the folded sequence, and runs the whole window from the initial state: there is no
 ``reset`` to forget between batches.
+
+Input checks (every path, :meth:`NeuronLayer.check_input`): the input must be a floating-point
+``[T, B, ...]`` sequence whose trailing dimensions are the layer's neuron ``shape`` when the
+layer has one (``None``: any shape).  A layer with floating parameters or buffers (MDN's theta,
+PLIF's ``a``) computes in the promoted dtype of its parameters and the input, as any PyTorch
+operation would: a float64 layer fed float32 input returns float64 spikes, and the fast and
+reference paths agree on the dtype.
+
+State watch: after every call (not every step) the layer looks at its membrane state at the
+end of the window (one reduction per state field).  A non-finite value (NaN or inf input, or
+an overflow), or for families that can run away by themselves (the 2nd-order neurons with
+``theta_a < 0``, e.g. 2nd-SDS) a magnitude above :data:`RUNAWAY_LIMIT`, gives one
+:class:`NeuronStateWarning` per layer naming the layer and the first step where it happened
+(searched only then).  NaN input propagates through the state on both paths, as IEEE arithmetic
+does; the spikes after it are 0.
 """
 
 from __future__ import annotations
 
+import operator
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
+
+#: a membrane state (V or U) beyond this magnitude counts as runaway; the 2nd-order states stay below
+#: ~50 on their sigmoid input in (0, 1), while 2nd-SDS passes it after ~700 steps (U grows by 0.9% a step).
+RUNAWAY_LIMIT = 1e3
+
+
+class NeuronStateWarning(RuntimeWarning):
+    """A neuron layer's membrane state became non-finite or ran away (warned once per layer)."""
+
+
+def neuron_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    """``500`` -> ``(500,)``, ``(C, H, W)`` -> a tuple of positive ints; ValueError otherwise."""
+    try:
+        dims = (operator.index(shape),) if not isinstance(shape, Sequence) else tuple(operator.index(d) for d in shape)
+    except TypeError:
+        dims = ()
+    if not dims or isinstance(shape, bool) or not all(d > 0 for d in dims):
+        raise ValueError(f"a neuron shape is a positive int or a tuple of them (e.g. 500 or (8, 14, 14)), got {shape!r}")
+    return dims
+
+
+def first_bad_step(trace: Tensor, limit: float | None) -> int | None:
+    """Index of the first step of ``trace [T, ...]`` holding a non-finite value (or one beyond ``limit``)."""
+    bad = ~torch.isfinite(trace) if limit is None else ~(trace.abs() <= limit)
+    steps = bad.flatten(1).any(1).nonzero()
+    return int(steps[0]) if len(steps) else None
+
 
 INPUT_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "identity": lambda z: z,
@@ -48,14 +92,26 @@ class NeuronLayer(nn.Module):
     Subclasses implement :meth:`initial_state`, :meth:`step` (pure, autograd-differentiable
     reference) and :meth:`fast_sequence` (one autograd node over the whole window).
     ``fast=False`` selects the per-step autograd reference path everywhere.
+
+    ``shape`` is the neuron shape the input's trailing dimensions must have (``None``: any).
+    ``label`` names the layer in warnings (:func:`label_neuron_layers` sets it to the module
+    name in a model).  ``watched_fields`` are the state fields checked at the end of every call,
+    ``runaway_limit`` the magnitude beyond which they count as runaway (``None``: only
+    non-finite values are reported; the LIF families cannot run away on finite input).
     """
 
-    def __init__(self, input_fn: str = "identity", fast: bool = True) -> None:
+    watched_fields: tuple[str, ...] = ("v",)
+    runaway_limit: float | None = None
+
+    def __init__(self, input_fn: str = "identity", fast: bool = True, shape: int | Sequence[int] | None = None) -> None:
         super().__init__()
         if input_fn not in INPUT_FUNCTIONS:
             raise ValueError(f"unknown input_fn {input_fn!r}; choose one of {sorted(INPUT_FUNCTIONS)}")
         self.input_fn = input_fn
         self.fast = fast
+        self.shape = None if shape is None else neuron_shape(shape)
+        self.label: str | None = None
+        self._state_warned = False
 
     # -- to be provided by each family -------------------------------------------------
     def initial_state(self, like: Tensor) -> NamedTuple:  # pragma: no cover - abstract
@@ -72,20 +128,90 @@ class NeuronLayer(nn.Module):
         """Input current ``I = f(z)`` of the whole sequence (f applied once, folded over time)."""
         return INPUT_FUNCTIONS[self.input_fn](x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Spikes ``[T, B, ...]`` for synaptic input ``x`` of the same shape."""
+    def describe(self) -> str:
+        """The layer as named in errors and warnings."""
+        shape = f" of neuron shape {self.shape}" if self.shape is not None else ""
+        name = f"layer {self.label!r} ({type(self).__name__})" if self.label else f"{type(self).__name__} layer"
+        return name + shape
+
+    def parameter_dtype(self) -> torch.dtype | None:
+        """dtype of the layer's own floating parameters/buffers (None when it has none)."""
+        for tensor in (*self.parameters(recurse=False), *self.buffers(recurse=False)):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return None
+
+    def check_input(self, x: Tensor) -> Tensor:
+        """``x`` checked (time-major, floating point, neuron shape) and promoted to the compute dtype."""
         if x.dim() < 2:
             raise ValueError(
                 f"{type(self).__name__} expects a time-major sequence [T, B, ...], got shape {tuple(x.shape)}"
             )
-        current = self.current(x)
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{self.describe()} expects floating-point input, got {x.dtype}; convert it first (e.g. x.float())"
+            )
+        if self.shape is not None and tuple(x.shape[2:]) != self.shape:
+            raise ValueError(
+                f"{self.describe()} got input of shape {tuple(x.shape)}; expected [T, B, "
+                f"{', '.join(map(str, self.shape))}] (one value per neuron and step)"
+            )
+        dtype = self.parameter_dtype()
+        if dtype is not None and x.dtype != dtype:
+            x = x.to(torch.promote_types(x.dtype, dtype))
+        return x
+
+    def watch_state(self, last: dict[str, Tensor], traces: Callable[[], dict[str, Tensor | None]] | None) -> None:
+        """Warn once if a state field at the end of the window is non-finite or beyond ``runaway_limit``.
+
+        ``last`` maps field names to their values after the last step; ``traces`` (called only when
+        the check fails) returns their ``[T, ...]`` trajectories, where known, to find the first step.
+        """
+        if getattr(self, "_state_warned", False) or not last:
+            return
+        limit = self.runaway_limit
+        with torch.no_grad():
+            checks = [
+                (torch.isfinite(v).all() if limit is None else (v.abs() <= limit).all()) for v in last.values()
+            ]
+            if bool(torch.stack(checks).all()):
+                return
+            steps = {}
+            for name, trace in (traces() if traces is not None else {}).items():
+                if trace is not None:
+                    step = first_bad_step(trace.detach(), limit)
+                    if step is not None:
+                        steps[name] = (step, len(trace))
+        self._state_warned = True
+        nonfinite = any(not bool(torch.isfinite(v).all()) for v in last.values())
+        if steps:
+            name, (step, total) = min(steps.items(), key=lambda item: item[1][0])
+            where = f"{name.upper()} from step {step + 1} of {total} (1-based) on"
+        else:
+            where = f"{', '.join(n.upper() for n in last)} by the last step"
+        if nonfinite and limit is None:
+            why = (
+                "it is NaN or infinite: non-finite input (check the data and the layer before) or an overflow; "
+                "the spikes after that step are 0"
+            )
+        else:
+            why = (
+                f"it is non-finite or its magnitude exceeds {limit:g}: these dynamics grow without bound over long "
+                f"windows (a 2nd-order neuron with theta_a < 0, such as 2nd-SDS, diverges); spikes and gradients "
+                f"there are meaningless. Use fewer time steps (--steps) or a neuron whose dynamics stay bounded"
+            )
+        warnings.warn(f"{self.describe()}: membrane state {where}: {why}.", NeuronStateWarning, stacklevel=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Spikes ``[T, B, ...]`` for synaptic input ``x`` of the same shape."""
+        current = self.current(self.check_input(x))
         if self.fast:
             return self.fast_sequence(current)
         return self.run_current(current).spikes
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
         """Reference (per-step autograd) run; ``record=True`` keeps every state field's trace."""
-        return self.run_current(self.current(x), record=record)
+        return self.run_current(self.current(self.check_input(x)), record=record)
 
     def run_current(self, current: Tensor, record: bool = False) -> NeuronRun:
         state = self.initial_state(current[0])
@@ -96,18 +222,29 @@ class NeuronLayer(nn.Module):
             spikes.append(s_t)
             for name in traces:
                 traces[name].append(getattr(state, name))
-        return NeuronRun(
+        run = NeuronRun(
             spikes=torch.stack(spikes),
             state=state,
             traces={name: torch.stack(values) for name, values in traces.items()},
         )
+        watched = {name: getattr(state, name) for name in self.watched_fields if name in state._fields}
+        self.watch_state(watched, (lambda: {n: run.traces.get(n) for n in watched}) if record else None)
+        return run
 
     def learned_dynamics(self) -> Tensor | None:
         """A detached CPU copy of the layer's learnable dynamics (MDN's theta, PLIF's tau), else None."""
         return None
 
     def extra_repr(self) -> str:
-        return f"input_fn={self.input_fn}, fast={self.fast}"
+        shape = f"shape={self.shape}, " if self.shape is not None else ""
+        return f"{shape}input_fn={self.input_fn}, fast={self.fast}"
+
+
+def label_neuron_layers(model: nn.Module) -> None:
+    """Give every neuron layer in ``model`` its module name as ``label`` (named in warnings)."""
+    for name, module in model.named_modules():
+        if isinstance(module, NeuronLayer):
+            module.label = name or type(module).__name__
 
 
 def learned_dynamics(model: nn.Module) -> dict[str, Tensor]:

@@ -18,6 +18,13 @@
   with one scalar ``a`` per layer (learnable for PLIF, a buffer for LIF), ``V_th = 1``,
   ATan(2) surrogate, ``detach_reset=True`` (code) by default; ``False`` keeps the paper's
   ``(V_reset - H_t) dS_t/dH_t`` term.
+
+Both take an optional neuron ``shape`` (``make_neuron`` passes the layer's): when given, an
+input whose trailing dimensions differ is an error, as for the 2nd-order layers; ``None``
+accepts any shape.  Neither family can run away on finite input, so only a non-finite
+membrane potential at the end of a call is warned about (see :mod:`spikedyn.neurons.base`).
+NaN input propagates through ``V`` on both paths (the fast path resets by multiplying with
+``1 - S``, as the reference does, never by selecting ``V_reset``), so both give the same spikes.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import torch
 from torch import Tensor, nn
 
 from ..surrogate import ATan, RectWindow, Surrogate, heaviside
+from typing import Sequence
+
 from .base import NeuronLayer
 
 
@@ -59,15 +68,18 @@ class _DecayLIFSequence(torch.autograd.Function):
     """Whole-window decay-LIF as one autograd node; saves V (and S, the output)."""
 
     @staticmethod
-    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
+    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
         T = current.shape[0]
         v = torch.empty_like(current)
         keep = torch.empty_like(current[0], dtype=torch.bool)  # 1 - S_{t-1}
         v[0] = current[0]
         for t in range(1, T):
             torch.le(v[t - 1], v_th, out=keep)
+            # a NaN V_{t-1} gives keep = 0, and NaN * 0 = NaN: NaN propagates as in the reference
             torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
         s = torch.gt(v, v_th).to(current.dtype)  # all spikes at once, outside the time loop
+        if watch is not None:
+            watch({"v": v[T - 1]}, lambda: {"v": v})
         ctx.save_for_backward(v, s)
         ctx.decay, ctx.v_th, ctx.surrogate, ctx.detach_reset = decay, v_th, surrogate, detach_reset
         return s
@@ -90,11 +102,12 @@ class _DecayLIFSequence(torch.autograd.Function):
                 g.mul_(g_spk)
             # dV_{t+1}/dV_t = decay (1 - S_t)
             g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
-        return grad_v, None, None, None, None
+        return grad_v, None, None, None, None, None
 
 
 class DecayLIF(NeuronLayer):
-    """Decay-with-reset-flag LIF (see module docstring). Fixed constants are buffers."""
+    """Decay-with-reset-flag LIF (see module docstring). ``shape``: the neuron shape, checked
+    against the input when given."""
 
     def __init__(
         self,
@@ -104,8 +117,9 @@ class DecayLIF(NeuronLayer):
         surrogate: Surrogate | None = None,
         detach_reset: bool = False,
         fast: bool = True,
+        shape: int | Sequence[int] | None = None,
     ) -> None:
-        super().__init__(input_fn=input_fn, fast=fast)
+        super().__init__(input_fn=input_fn, fast=fast, shape=shape)
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"decay must lie in [0, 1], got {decay}")
         self.decay = float(decay)
@@ -120,7 +134,7 @@ class DecayLIF(NeuronLayer):
         return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
-        return _DecayLIFSequence.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset)
+        return _DecayLIFSequence.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
 
     def extra_repr(self) -> str:
         return (
@@ -153,22 +167,27 @@ class _PLIFSequence(torch.autograd.Function):
     """Whole-window PLIF as one autograd node; saves X, H (S is the output)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool):  # type: ignore[override]
+    def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
         T = x.shape[0]
         kf = float(k)
         h = torch.empty_like(x)
         v = torch.full_like(x[0], v_reset)
         keep = torch.empty_like(x[0], dtype=torch.bool)  # 1 - S_t
-        reset = x.new_tensor(v_reset)
         for t in range(T):
             # H = (1 - k) V + k X + k V_reset
             torch.mul(v, 1.0 - kf, out=h[t])
             h[t].add_(x[t], alpha=kf)
             if v_reset != 0.0:
                 h[t].add_(kf * v_reset)
+            # hard reset V = H (1 - S) + V_reset S by multiplication, as the reference: a NaN H
+            # (keep = 0) stays NaN, and a firing +inf gives inf * 0 = NaN there too
             torch.lt(h[t], v_th, out=keep)
-            torch.where(keep, h[t], reset, out=v)  # hard reset: V = H (1 - S) + V_reset S
+            torch.mul(h[t], keep, out=v)
+            if v_reset != 0.0:
+                v.add_(torch.logical_not(keep), alpha=v_reset)
         s = torch.ge(h, v_th).to(x.dtype)  # all spikes at once, outside the time loop
+        if watch is not None:
+            watch({"v": v}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
         ctx.save_for_backward(x, h, s, k)
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
         return s
@@ -200,13 +219,15 @@ class _PLIFSequence(torch.autograd.Function):
             dh_dk.add_(v_reset)
         grad_k = dh_dk.mul_(grad_h).sum().reshape(k.shape)
         grad_x = grad_h.mul_(kf)
-        return grad_x, grad_k, None, None, None, None
+        return grad_x, grad_k, None, None, None, None, None
 
 
 class ParametricLIF(NeuronLayer):
     """PLIF (``learnable=True``) or fixed-tau LIF (``learnable=False``).
 
-    ``a`` is initialised to ``-ln(tau - 1)`` so that ``k = sigmoid(a) = 1/tau``.
+    ``a`` is initialised to ``-ln(tau - 1)`` so that ``k = sigmoid(a) = 1/tau``.  ``shape``:
+    the neuron shape, checked against the input when given.  The layer computes in the promoted
+    dtype of ``a`` and the input (a float64 layer returns float64 spikes for float32 input).
     """
 
     def __init__(
@@ -218,8 +239,9 @@ class ParametricLIF(NeuronLayer):
         surrogate: Surrogate | None = None,
         detach_reset: bool = True,
         fast: bool = True,
+        shape: int | Sequence[int] | None = None,
     ) -> None:
-        super().__init__(input_fn="identity", fast=fast)
+        super().__init__(input_fn="identity", fast=fast, shape=shape)
         if tau <= 1.0:
             raise ValueError(f"tau must be > 1 (k = 1/tau in (0, 1)), got {tau}")
         a = torch.tensor(-math.log(tau - 1.0))
@@ -251,11 +273,12 @@ class ParametricLIF(NeuronLayer):
 
     def fast_sequence(self, current: Tensor) -> Tensor:
         k = torch.sigmoid(self.a).to(current.dtype)
-        return _PLIFSequence.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset)
+        return _PLIFSequence.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state)
 
     def extra_repr(self) -> str:
+        shape = f"shape={self.shape}, " if self.shape is not None else ""
         return (
-            f"tau={self.tau:.3f}, learnable={self.learnable}, v_th={self.v_th}, v_reset={self.v_reset}, "
+            f"{shape}tau={self.tau:.3f}, learnable={self.learnable}, v_th={self.v_th}, v_reset={self.v_reset}, "
             f"surrogate={self.surrogate}, detach_reset={self.detach_reset}, fast={self.fast}"
         )
 

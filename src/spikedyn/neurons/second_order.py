@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..surrogate import RectWindow, Surrogate
-from .base import NeuronLayer
+from .base import RUNAWAY_LIMIT, NeuronLayer
 
 #: theta = (a, b, c, d) of the meta neurons found by the MDN pipeline (spec mdn.md section 2.3).
 META_NEURON_PRESETS: dict[str, tuple[float, float, float, float]] = {
@@ -69,7 +69,7 @@ class _SecondOrderSequence(torch.autograd.Function):
     """Whole-window MDN neuron as one autograd node; saves V, U (S is the output)."""
 
     @staticmethod
-    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool):  # type: ignore[override]
+    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool, watch=None):  # type: ignore[override]
         a, b, c, d = theta
         T = current.shape[0]
         v_out = torch.empty_like(current)
@@ -95,6 +95,8 @@ class _SecondOrderSequence(torch.autograd.Function):
             torch.mul(up, one_minus_a, out=u_now)
             u_now.addcmul_(vp, ab)
             torch.gt(v_out[t], v_th, out=s[t])
+        if watch is not None:  # one check of the last step; the trajectory is searched only if it fails
+            watch({"v": v_out[T - 1], "u": u_out[(T - 1) % slots]}, lambda: {"v": v_out, "u": u_out if keep_u else None})
         ctx.save_for_backward(v_out, u_out, s, theta)
         ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
         return s
@@ -145,7 +147,7 @@ class _SecondOrderSequence(torch.autograd.Function):
                 grad_vp[t].addcmul_(g_u, ab)
                 grad_up[t].addcmul_(g_u, one_minus_a)
         if not need_theta:
-            return grad_v, None, None, None, None, None, None
+            return grad_v, None, None, None, None, None, None, None
         reduce_dims = tuple(range(v.dim() - theta.dim() + 1))
         grad_theta = torch.zeros_like(theta)
         if T > 1:
@@ -159,20 +161,25 @@ class _SecondOrderSequence(torch.autograd.Function):
             grad_theta[2] = work.sum(reduce_dims)  # dV'_t/dc = S_{t-1}
             torch.mul(grad_up[1:], s[:-1], out=work)
             grad_theta[3] = work.sum(reduce_dims)  # dU'_t/dd = S_{t-1}
-        return grad_v, grad_theta, None, None, None, None, None
+        return grad_v, grad_theta, None, None, None, None, None, None
 
 
 class SecondOrder(NeuronLayer):
     """Layer of MDN second-order neurons with per-neuron ``theta`` of shape ``[4, *shape]``.
 
-    ``shape`` is the neuron shape (e.g. ``500`` or ``(C, H, W)``); theta broadcasts over the
-    batch.  ``learnable=True`` makes theta an ``nn.Parameter`` (MDN phase 1), otherwise a buffer.
+    ``shape`` is the neuron shape (e.g. ``500`` or ``(C, H, W)``), checked against the input's
+    trailing dimensions; theta broadcasts over the batch.  V and U are watched at the end of
+    every call (:meth:`~spikedyn.neurons.base.NeuronLayer.watch_state`): with ``theta_a < 0``
+    (2nd-SDS) they grow without bound over long windows, which gives one warning.  ``learnable=True`` makes theta an ``nn.Parameter`` (MDN phase 1), otherwise a buffer.
 
     ``theta_slots=S`` reproduces the authors' code (spec mdn.md section 4.1 [C]): theta is
     ``[4, S, *shape]``, one copy per batch slot, and sample ``i`` of a batch uses copy ``i mod S``
     (the authors' batches are always full, ``S`` = batch size; a shorter last batch or a larger
     evaluation batch wraps around the slots).
     """
+
+    watched_fields = ("v", "u")
+    runaway_limit = RUNAWAY_LIMIT
 
     def __init__(
         self,
@@ -186,8 +193,8 @@ class SecondOrder(NeuronLayer):
         fast: bool = True,
         theta_slots: int | None = None,
     ) -> None:
-        super().__init__(input_fn="sigmoid", fast=fast)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        super().__init__(input_fn="sigmoid", fast=fast, shape=shape)
+        shape = self.shape
         if len(theta) != 4:
             raise ValueError(f"theta must have 4 values (a, b, c, d), got {len(theta)}")
         if theta_slots is not None and (not isinstance(theta_slots, int) or theta_slots < 1):
@@ -198,7 +205,6 @@ class SecondOrder(NeuronLayer):
             self.theta = nn.Parameter(full)
         else:
             self.register_buffer("theta", full)
-        self.shape = shape
         self.theta_slots = theta_slots
         self.learnable = learnable
         self.v_th, self.v0, self.u0 = float(v_th), float(v0), float(u0)
@@ -231,14 +237,11 @@ class SecondOrder(NeuronLayer):
         return second_order_step(i_t, state, self.theta_for(i_t.shape[0], i_t.dtype), self.v_th, self.surrogate)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
-        if current.shape[2:] != self.shape:
-            raise ValueError(
-                f"SecondOrder layer of neuron shape {self.shape} got input of shape {tuple(current.shape)}; "
-                f"expected [T, B, {', '.join(map(str, self.shape))}]"
-            )
         theta = self.theta_for(current.shape[1], current.dtype)
         keep_u = theta.requires_grad and torch.is_grad_enabled()
-        return _SecondOrderSequence.apply(current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u)
+        return _SecondOrderSequence.apply(
+            current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state
+        )
 
     def extra_repr(self) -> str:
         slots = f", theta_slots={self.theta_slots}" if self.theta_slots else ""
