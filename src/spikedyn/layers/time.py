@@ -19,6 +19,8 @@ BatchNorm in train mode normalises with the statistics of all steps together).
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 
@@ -44,3 +46,20 @@ class TimeFolded(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``[T, B, *in] -> [T, B, *out]`` where ``module`` maps ``[N, *in] -> [N, *out]``."""
         return fold_time(self.module, x)
+
+
+def to_step_shape(x: Tensor, shape: tuple[int, ...], owner: str) -> Tensor:
+    """``[T, B, ...]`` holding ``prod(shape)`` values per step -> ``[T, B, *shape]`` (a view when it can be).
+
+    ``owner`` names the network in the error for input of the wrong size.
+    """
+    if x.dim() < 3:
+        raise ValueError(f"{owner} expects a time-major sequence [T, B, ...], got shape {tuple(x.shape)}")
+    if tuple(x.shape[2:]) == tuple(shape):
+        return x
+    if math.prod(x.shape[2:]) != math.prod(shape):
+        raise ValueError(
+            f"{owner} reads {math.prod(shape)} values per step (input shape {list(shape)}), "
+            f"got input of shape {tuple(x.shape)}"
+        )
+    return x.reshape(*x.shape[:2], *shape)

@@ -42,9 +42,9 @@ from typing import Sequence, Union
 
 from torch import Tensor, nn
 
+from ..layers.time import to_step_shape
 from ..layers import Conv1dLIF, Conv2dLIF, FCLIF, SpikingBlock
-from ..neurons import NeuronLayer
-from ..neurons.base import learned_dynamics
+from ..neurons.base import learned_dynamics, split_parameters
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -286,16 +286,7 @@ class BRPNet(nn.Module):
 
     def adapt_input(self, x: Tensor) -> Tensor:
         """``[T, B, ...]`` with ``prod(input_shape)`` values per step -> ``[T, B, *input_shape]``."""
-        if x.dim() < 3:
-            raise ValueError(f"BRPNet expects a time-major sequence [T, B, ...], got shape {tuple(x.shape)}")
-        if tuple(x.shape[2:]) == self.input_shape:
-            return x
-        if math.prod(x.shape[2:]) != math.prod(self.input_shape):
-            raise ValueError(
-                f"BRPNet {self.topology} reads {math.prod(self.input_shape)} values per step "
-                f"(input shape {list(self.input_shape)}), got input of shape {tuple(x.shape)}"
-            )
-        return x.reshape(*x.shape[:2], *self.input_shape)
+        return to_step_shape(x, self.input_shape, f"BRPNet {self.topology}")
 
     def forward(self, x: Tensor) -> NetOutput:
         """``x`` ``[T, B, ...]`` -> output rate ``[B, classes]``, spikes ``[T, B, classes]``, hidden taps."""
@@ -307,18 +298,13 @@ class BRPNet(nn.Module):
                 taps.append(spikes)
         return NetOutput(rate=x.mean(0), spikes=x, taps=taps)
 
-    def _neuron_parameter_ids(self) -> set[int]:
-        return {id(p) for m in self.modules() if isinstance(m, NeuronLayer) for p in m.parameters()}
-
     def dynamic_parameters(self) -> list[nn.Parameter]:
         """Learnable neuron dynamics (PLIF's ``a``, MDN's theta), trained at their own rate."""
-        ids = self._neuron_parameter_ids()
-        return [p for p in self.parameters() if id(p) in ids]
+        return split_parameters(self)[0]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Synaptic weights and biases (everything but the neuron dynamics)."""
-        ids = self._neuron_parameter_ids()
-        return [p for p in self.parameters() if id(p) not in ids]
+        return split_parameters(self)[1]
 
     def learned_dynamics(self) -> dict[str, Tensor]:
         """A detached copy of every neuron layer's learnable dynamics (theta, tau), by layer name."""

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..layers.taps import SpikeTap
 from ..neurons import make_neuron
-from ..neurons.base import learned_dynamics
+from ..neurons.base import learned_dynamics, split_parameters
 
 
 @dataclass
@@ -72,11 +72,11 @@ class MDNNet(nn.Module):
 
     def dynamic_parameters(self) -> list[nn.Parameter]:
         """Learnable neuron dynamics (MDN's theta, PLIF's a): trained at their own rate eta_D."""
-        return [p for n, p in self.named_parameters() if n.startswith("neuron")]
+        return split_parameters(self)[0]
 
     def learned_dynamics(self) -> dict[str, Tensor]:
         """A detached copy of every neuron layer's learnable dynamics (MDN phase 1: theta), by layer name."""
         return learned_dynamics(self)
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.named_parameters() if not n.startswith("neuron")]
+        return split_parameters(self)[1]

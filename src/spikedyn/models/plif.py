@@ -53,10 +53,11 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
+from ..layers.time import to_step_shape
 from ..layers import FCLIF, Conv2dLIF, SpikingBlock, TimeSharedDropout, Voting
 from ..layers.blocks import POOLS
-from ..neurons import NeuronLayer, ParametricLIF
-from ..neurons.base import learned_dynamics
+from ..neurons import ParametricLIF
+from ..neurons.base import learned_dynamics, split_parameters
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -253,16 +254,7 @@ class PLIFNet(nn.Module):
 
     def adapt_input(self, x: Tensor) -> Tensor:
         """``[T, B, ...]`` with ``prod(input_shape)`` values per step -> ``[T, B, C, H, W]``."""
-        if x.dim() < 3:
-            raise ValueError(f"PLIFNet expects a time-major sequence [T, B, ...], got shape {tuple(x.shape)}")
-        if tuple(x.shape[2:]) == self.input_shape:
-            return x
-        if math.prod(x.shape[2:]) != math.prod(self.input_shape):
-            raise ValueError(
-                f"PLIFNet {self.topology} reads {math.prod(self.input_shape)} values per step "
-                f"(input shape {list(self.input_shape)}), got input of shape {tuple(x.shape)}"
-            )
-        return x.reshape(*x.shape[:2], *self.input_shape)
+        return to_step_shape(x, self.input_shape, f"PLIFNet {self.topology}")
 
     def forward(self, x: Tensor) -> NetOutput:
         """``x`` ``[T, B, ...]`` -> voted rate ``[B, C]``, voted output ``[T, B, C]``, hidden taps."""
@@ -279,18 +271,13 @@ class PLIFNet(nn.Module):
         return NetOutput(rate=voted.mean(0), spikes=voted, taps=taps)
 
     # -- parameters and learned dynamics ------------------------------------------------
-    def _neuron_parameter_ids(self) -> set[int]:
-        return {id(p) for m in self.modules() if isinstance(m, NeuronLayer) for p in m.parameters()}
-
     def dynamic_parameters(self) -> list[nn.Parameter]:
         """Learnable neuron dynamics: PLIF's ``a`` (one scalar per layer), MDN's theta."""
-        ids = self._neuron_parameter_ids()
-        return [p for p in self.parameters() if id(p) in ids]
+        return split_parameters(self)[0]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Synaptic weights and batch-norm affine parameters (everything but the neuron dynamics)."""
-        ids = self._neuron_parameter_ids()
-        return [p for p in self.parameters() if id(p) not in ids]
+        return split_parameters(self)[1]
 
     def taus(self) -> dict[str, float]:
         """The membrane time constant ``1 / sigmoid(a)`` of every PLIF / LIF layer, keyed by layer name."""

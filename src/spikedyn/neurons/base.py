@@ -247,6 +247,14 @@ def label_neuron_layers(model: nn.Module) -> None:
             module.label = name or type(module).__name__
 
 
+def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """``(dynamics, weights)``: the parameters of the model's neuron layers (PLIF's ``a``, MDN's
+    theta, trained at their own rate) and all the others (synapses, batch norm)."""
+    ids = {id(p) for m in model.modules() if isinstance(m, NeuronLayer) for p in m.parameters()}
+    params = list(model.parameters())
+    return [p for p in params if id(p) in ids], [p for p in params if id(p) not in ids]
+
+
 def learned_dynamics(model: nn.Module) -> dict[str, Tensor]:
     """Every neuron layer's learnable dynamics in ``model``, keyed by the layer's module name
     (without a trailing ``.neuron``); layers with fixed dynamics are left out."""
