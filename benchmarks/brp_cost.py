@@ -63,6 +63,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
+from bench_common import cpu_model, loadavg, write_results  # noqa: E402
 from spikedyn.layers import spike_taps
 from spikedyn.learning import make_rule
 from spikedyn.losses import rate_mse
@@ -333,21 +335,6 @@ def cuda_memory(variant: Variant, device: torch.device) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def device_name(device: torch.device) -> str:
@@ -604,11 +591,7 @@ def main(argv: list[str] | None = None) -> dict:
     text = markdown(report)
     print(text)
     if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-        out.with_suffix(".md").write_text(text)
-        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+        write_results(report, text, args.out)
     return report
 
 
