@@ -1,38 +1,86 @@
+"""Plots: the saved PNG has the figure's size, is not blank, and the figure holds the expected
+axes and data (a PNG magic-bytes check alone passes an empty or wrongly drawn figure)."""
+
 import json
 
+import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("matplotlib")
 
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.image import imread  # noqa: E402
+
 from spikedyn.cli import main  # noqa: E402
 from spikedyn.plots import plot_neuron_traces, plot_training_curves  # noqa: E402
 
 
-def test_training_curves_png(tmp_path):
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every figure saved during the test, as it was at ``savefig`` (the plot functions close it after)."""
+    figures = []
+    original = Figure.savefig
+
+    def record(self, *args, **kwargs):
+        figures.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures
+
+
+def check_png(path, size_px: tuple[int, int]) -> np.ndarray:
+    """The PNG's pixels, checked: the figure size (height, width) in pixels and a non-blank image."""
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    pixels = imread(path)
+    assert pixels.shape[:2] == size_px
+    rgb = pixels[..., :3]
+    assert rgb.std() > 0.05, "the image is (nearly) one colour"
+    assert (rgb.min(axis=2) < 0.5).mean() > 0.005, "almost nothing dark (lines, text) is drawn"
+    return pixels
+
+
+def test_training_curves_png(tmp_path, saved_figures):
+    """Two panels (loss, accuracy %) each with the train and test curves of metrics.jsonl, 9 x 3.5 in at 110 dpi."""
     run = tmp_path / "run"
     run.mkdir()
     rows = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 0.5 + e / 10, "test_accuracy": 0.4 + e / 10} for e in (1, 2, 3)]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = plot_training_curves(run)
-    assert out == run / "curves.png" and out.read_bytes()[:4] == b"\x89PNG"
+    assert out == run / "curves.png"
+    check_png(out, (385, 990))
+    (fig,) = saved_figures
+    loss, acc = fig.axes
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy (%)"]
+    assert [list(line.get_ydata()) for line in loss.get_lines()] == [[1.0, 0.5, 1 / 3], [1.1, 0.55, 1.1 / 3]]
+    train_acc, test_acc = (list(line.get_ydata()) for line in acc.get_lines())
+    assert train_acc == pytest.approx([60.0, 70.0, 80.0]) and test_acc == pytest.approx([50.0, 60.0, 70.0])
+    assert list(loss.get_lines()[0].get_xdata()) == [1, 2, 3]
     with pytest.raises(FileNotFoundError, match="no metrics.jsonl"):
         plot_training_curves(tmp_path)
 
 
-def test_neuron_traces_png(tmp_path):
+def test_neuron_traces_png(tmp_path, saved_figures):
+    """One panel per kind (8 x 2.2 in each, 110 dpi) with the recorded state traces: V and U for the
+    2nd-order neuron, V for the LIF kinds, and the spikes."""
     out = plot_neuron_traces(["2nd-fs", "lif", "plif"], torch.sin(torch.arange(30.0) / 3), tmp_path / "t.png")
-    assert out.read_bytes()[:4] == b"\x89PNG"
+    check_png(out, (726, 880))
+    (fig,) = saved_figures
+    assert [ax.get_ylabel() for ax in fig.axes] == ["2nd-fs", "lif", "plif"]
+    labels = [[line.get_label() for line in ax.get_lines()] for ax in fig.axes]
+    assert labels == [["V", "U"], ["V"], ["V"]]
+    assert all(len(line.get_ydata()) == 30 for ax in fig.axes for line in ax.get_lines())
 
 
-def test_cli_plot_traces(tmp_path, capsys):
+def test_cli_plot_traces(tmp_path, capsys, saved_figures):
     assert main(["plot", "traces", "2nd-rs", "--steps", "20", "--out", str(tmp_path / "x.png")]) == 0
-    assert (tmp_path / "x.png").exists()
+    (fig,) = saved_figures
+    check_png(tmp_path / "x.png", (242, 880))  # one panel: 8 x 2.2 in at 110 dpi
+    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == "2nd-rs"
 
 
-def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys):
-    import json
-
+def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys, saved_figures):
     run = tmp_path / "run"
     assert main(["train", "--neuron", "plif", "--epochs", "2", "--hidden", "8", "--steps", "3", "--out", str(run), "--quiet"]) == 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -41,6 +89,11 @@ def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plot", "tau", str(run)]) == 0
     assert (run / "dynamics.png").stat().st_size > 5000
+    fig = saved_figures[-1]
+    check_png(run / "dynamics.png", (374, 462))  # one tau panel: 4.2 x 3.4 in at 110 dpi
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["neuron1", "neuron2"]
+    assert [line.get_ydata()[-1] for line in ax.get_lines()] == [taus["neuron1"], taus["neuron2"]]
     lif = tmp_path / "lif"
     main(["train", "--neuron", "lif", "--epochs", "1", "--hidden", "8", "--steps", "3", "--out", str(lif), "--quiet"])
     assert "dynamics" not in (lif / "metrics.jsonl").read_text()
