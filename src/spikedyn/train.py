@@ -12,6 +12,11 @@ and learnable neuron dynamics are separate Adam parameter groups (``lr`` = eta_W
 
 The score of the read-out belongs to the data set (:mod:`spikedyn.metrics`): class accuracy,
 or MDN's NETtalk cosine score; ``metrics.jsonl`` names it when it is not plain accuracy.
+The model's read-out (:mod:`spikedyn.readout`, its ``readout_kind``) turns labels into targets
+and picks the loss and the metric: a spiking output layer is scored by its rate against one
+target per sample; NRR's non-spiking read-out at every step against per-step targets (the
+class repeated, or each frame's label with padded frames masked out), scored by frame accuracy
+with the per-sample accuracy beside it (``train_sample_accuracy``, ``test_sample_accuracy``).
 
 MDN phase 1 (learning the dynamics): when the network has learnable theta (``--neuron mdn``),
 the theta of every layer is appended after every epoch to ``theta_history.pt`` in the run
@@ -50,13 +55,14 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import SpikeDataset, load_dataset, static_view
+from .data import SpikeDataset, holdout_validation, load_dataset, static_view
 from .data.base import check_class_targets
+from .distributed import SINGLE, DistContext, init_from_env, rank_device
 from .encoding import make_encoder, to_time_major
 from .learning import check_rule, make_rule
-from .losses import LOSSES, target_matrix
-from .metrics import make_metric
+from .losses import LOSSES
 from .models import MDNNet
+from .readout import frame_batch, readout_of
 from .models.registry import build_model as build_registered_model
 from .models.registry import model_entry, rebuild_model
 from .neurons.base import label_neuron_layers
@@ -72,6 +78,8 @@ DATASET_DEFAULTS: dict[str, dict] = {
     "tidigits": {"steps": 30, "batch_size": 10, "lr": 1e-2, "lr_dynamics": 1e-4, "hidden": 500},
     "fsdd": {"steps": 30, "batch_size": 10, "lr": 1e-2, "lr_dynamics": 1e-4, "hidden": 500},
     "timit-gender": {"steps": 20, "batch_size": 32, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    # frame-labelled (NRR, spec nrr.md section 4): each batch is cut to its longest utterance (<= 780 frames)
+    "timit-phones": {"steps": 780, "batch_size": 50, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
 }
 FALLBACK_DEFAULTS = {"steps": 20, "batch_size": 100, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500, "epochs": 80}
 
@@ -99,12 +107,13 @@ class TrainConfig:
     lr_step: int = 50
     lr_gamma: float = 0.1
     cosine_period: int = 64
-    loss: str = "rate-mse"
+    loss: str | None = None  # None: the model's read-out's (spikedyn.readout): rate-mse; nrr: step-mse
     rule: str = "bptt"  # learning rule (spikedyn.learning.RULES): bptt, brp, err, sign
     encoder: str | None = None  # None: the data set's (static data) / the stored values (sequence data)
     alpha: float = 1.0
     input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
     theta_per_batch_slot: bool = False  # MDN authors' [batch, N] theta (neuron "mdn" only)
+    validation: float = 0.0  # fraction of each class's train samples held out to pick an epoch (PLIF accuracy-B)
     seed: int = 3154
     out: str | None = None
     fast: bool = True
@@ -128,16 +137,24 @@ class TrainConfig:
         entry = model_entry(self.model)
         if values["neuron"] is None:
             values["neuron"] = entry.default("neuron")
+        if values["loss"] is None:
+            values["loss"] = readout_of(entry.model_class).default_loss
         if values["out"] is None:
             rule = "" if self.rule == "bptt" else f"-{self.rule}"
             model = "" if self.model == "mdn" else f"-{self.model}"
             values["out"] = str(Path("runs") / f"{self.dataset}{model}-{values['neuron']}{rule}-seed{self.seed}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+        if values["loss"] not in LOSSES:
+            raise ValueError(f"unknown loss {values['loss']!r}; choose one of {sorted(LOSSES)}")
         if self.input_view not in ("native", "static"):
             raise ValueError(f"unknown input_view {self.input_view!r}; choose 'native' or 'static'")
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"unknown schedule {self.schedule!r}; choose 'step' or 'cosine'")
+        v = self.validation
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= v < 1.0:
+            raise ValueError(
+                f"validation (--validation), the fraction of each class's training samples held out to select "
+                f"the epoch, must be a number in [0, 1) (0: no validation split; PLIF's accuracy-B uses 0.15), got {v!r}."
+            )
         if self.theta_per_batch_slot and values["neuron"] != "mdn":
             raise ValueError(
                 f"theta_per_batch_slot applies to the learnable MDN neuron only (--neuron mdn), not {values['neuron']!r}"
@@ -257,7 +274,13 @@ def epoch_generator(seed: int, epoch: int, purpose: int = 0) -> torch.Generator:
 
 
 class Batcher:
-    """Turns a :class:`SpikeDataset` split into ``[T, B, ...]`` inputs and targets."""
+    """Turns a :class:`SpikeDataset` split into ``[T, B, ...]`` inputs and targets.
+
+    Frame-labelled data (``target="frame_class"``): each batch is cut to its longest sequence (at
+    most ``steps``; the lengths are the split's third tensor when it has one) and the labels of
+    padded frames become :data:`~spikedyn.readout.PAD_LABEL` (:func:`~spikedyn.readout.frame_batch`).
+    Whether the model can train on such labels is the read-out's question (:mod:`spikedyn.readout`).
+    """
 
     def __init__(self, dataset: SpikeDataset, config: TrainConfig, device: torch.device) -> None:
         self.dataset = dataset
@@ -267,23 +290,24 @@ class Batcher:
         # sequence data is fed as stored unless an encoder is asked for (e.g. Bernoulli spikes from
         # TIDigits band energies, spec mdn.md section 3 [A] option)
         self.sequence_encoder = make_encoder(config.encoder, config.alpha) if config.encoder == "rate" else None
-        if dataset.target == "frame_class":
-            raise ValueError(
-                f"{dataset.name} has per-frame targets, which need a per-step read-out (the NRR recurrent "
-                f"network); the three-layer network of `spikedyn train` classifies whole sequences"
-            )
+        self.frames = dataset.target == "frame_class"
         if dataset.kind == "sequence" and dataset.steps is not None and config.steps > dataset.steps:
             raise ValueError(
                 f"{dataset.name} stores {dataset.steps} steps per sample; --steps {config.steps} asks for more"
             )
 
     def batches(self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool):
-        x_all, y_all = getattr(self.dataset, split).tensors[:2]
+        tensors = getattr(self.dataset, split).tensors
+        x_all, y_all = tensors[:2]
+        lengths = tensors[2] if self.frames and len(tensors) > 2 else None
         n = len(x_all)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            x, y = x_all[idx].to(self.device), y_all[idx].to(self.device)
+            x, y = x_all[idx], y_all[idx]
+            if self.frames:  # cut to the batch's longest sequence, padded frames labelled PAD_LABEL
+                x, y = frame_batch(x, y, None if lengths is None else lengths[idx], self.steps)
+            x, y = x.to(self.device), y.to(self.device)
             yield self.encode(x, generator), y
 
     def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
@@ -305,12 +329,14 @@ class Batcher:
 
 
 def prepare_dataset(dataset: SpikeDataset, config: TrainConfig) -> SpikeDataset:
-    """The data set as the run sees it (``input_view="static"`` flattens sequence samples).
+    """The data set as the run sees it (``input_view="static"`` flattens sequence samples;
+    ``validation`` > 0 holds out that fraction of each class's training samples as ``val``).
 
     Class targets outside ``0 .. num_classes - 1`` are an error (also for a data set built in Python).
     """
     check_class_targets(dataset)
-    return static_view(dataset) if config.input_view == "static" else dataset
+    dataset = static_view(dataset) if config.input_view == "static" else dataset
+    return holdout_validation(dataset, config.validation) if config.validation > 0 else dataset
 
 
 def run_dataset(config: TrainConfig, data_root: str | None = None) -> SpikeDataset:
@@ -355,26 +381,40 @@ def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Opt
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batcher: Batcher, config: TrainConfig, split: str = "test", epoch: int = 0) -> dict:
+def evaluate(
+    model: nn.Module, batcher: Batcher, config: TrainConfig, split: str = "test", epoch: int = 0,
+    ctx: DistContext = SINGLE,
+) -> dict:
     """Loss and score of ``model`` on a split after training epoch index ``epoch`` (0-based).
 
     The encoding randomness comes from :func:`epoch_generator` ``(seed, epoch, 1)``, so the
     trainer's evaluation after epoch ``k`` and ``spikedyn eval`` of that checkpoint agree.
-    ``accuracy`` holds the data set's metric (``metric`` names it).
+    ``accuracy`` holds the data set's metric (``metric`` names it), chosen by the model's read-out
+    (:mod:`spikedyn.readout`); the metric's further scores (a per-step read-out's
+    ``sample_accuracy``) are added by name.  In a data-parallel run
+    (``ctx``) every process scores its share of each batch and all of them get the totals.
     """
     model.eval()
-    loss_fn = LOSSES[config.loss]
+    readout = readout_of(model)
+    readout.check(batcher.dataset, config.loss)
     generator = epoch_generator(config.seed, epoch, purpose=1)
-    metric = make_metric(batcher.dataset.metric, config.batch_size)
+    metric = readout.metric(batcher.dataset, config.batch_size)
     total, loss_sum = 0, 0.0
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
-        out = model(x)
-        target = target_matrix(y, batcher.dataset.num_classes, out.rate.dtype)
-        loss_sum += float(loss_fn(out.spikes, target)) * len(y)
-        metric.update(out.rate, y)
+        share = ctx.share(len(y))
+        out = model(x[:, share] if ctx.enabled else x)
+        mine = y[share]
+        target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
+        loss_sum += float(readout.loss_fn(config.loss, target)(out.spikes, target.values)) * len(mine)
+        metric.update(ctx.gather_rows(readout.scores(out), len(y)), y)
         total += len(y)
+    loss_sum = ctx.sum([loss_sum], batcher.device)[0]
     model.train()
-    return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name}
+    return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras()}
+
+
+#: the keys of a train/evaluate summary that are not a metric's extras
+_SCORE_KEYS = ("loss", "accuracy", "metric", "parts")
 
 
 def dynamics_summary(model: nn.Module) -> dict[str, float | list[float]]:
@@ -405,11 +445,18 @@ def _recorded_epochs(run_dir: Path) -> str:
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """``torch.load`` a run's ``checkpoint.pt``; a damaged or foreign file raises :class:`CheckpointError`."""
+    """``torch.load`` a run's ``checkpoint.pt``; a damaged or foreign file raises :class:`CheckpointError`.
+
+    A checkpoint written by :func:`atomic_save` carries the SHA-256 of its bytes; it is checked
+    before anything is unpickled, so a file that changed after it was written (a bit flipped on
+    disk, a copy cut short) is refused even where ``torch.load`` would read it without complaint.
+    Checkpoints written before the checksum existed have none and load as before.
+    """
     path = Path(path)
     reason = None
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        reason = _checksum_problem(path)
+        ckpt = None if reason else torch.load(path, map_location=map_location, weights_only=False)
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a damaged file
@@ -417,7 +464,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     else:
         needed = ("config", "model", "epoch")
-        if not isinstance(ckpt, dict) or any(key not in ckpt for key in needed):
+        if reason is None and (not isinstance(ckpt, dict) or any(key not in ckpt for key in needed)):
             reason = f"it is not a spikedyn checkpoint (the keys {', '.join(needed)} are missing)"
     if reason is not None:
         raise CheckpointError(
@@ -429,12 +476,149 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
+#: The zip archive comment that carries a checkpoint's checksum: this tag, then 64 hex digits.
+_CHECKSUM_TAG = b"spikedyn-sha256:"
+_CHECKSUM_SIZE = len(_CHECKSUM_TAG) + 64
+#: A zip archive ends with its 22-byte end-of-central-directory record (this signature first,
+#: the comment's length in its last two bytes), then the comment.
+_ZIP_END = b"PK\x05\x06"
+_ZIP_END_SIZE = 22
+
+
+def _sha256_of_start(fh, end: int):
+    """The SHA-256 (a ``hashlib`` object, to extend) of the first ``end`` bytes of the binary file ``fh``."""
+    import hashlib
+
+    fh.seek(0)
+    digest = hashlib.sha256()
+    while end > 0:
+        chunk = fh.read(min(end, 1 << 20))
+        if not chunk:
+            break
+        digest.update(chunk)
+        end -= len(chunk)
+    return digest
+
+
+def _add_checksum(fh) -> None:
+    """Record the SHA-256 of the archive ``torch.save`` wrote to ``fh`` (opened ``r+b``) as its zip comment.
+
+    The digest covers the archive exactly as ``torch.save`` wrote it (comment length 0).  Zip
+    readers, ``torch.load`` and ``zipfile`` included, skip the comment, so the file stays a plain
+    PyTorch checkpoint.  A file that is not a comment-less zip archive is left as it is.
+    """
+    size = fh.seek(0, os.SEEK_END)
+    if size < _ZIP_END_SIZE:
+        return
+    fh.seek(size - _ZIP_END_SIZE)
+    end = fh.read(_ZIP_END_SIZE)
+    if not end.startswith(_ZIP_END) or end[-2:] != b"\0\0":
+        return
+    comment = _CHECKSUM_TAG + _sha256_of_start(fh, size).hexdigest().encode("ascii")
+    fh.seek(size - 2)
+    fh.write(len(comment).to_bytes(2, "little") + comment)
+
+
+def _checksum_problem(path: Path) -> str | None:
+    """Why the checksum recorded by :func:`_add_checksum` in ``path`` does not hold, or None.
+
+    None also for a file without a checksum (written before it existed, or not by
+    :func:`atomic_save`): ``torch.load`` then judges it, as before.
+    """
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        start = max(0, size - _ZIP_END_SIZE - _CHECKSUM_SIZE)
+        fh.seek(start)
+        tail = fh.read()
+        at = tail.rfind(_ZIP_END)
+        if at < 0 or len(tail) - at < _ZIP_END_SIZE:
+            return None  # no end record in reach: torch.load will tell whether the file is whole
+        declared = int.from_bytes(tail[at + 20 : at + 22], "little")
+        comment = tail[at + _ZIP_END_SIZE :]
+        ours = comment.startswith(_CHECKSUM_TAG) or (
+            declared == _CHECKSUM_SIZE and comment == _CHECKSUM_TAG[: len(comment)]
+        )
+        if not ours:
+            return None
+        recorded = comment[len(_CHECKSUM_TAG) :]
+        whole = declared == len(comment) == _CHECKSUM_SIZE
+        if not whole or not all(c in b"0123456789abcdef" for c in recorded):
+            return "its SHA-256 checksum record at the end of the file is cut short or damaged"
+        digest = _sha256_of_start(fh, start + at + 20)
+        digest.update(b"\0\0")  # the comment length torch.save wrote
+    if digest.hexdigest().encode("ascii") != recorded:
+        return "its bytes do not match the SHA-256 checksum recorded when it was written, so the file changed since"
+    return None
+
+
 def atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    """Write ``obj`` to ``path`` so that ``path`` is always the previous file or the whole new one.
+
+    ``torch.save`` to a temporary file ``.NAME.tmp-PID`` in the same folder, record the SHA-256
+    of its bytes in it (:func:`_add_checksum`; :func:`read_checkpoint` verifies it), fsync it,
+    rename it over ``path`` and fsync the folder: the data is on disk before the new name
+    points at it (a power loss cannot leave a renamed but empty or partial file), and the rename
+    is on disk when this returns.  A process killed while saving leaves only its temporary file,
+    which nothing reads as a checkpoint; the next save removes those of processes that have ended.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "r+b") as fh:
+            _add_checksum(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+    _fsync_folder(path.parent)
+    _remove_stale_temporaries(path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """fsync ``folder`` so that a rename in it survives a power loss (a no-op where a folder cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # Windows: folders cannot be opened (NTFS renames are journaled)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the ``.NAME.tmp-PID`` files next to ``path`` left by processes killed while saving it.
+
+    Only files whose process has ended go (POSIX only: there ``os.kill(pid, 0)`` merely probes).
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{path.name}.tmp-"
+    try:
+        names = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for tmp in names:
+        pid = tmp.name[len(prefix) :]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # that process has ended: its file will never be renamed
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        except OSError:
+            pass  # running under another user, or unknown: leave it
 
 
 class Trainer:
@@ -442,14 +626,23 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, dataset: SpikeDataset | None = None) -> None:
         self.config = config.resolved()
-        self.device = pick_device(self.config.device)
+        self.dist = init_from_env(pick_device(self.config.device))
+        self.device = rank_device(pick_device(self.config.device), self.dist)
+        if self.dist.enabled and self.config.theta_per_batch_slot:
+            raise ValueError(
+                "theta_per_batch_slot ties theta to batch slots, which data parallel training splits over "
+                f"{self.dist.world_size} processes; train it in one process, or drop --theta-per-batch-slot"
+            )
         self.dataset = run_dataset(self.config) if dataset is None else prepare_dataset(dataset, self.config)
         self.batcher = Batcher(self.dataset, self.config, self.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.dataset).to(self.device)
         label_neuron_layers(self.model)  # neuron warnings name the layer
+        self.readout = readout_of(self.model)  # targets, loss, scores and metric of the model's read-out
+        self.readout.check(self.dataset, self.config.loss)
         self.rule = make_rule(self.config.rule)
         self.taps = self.rule.attach(self.model)
+        self.net = self.dist.wrap(self.model, self.device)  # the model, or its DDP wrapper (gradient averaging)
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
@@ -511,7 +704,7 @@ class Trainer:
         saved = ckpt["config"]
         defaults = TrainConfig()
         keys = ("dataset", "data_options", "model", "model_options", "neuron", "hidden", "steps", "batch_size", "seed",
-                "loss", "rule", "encoder", "input_view", "theta_per_batch_slot")
+                "loss", "rule", "encoder", "input_view", "theta_per_batch_slot", "validation")
         for key in keys:
             trained = saved.get(key, getattr(defaults, key))  # keys newer than the checkpoint: their default
             if trained != getattr(self.config, key):
@@ -529,7 +722,6 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict:
         cfg = self.config
-        loss_fn = LOSSES[cfg.loss]
         generator = epoch_generator(cfg.seed, epoch)
         torch.manual_seed(cfg.seed + epoch)
         batches = self.batcher.batches("train", cfg.batch_size, generator, shuffle=True)
@@ -537,28 +729,39 @@ class Trainer:
             batches,
             total=self.batcher.num_batches("train", cfg.batch_size),
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not cfg.progress,
+            disable=not (cfg.progress and self.dist.is_main),
             leave=False,
             dynamic_ncols=True,
         )
-        metric = make_metric(self.dataset.metric, cfg.batch_size)
+        metric = self.readout.metric(self.dataset, cfg.batch_size)
         total, loss_sum = 0, 0.0
         part_sums: dict[str, float] = {}  # the rule's other terms (reward propagation: one per tap)
+        ctx = self.dist
         for x, y in bar:
-            out = self.model(x)
-            target = target_matrix(y, self.dataset.num_classes, out.rate.dtype)
-            result = self.rule(out, target, loss_fn, self.taps)
+            n = len(y)
+            if ctx.enabled:  # this process's share of the batch (see spikedyn.distributed)
+                share = ctx.share(n)
+                x, mine = x[:, share], y[share]
+            else:
+                mine = y
+            out = self.net(x)
+            target = self.readout.target(mine, self.dataset, out.rate.dtype, out.spikes.shape[0])
+            loss_fn = self.readout.loss_fn(cfg.loss, target)
+            result = self.rule(out, target.values, loss_fn, self.taps, target.mask)
             self.optimizer.zero_grad(set_to_none=True)
-            result.total.backward()
+            (ctx.scaled_loss(result.total, result.batch_summed, n) if ctx.enabled else result.total).backward()
             self.optimizer.step()
-            loss_sum += result.parts["readout"].item() * len(y)
-            for name, value in result.parts.items():
-                if name != "readout":
-                    part_sums[name] = part_sums.get(name, 0.0) + value.item() * len(y)
-            metric.update(out.rate.detach(), y)
-            total += len(y)
+            names = list(result.parts)
+            sums = ctx.sum([result.parts[k].item() * len(mine) for k in names], self.device)
+            for name, value in zip(names, sums):
+                if name == "readout":
+                    loss_sum += value
+                else:
+                    part_sums[name] = part_sums.get(name, 0.0) + value
+            metric.update(ctx.gather_rows(self.readout.scores(out).detach(), n), y)
+            total += n
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", refresh=False)
-        summary = {"loss": loss_sum / total, "accuracy": metric.value()}
+        summary = {"loss": loss_sum / total, "accuracy": metric.value(), **metric.extras()}
         if part_sums:
             summary["parts"] = {name: value / total for name, value in part_sums.items()}
         return summary
@@ -571,10 +774,12 @@ class Trainer:
         A run resumed with ``epochs`` not above the epochs already trained trains nothing and says
         so.  A new run (no checkpoint) starts ``metrics.jsonl`` afresh.
         """
+        main = self.dist.is_main  # in a data-parallel run rank 0 alone writes files and prints
+        say = print if main else (lambda *args, **kwargs: None)
         if resume and self.resume():
-            print(f"resumed from {self.checkpoint_path} after epoch {self.epoch}")
+            say(f"resumed from {self.checkpoint_path} after epoch {self.epoch}")
             if self.epoch >= self.config.epochs:
-                print(
+                say(
                     f"nothing to train: the run already holds {self.epoch} epoch(s) and epochs is {self.config.epochs}; "
                     f"pass --epochs N with N > {self.epoch} to train it further"
                 )
@@ -584,18 +789,20 @@ class Trainer:
                 f"or choose another --out directory"
             )
         elif resume:
-            print(f"no checkpoint in {self.out} to resume; starting a new run there")
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            say(f"no checkpoint in {self.out} to resume; starting a new run there")
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
         last = self.config.epochs if stop_after is None else min(self.config.epochs, self.epoch + stop_after)
-        if self.epoch == 0:
+        if self.epoch == 0 and main:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)  # left by a run that never saved a checkpoint
             self.record_dynamics()  # epoch 0: the initial theta
         while self.epoch < last:
             epoch = self.epoch
             start = time.perf_counter()
             train = self.train_epoch(epoch)
-            test = evaluate(self.model, self.batcher, self.config, "test", epoch)
+            test = evaluate(self.model, self.batcher, self.config, "test", epoch, self.dist)
+            val = evaluate(self.model, self.batcher, self.config, "val", epoch, self.dist) if self.dataset.val is not None else None
             lrs = [g["lr"] for g in self.optimizer.param_groups]
             self.scheduler.step()
             record = {
@@ -607,8 +814,12 @@ class Trainer:
                 "lr": lrs,
                 "seconds": round(time.perf_counter() - start, 3),
             }
+            if val is not None:  # the epoch with the best val_accuracy is the one to report (accuracy-B)
+                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             if test["metric"] != "accuracy":
                 record["metric"] = test["metric"]
+            for split_name, scores in (("train", train), ("test", test)):  # the metric's extras, e.g. sample_accuracy
+                record.update({f"{split_name}_{k}": v for k, v in scores.items() if k not in _SCORE_KEYS})
             if "parts" in train:
                 record["train_parts"] = train["parts"]
             dynamics = dynamics_summary(self.model)
@@ -616,6 +827,8 @@ class Trainer:
                 record["dynamics"] = dynamics
             self.history.append(record)
             self.epoch = epoch + 1
+            if not main:
+                continue
             self.record_dynamics()
             atomic_save(self.state(), self.checkpoint_path)
             with open(self.out / "metrics.jsonl", "a") as fh:
@@ -624,9 +837,11 @@ class Trainer:
                 print(
                     f"epoch {record['epoch']:3d}/{self.config.epochs}  loss {train['loss']:.4f}  "
                     f"train {100 * train['accuracy']:.2f}%  test {100 * test['accuracy']:.2f}%  "
-                    f"({record['seconds']:.1f}s)",
+                    + (f"(per sample {100 * test['sample_accuracy']:.2f}%)  " if "sample_accuracy" in test else "")
+                    + f"({record['seconds']:.1f}s)",
                     flush=True,
                 )
+        self.dist.barrier()  # every process returns once rank 0 has written the last checkpoint
         return self.history
 
 

@@ -41,8 +41,8 @@ def test_report_of_mdn_table3_from_run_folders(mnist_runs, tmp_path):
     fs = mnist["ours"]["2nd-fs"]
     finals = [100 * a for a in MNIST_FINALS["2nd-fs"]]
     mean = sum(finals) / 3
-    assert fs["seeds_finished"] == 3 and fs["final_mean"] == pytest.approx(mean)
-    assert fs["final_std"] == pytest.approx(math.sqrt(sum((f - mean) ** 2 for f in finals) / 2))  # sample std
+    assert fs["seeds_finished"] == 3 and fs["score_mean"] == pytest.approx(mean)
+    assert fs["score_std"] == pytest.approx(math.sqrt(sum((f - mean) ** 2 for f in finals) / 2))  # sample std
     assert fs["best_mean"] == pytest.approx(99.0)  # every seed's best epoch is the first
     assert mnist["ours"]["lif"]["seeds_finished"] == 3 and mnist["ours"]["lif"]["cells"] == 4
     assert fs["schedules"][0]["epochs"] == 20 and fs["schedules"][0]["lr_step"] == 15
@@ -50,7 +50,7 @@ def test_report_of_mdn_table3_from_run_folders(mnist_runs, tmp_path):
 
     # markdown: paper next to ours, the unfinished seed, the row without data and its hint
     assert "| MNIST | paper | 98.67 ± 0.05 |" in md
-    assert f"{mean:.2f} ± {fs['final_std']:.2f} (3)" in md
+    assert f"{mean:.2f} ± {fs['score_std']:.2f} (3)" in md
     assert "4 of 20" in md and "seed3157" in md
     assert "F-MNIST: no data" in md and "Put it here" in md and fmnist["status"] == "no data"
     assert "sample standard deviation" in md
@@ -92,7 +92,7 @@ def test_report_after_a_tiny_run(tmp_path):
     doc = json.loads(paths["json"].read_text())
     digits = doc["rows"][0]
     record = json.loads((tmp_path / "runs" / TINY / "digits" / "lif" / "seed3154" / "metrics.jsonl").read_text())
-    assert digits["ours"]["lif"]["final_mean"] == pytest.approx(100 * record["test_accuracy"], abs=1e-4)
+    assert digits["ours"]["lif"]["score_mean"] == pytest.approx(100 * record["test_accuracy"], abs=1e-4)
     assert digits["data"]["train"] == 1437 and digits["data"]["test"] == 360
     md = paths["markdown"].read_text()
     assert "| Digits | paper | 90.00 ± 1.00 | 80.00 |" in md

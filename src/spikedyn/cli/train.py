@@ -44,7 +44,10 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="network family: mdn (MDN's three-layer net), brp (BRP's spiking conv nets; needs "
         "--model-option topology=mnist|cifar10|fsdd-1d|fsdd-2d|... or a topology string) or plif (PLIF's "
         "conv nets with voting: --model-option preset=mnist|fmnist|cifar10|nmnist|cifar10dvs|dvsgesture; "
-        f"static images with --data-option flatten=false --encoder direct) (default {d.model})",
+        f"static images with --data-option flatten=false --encoder direct) or nrr (NRR-SNN: recurrent "
+        "adaptive-threshold layer(s) with a linear read-out at every step, trained per step; options hidden=500, "
+        "layers=1, deep=true, sparseness=0.5, recurrent=false, adaptive=false, ...; frame-labelled data such as "
+        f"timit-phones) (default {d.model})",
     )
     p.add_argument(
         "--model-option", action="append", metavar="KEY=VALUE",
@@ -65,7 +68,10 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cosine-period", type=int, help=f"T_max of the cosine schedule, in epochs (default {d.cosine_period})")
     p.add_argument("--lr-step", type=int, help=f"decay the learning rates every N epochs (default {d.lr_step})")
     p.add_argument("--lr-gamma", type=float, help=f"learning-rate decay factor (default {d.lr_gamma})")
-    p.add_argument("--loss", choices=["rate-mse", "step-mse"], help=f"read-out loss (default {d.loss})")
+    p.add_argument(
+        "--loss", choices=["rate-mse", "step-mse"],
+        help="read-out loss (default: the model's read-out's: rate-mse; nrr: step-mse, per-step targets)",
+    )
     p.add_argument(
         "--rule", choices=list(RULES),
         help="learning rule: " + "; ".join(f"{name}: {text}" for name, text in RULE_HELP.items())
@@ -83,6 +89,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--theta-per-batch-slot", action="store_true",
         help="MDN phase 1 as the authors' code: one learnable theta per batch slot and neuron (--neuron mdn)",
+    )
+    p.add_argument(
+        "--validation", type=float, metavar="FRACTION",
+        help="hold out this fraction of each class's training samples (the last ones) and score them every epoch "
+        "(val_accuracy in metrics.jsonl); the test score at the best validation epoch is PLIF's accuracy-B "
+        f"(0.15); 0 = none (default {d.validation:g})",
     )
     p.add_argument("--alpha", type=float, help=f"Bernoulli rate scale alpha, > 0 (default {d.alpha})")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
@@ -207,35 +219,53 @@ def train_config(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..train import Trainer
+    from ..distributed import broadcast_object, init_from_env, launched_by_torchrun
+    from ..train import TrainConfig, Trainer, pick_device
 
     if getattr(args, "allocator", "keep") == "keep":
         from ..perf import keep_freed_memory
 
         keep_freed_memory()
     resume = getattr(args, "resume", False)
-    trainer = Trainer(train_config(args))
+    if launched_by_torchrun():  # data parallel: rank 0 picks the run directory, the others follow it
+        ctx = init_from_env(pick_device(getattr(args, "device", TrainConfig().device)))
+        try:
+            config = broadcast_object(train_config(args) if ctx.is_main else None, ctx)
+            return _fit(Trainer(config), resume, ctx.is_main, ctx.world_size)
+        finally:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    return _fit(Trainer(train_config(args)), resume, True, 1)
+
+
+def _fit(trainer, resume: bool, main: bool, processes: int) -> int:
+    """Train (or resume) ``trainer``'s run, printing the header and the result on rank 0 only."""
     cfg = trainer.config
     mc = trainer.model.config
     shape = getattr(trainer.model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes"))
-    print(
-        f"training {cfg.model} network {shape} of {cfg.neuron} neurons "
-        f"on {cfg.dataset} ({len(trainer.dataset.train)} train / {len(trainer.dataset.test)} test), "
-        f"T={cfg.steps}, batch {cfg.batch_size}, {cfg.epochs} epochs, rule {cfg.rule}, device {trainer.device}; "
-        f"run dir {cfg.out}",
-        flush=True,
-    )
+    parallel = f" x {processes} processes (torchrun, batch shared)" if processes > 1 else ""
+    if main:
+        print(
+            f"training {cfg.model} network {shape} of {cfg.neuron} neurons "
+            f"on {cfg.dataset} ({len(trainer.dataset.train)} train / {len(trainer.dataset.test)} test), "
+            f"T={cfg.steps}, batch {cfg.batch_size}, {cfg.epochs} epochs, rule {cfg.rule}, "
+            f"device {trainer.device}{parallel}; run dir {cfg.out}",
+            flush=True,
+        )
     try:
         history = trainer.fit(resume=resume)
     except KeyboardInterrupt:
         done = trainer.epoch
-        print(
-            f"\ninterrupted during epoch {done + 1}; the checkpoint holds {done} finished epoch(s). "
-            f"Continue with: spikedyn train --out {cfg.out} --resume",
-            file=sys.stderr,
-        )
+        if main:
+            print(
+                f"\ninterrupted during epoch {done + 1}; the checkpoint holds {done} finished epoch(s). "
+                f"Continue with: spikedyn train --out {cfg.out} --resume",
+                file=sys.stderr,
+            )
         return 130
-    if history:
+    if history and main:
         best = max(h["test_accuracy"] for h in history)
         print(f"final test accuracy {100 * history[-1]['test_accuracy']:.2f}%  (best {100 * best:.2f}%)")
     return 0

@@ -48,6 +48,7 @@ class SpikeDataset:
     source: str = ""  # where the files were found
     notes: dict = field(default_factory=dict)
     metric: str = "accuracy"  # score of the read-out (spikedyn.metrics): "accuracy" | "nettalk-cosine"
+    val: TensorDataset | None = None  # held out of train to select an epoch (holdout_validation)
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -101,6 +102,38 @@ def static_view(dataset: SpikeDataset) -> SpikeDataset:
         dataset, train=flat[0], test=flat[1], kind="static", encoder="rate",
         notes={**dataset.notes, "input_view": f"static: {dataset.steps} steps x {list(dataset.feature_shape)} flattened"},
     )
+
+
+def holdout_validation(dataset: SpikeDataset, fraction: float) -> SpikeDataset:
+    """Hold out the last ``fraction`` of every class's training samples (file order) as ``val``.
+
+    The PLIF authors' accuracy-B protocol (spec common.md section 8): per class, the first
+    ``round((1 - fraction) * n_c)`` samples train and the others validate; the epoch with the best
+    validation score is the one whose test score is reported.  Needs one class per sample
+    (``target="class"``); ``fraction`` in (0, 1).
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+    if dataset.target != "class":
+        raise ValueError(
+            f"{dataset.name} has {dataset.target} targets; a per-class validation split needs one class per sample"
+        )
+    x, y, *rest = dataset.train.tensors
+    train_idx, val_idx = [], []
+    for c in torch.unique(y).tolist():
+        idx = torch.nonzero(y == c).flatten()  # ascending: file order
+        keep = int(round((1.0 - fraction) * len(idx)))
+        if keep == 0 or keep == len(idx):
+            raise ValueError(
+                f"{dataset.name}: class {c} has {len(idx)} training sample(s), too few to hold out "
+                f"{100 * fraction:g} % for validation; use a larger fraction or more data"
+            )
+        train_idx.append(idx[:keep])
+        val_idx.append(idx[keep:])
+    tr, va = torch.cat(train_idx).sort().values, torch.cat(val_idx).sort().values
+    pick = lambda idx: TensorDataset(*(t[idx] for t in (x, y, *rest)))  # noqa: E731
+    notes = {**dataset.notes, "validation": f"last {100 * fraction:g} % of each class held out ({len(va)} samples)"}
+    return replace(dataset, train=pick(tr), val=pick(va), notes=notes)
 
 
 _LOADERS: dict[str, Callable[..., SpikeDataset]] = {}

@@ -10,6 +10,12 @@ plus the target matrix ``y*`` ``[B, C]`` (one-hot or multi-hot), the read-out lo
 ``L_out(S_out, y*)`` and the model's taps (:func:`~spikedyn.layers.spike_taps`).  It returns
 the scalar whose gradient trains the network, with its parts for logging.
 
+Per-step targets (a per-step read-out such as NRR's, :mod:`spikedyn.readout`): ``y*`` is
+``[T, B, C]`` (``y*_t``, the class repeated or the frame's label) and ``mask`` ``[T, B]`` marks
+the steps that count (padded frames 0); ``out.spikes`` then holds the read-out ``o_t``
+``[T, B, C]``.  The read-out loss the trainer passes has the mask bound in; a rule uses the
+mask for anything else it computes per step (reward propagation's teaching signal).
+
 Before training, :meth:`LearningRule.attach` sets the model's taps: transparent for rules that
 backpropagate between layers (BPTT), detaching for layer-local rules (reward propagation).
 """
@@ -42,10 +48,15 @@ class RuleLoss:
 
     ``parts["readout"]`` is always the read-out loss ``L_out``, the number that is comparable
     across rules (and what evaluation reports); layer-local rules add one ``parts["tap<l>"]`` per tap.
+    ``batch_summed``: the part of ``total`` that is a *sum* over the batch's samples (reward
+    propagation's ``sum_b <S_l[b], G_l[b]>``); the rest is a mean over samples.  Data parallel
+    training needs the split to weight each process's share so that the update equals one
+    process's on the whole batch (:meth:`spikedyn.distributed.DistContext.scaled_loss`).
     """
 
     total: Tensor
     parts: dict[str, Tensor] = field(default_factory=dict)
+    batch_summed: Tensor | float = 0.0
 
 
 class LearningRule(ABC):
@@ -71,13 +82,18 @@ class LearningRule(ABC):
         return taps
 
     @abstractmethod
-    def loss(self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap]) -> RuleLoss:
-        """The loss of one forward pass ``out`` against ``target`` ``[B, C]``."""
+    def loss(
+        self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap],
+        mask: Tensor | None = None,
+    ) -> RuleLoss:
+        """The loss of one forward pass ``out`` against ``target`` ``[B, C]`` (or per step ``[T, B, C]``
+        with the valid steps ``mask`` ``[T, B]``, see the module docstring)."""
 
     def __call__(
-        self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap]
+        self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap],
+        mask: Tensor | None = None,
     ) -> RuleLoss:
-        return self.loss(out, target, readout_loss, taps)
+        return self.loss(out, target, readout_loss, taps, mask)
 
     def check_taps(self, taps: Sequence[SpikeTap]) -> None:
         """Raise unless the taps are set as this rule needs (i.e. :meth:`attach` was called)."""

@@ -24,6 +24,19 @@ code: descent on ``+<S, E B>``.  For a single step (``T = 1``) fully connected l
 ``V = W x + b``, ``S = H(V - 0.5)`` with the RectWindow(0.5) surrogate this is::
 
     dL/dW_ij = sum_b G_l[b, i] * 1[|V_i[b] - 0.5| < 0.5] * x_j[b]
+
+**Per-step targets** (a per-step read-out ``o_t``, NRR, spec nrr.md section 3): with targets
+``y*_t`` ``[T, B, C]`` and the mask ``m_t`` ``[T, B]`` of the steps that count, the signal is
+per step and zero on masked (padded) steps::
+
+    G_{l,t} = m_t E_t B_l,   E_t = y*_t  |  o_t - y*_t  |  sign(o_t - y*_t),
+    L_l = sum_t sum_b <S_l(t)[b], G_{l,t}[b]>
+
+so ``dL/dS_l(t) = G_{l,t}``: the label of step ``t`` (TIMIT: the frame's phone) through the same
+``B_l`` for every channel of the layer.  The output is used per step (``o_t``, not the rate) in
+``err``/``sign``.  For a recurrent layer whose tap is local (:class:`~spikedyn.neurons.RecurrentNRR`)
+the cell also detaches every reuse of ``S_{t-1}``, so the gradient flows back in time only
+through the membrane.
 """
 
 from __future__ import annotations
@@ -39,20 +52,24 @@ from .base import LearningRule, NetworkOutput, ReadoutLoss, RuleLoss
 
 
 def teaching_signal(tap: SpikeTap, signal: Tensor) -> Tensor:
-    """``G_l = E B_l`` for the signal ``E`` ``[B, C]``, shaped ``[B, *tap.shape]``, without gradient."""
+    """``G_l = E B_l`` for the signal ``E`` ``[B, C]`` (or per step ``[T, B, C]``), shaped
+    ``[B, *tap.shape]`` (``[T, B, *tap.shape]``), without gradient."""
     projection = tap.projection
-    if signal.dim() != 2 or signal.shape[1] != projection.shape[0]:
+    if signal.dim() not in (2, 3) or signal.shape[-1] != projection.shape[0]:
         raise ValueError(
             f"teaching signal of shape {tuple(signal.shape)} does not fit a tap projecting "
-            f"{projection.shape[0]} classes; expected [B, {projection.shape[0]}]"
+            f"{projection.shape[0]} classes; expected [B, {projection.shape[0]}] or [T, B, {projection.shape[0]}]"
         )
     with torch.no_grad():
         g = signal.detach().to(projection.dtype) @ projection
-    return g.reshape(signal.shape[0], *tap.shape)
+    return g.reshape(*signal.shape[:-1], *tap.shape)
 
 
 def projection_loss(spikes: Tensor, teaching: Tensor) -> Tensor:
-    """``L_l = sum_t sum_b <S_l(t)[b], G_l[b]>`` for spikes ``[T, B, *shape]`` and ``G_l`` ``[B, *shape]``."""
+    """``L_l = sum_t sum_b <S_l(t)[b], G_l[b]>`` for spikes ``[T, B, *shape]`` and ``G_l`` ``[B, *shape]``
+    (the same at every step), or ``sum_t sum_b <S_l(t)[b], G_{l,t}[b]>`` for ``G_l`` ``[T, B, *shape]``."""
+    if tuple(spikes.shape) == tuple(teaching.shape):  # one signal per step
+        return (spikes * teaching.to(spikes.dtype)).sum()
     if tuple(spikes.shape[1:]) != tuple(teaching.shape):
         raise ValueError(
             f"tap spikes of shape {tuple(spikes.shape)} do not match the teaching signal "
@@ -69,9 +86,13 @@ class RewardPropagation(LearningRule):
     @staticmethod
     @abstractmethod
     def signal(rate: Tensor, target: Tensor) -> Tensor:
-        """The teaching signal ``E`` ``[B, C]`` from the output rate ``r`` and the target ``y*``."""
+        """The teaching signal ``E`` ``[B, C]`` from the output rate ``r`` and the target ``y*``
+        (elementwise: per step, ``E_t`` ``[T, B, C]`` from ``o_t`` and ``y*_t``)."""
 
-    def loss(self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap]) -> RuleLoss:
+    def loss(
+        self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap],
+        mask: Tensor | None = None,
+    ) -> RuleLoss:
         if not taps:
             raise ValueError(
                 f"learning rule {self.name!r} needs the model's SpikeTaps (spike_taps(model)); got none. "
@@ -86,14 +107,19 @@ class RewardPropagation(LearningRule):
         self.check_taps(taps)
         readout = readout_loss(out.spikes, target)
         with torch.no_grad():
-            signal = self.signal(out.rate.detach(), target)
-        total = readout
+            if target.dim() == 3:  # per-step targets y*_t: per-step outputs o_t, masked steps silent
+                signal = self.signal(out.spikes.detach(), target)
+                if mask is not None:
+                    signal = signal * mask.unsqueeze(2).to(signal.dtype)
+            else:
+                signal = self.signal(out.rate.detach(), target)
+        total, summed = readout, 0.0
         parts = {"readout": readout.detach()}
         for index, (spikes, tap) in enumerate(zip(out.taps, taps)):
             term = projection_loss(spikes, teaching_signal(tap, signal))
-            total = total + term
+            total, summed = total + term, summed + term
             parts[f"tap{index}"] = term.detach()
-        return RuleLoss(total=total, parts=parts)
+        return RuleLoss(total=total, parts=parts, batch_summed=summed)
 
 
 class LabelProjection(RewardPropagation):

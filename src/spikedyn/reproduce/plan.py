@@ -63,12 +63,13 @@ class Plan:
     def expected(self, cell: Cell) -> dict:
         """Config values a cell's existing run directory must match to be continued.
 
-        ``lr_step`` is left out for a constant learning rate (``lr_gamma`` 1), where it changes nothing.
+        ``lr_step`` is left out where it changes nothing: a constant learning rate (``lr_gamma``
+        1) or the cosine schedule.
         """
         values = {"dataset": cell.dataset, "data_options": cell.data_options, "seed": cell.seed}
         values.update(cell.train_options)
         values.update(self.overrides)
-        if self.lr_step is not None and not constant_lr(values):
+        if self.lr_step is not None and uses_lr_step(values):
             values["lr_step"] = self.lr_step
         return values
 
@@ -90,6 +91,11 @@ class Plan:
 def constant_lr(options: dict) -> bool:
     """Whether training options ask for a constant learning rate (StepLR with ``lr_gamma`` 1)."""
     return options.get("schedule", "step") == "step" and options.get("lr_gamma") == 1.0
+
+
+def uses_lr_step(options: dict) -> bool:
+    """Whether ``lr_step`` matters to a run with these options (StepLR that decays)."""
+    return options.get("schedule", "step") == "step" and not constant_lr(options)
 
 
 def _train_config_fields() -> set[str]:
@@ -305,8 +311,11 @@ def describe_plan(plan: Plan) -> Iterable[str]:
         yield f"  paper's schedule: {t.paper_schedule}"
     if t.train_options:
         yield f"  every row: {options_text(t.train_options)}"
-    constant = bool(plan.rows) and all(constant_lr({**t.row_options(rp.row), **plan.overrides}) for rp in plan.rows)
-    lr = "constant learning rate" if constant else f"lr step {plan.lr_step} (gamma 0.1)"
+    options = [{**t.row_options(rp.row), **plan.overrides} for rp in plan.rows]
+    constant = bool(options) and all(constant_lr(o) for o in options)
+    cosine = bool(options) and all(o.get("schedule") == "cosine" for o in options)
+    lr = ("constant learning rate" if constant else "cosine learning-rate schedule" if cosine
+          else f"lr step {plan.lr_step} (gamma 0.1)")
     yield f"  our schedule: {plan.epochs} epochs, {lr}; seeds {seeds}; neurons {', '.join(plan.neurons)}"
     if t.columns:
         yield f"  columns: {', '.join(t.columns)} (each row is one task in one column)"

@@ -2,8 +2,10 @@
 
 Everything is read back from the cells' run directories (``config.json``, ``metrics.jsonl``,
 ``error.json``), so the report can be written at any time, also while cells are running.
-"Ours" is the test score of each finished seed's **final** epoch, as mean ± **sample** standard
-deviation (n - 1) over the finished seeds, plus the mean over seeds of each seed's best epoch.
+"Ours" is each finished seed's test score of the **final** epoch (or, where the table or row
+says so, of the best epoch, or of the epoch with the best validation score: ``tables.SCORES``),
+as mean ± **sample** standard deviation (n - 1) over the finished seeds, plus the mean over
+seeds of each seed's best epoch.
 Scores are in percent, like the paper's.
 
 The main table has one line per task and one column per neuron, or per the table's own
@@ -27,7 +29,7 @@ from ..analysis.capability import Capability, capability
 from .cells import Cell
 from .plan import Plan, RowPlan, constant_lr
 from .runner import RunSummary
-from .tables import CheckSpec, RowSpec, TableSpec
+from .tables import SCORES, CheckSpec, RowSpec, TableSpec
 
 STD_NOTE = "sample standard deviation (n - 1) over the finished seeds"
 #: a mean test curve counts as settled when it moves less than this (percentage points) over its last tenth
@@ -58,6 +60,10 @@ def cell_record(plan: Plan, cell: Cell, now: float | None = None) -> dict:
     if state.history:
         scores = [100 * h["test_accuracy"] for h in state.history]
         rec.update(final=round(scores[-1], 6), best=round(max(scores), 6), best_epoch=1 + scores.index(max(scores)))
+        val = [h.get("val_accuracy") for h in state.history]
+        if all(v is not None for v in val):  # accuracy-B: the test score where validation peaks (first such epoch)
+            pick = val.index(max(val))
+            rec.update(selected=round(scores[pick], 6), selected_epoch=pick + 1)
         metric = state.history[-1].get("metric")
         if metric:
             rec["metric"] = metric
@@ -73,28 +79,30 @@ def cell_record(plan: Plan, cell: Cell, now: float | None = None) -> dict:
 
 def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: list[str]) -> dict:
     ours = {}
+    score = table.score_of(rp.row)
     for neuron in neurons:
         mine = [r for r in records if r["neuron"] == neuron]
-        done = [r for r in mine if r["status"] == "finished"]
-        final_mean, final_std = _mean_std([r["final"] for r in done])
+        done = [r for r in mine if r["status"] == "finished" and score in r]
+        score_mean, score_std = _mean_std([r[score] for r in done])
         best_mean, _ = _mean_std([r["best"] for r in done])
         schedules = []
         for r in mine:
             if r.get("schedule") and r["schedule"] not in schedules:
                 schedules.append(r["schedule"])
         ours[neuron] = {
-            "final_mean": final_mean, "final_std": final_std, "best_mean": best_mean,
+            "score_mean": score_mean, "score_std": score_std, "best_mean": best_mean,
             "seeds_finished": len(done), "cells": len(mine),
             "seeds": sorted(r["seed"] for r in done), "schedules": schedules,
             "per_seed": {str(r["seed"]): {"final": r["final"], "best": r["best"], "epochs": r["epochs_done"]} for r in done},
         }
-    measured = [(n, v["final_mean"]) for n, v in ours.items() if v["final_mean"] is not None]
+    measured = [(n, v["score_mean"]) for n, v in ours.items() if v["score_mean"] is not None]
     best = max(measured, key=lambda nv: nv[1]) if measured else None
     metrics = sorted({r["metric"] for r in records if r.get("metric")})
     row: RowSpec = rp.row
     paper_of = {n: table.paper_of(row, n) for n in neurons}
     return {
         "label": row.label, "task": row.group, "column": row.column, "kind": row.kind, "status": rp.status,
+        "score": score,
         "problem": rp.problem,
         "dataset_requested": row.dataset, "dataset_used": rp.dataset, "data_options": rp.data_options,
         "folder": rp.folder, "stand_in_note": rp.note, "data": rp.data, "missing": rp.missing,
@@ -103,7 +111,7 @@ def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: li
         "metric": metrics[0] if len(metrics) == 1 else (metrics or (rp.data or {}).get("metric")),
         "paper": {n: list(v) for n, v in row.paper.items()},
         "paper_best": list(row.paper_best) if row.paper_best else None, "paper_best_note": row.paper_best_note,
-        "ours": ours, "best_ours": {"neuron": best[0], "final_mean": best[1]} if best else None,
+        "ours": ours, "best_ours": {"neuron": best[0], "score_mean": best[1]} if best else None,
     }
 
 
@@ -137,7 +145,7 @@ def _capabilities(table: TableSpec, rows: list[dict]) -> dict | None:
     neurons = list(table.neurons)
     kinds = {r.label: r.kind for r in table.rows}
     paper_acc = {r.label: {n: v[0] for n, v in r.paper.items()} for r in table.rows}
-    ours_acc = {r["label"]: {n: r["ours"].get(n, {}).get("final_mean") for n in neurons} for r in rows}
+    ours_acc = {r["label"]: {n: r["ours"].get(n, {}).get("score_mean") for n in neurons} for r in rows}
     ours = capability(ours_acc, kinds, neurons)
     paper = capability(paper_acc, kinds, neurons)
     used = set(ours.tasks["spatial"]) | set(ours.tasks["temporal"])
@@ -257,7 +265,7 @@ def _sweep(table: TableSpec, rows: list[dict], grid: list[dict]) -> dict:
             value = table.row_options(table.row(r["label"]))[table.sweep]
             o = r["ours"].get(where["neuron"], {})
             paper = r["paper_by_neuron"].get(where["neuron"])
-            points.append({"column": column, "x": value, "mean": o.get("final_mean"), "std": o.get("final_std"),
+            points.append({"column": column, "x": value, "mean": o.get("score_mean"), "std": o.get("score_std"),
                            "seeds": o.get("seeds_finished", 0), "paper": paper, "status": r["status"]})
         points.sort(key=lambda p: p["x"])
         means = [p["mean"] for p in points if p["mean"] is not None]
@@ -284,14 +292,14 @@ def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
     if table.columns:  # checks name columns: scored with the first neuron
         ours_scores: dict[str, dict] = {}
         for r in rows:
-            ours_scores.setdefault(r["task"], {})[r["column"]] = r["ours"][neurons[0]]["final_mean"]
+            ours_scores.setdefault(r["task"], {})[r["column"]] = r["ours"][neurons[0]]["score_mean"]
         paper_scores: dict[str, dict] = {}
         for r in table.rows:
             value = r.paper.get(r.column)
             if value is not None:
                 paper_scores.setdefault(r.group, {})[r.column] = value[0]
     else:
-        ours_scores = {r["label"]: {n: v["final_mean"] for n, v in r["ours"].items()} for r in rows}
+        ours_scores = {r["label"]: {n: v["score_mean"] for n, v in r["ours"].items()} for r in rows}
         paper_scores = {r.label: {n: v[0] for n, v in r.paper.items()} for r in table.rows}
     curves = _curves(plan, table, grid) if table.curves or any(c.convergence for c in table.checks) else None
     checks = []
@@ -318,7 +326,7 @@ def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
     doc = {
         "table": table.name, "title": table.title, "paper_source": table.source, "notes": list(table.notes),
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now)), "units": "percent",
-        "ours": "final-epoch test score, mean ± " + STD_NOTE + "; best = mean over seeds of each seed's best epoch",
+        "ours": _score_text(rows) + ", mean ± " + STD_NOTE + "; best = mean over seeds of each seed's best epoch",
         "out_root": str(plan.out_root), "neurons": neurons,
         "column_axis": "table" if table.columns else "neuron", "columns": columns, "grid": grid,
         "paper_schedule": table.paper_schedule, "train_options": table.train_options, "paper_epoch": table.paper_epoch,
@@ -383,7 +391,7 @@ def _ours_cell(row: dict, neuron: str) -> str:
     o = row["ours"][neuron]
     if not o["seeds_finished"]:
         return f"— (0/{o['cells']})" if o["cells"] else "not run"
-    return f"{_pm(o['final_mean'], o['final_std'])} ({o['seeds_finished']})"
+    return f"{_pm(o['score_mean'], o['score_std'])} ({o['seeds_finished']})"
 
 
 def _label(row: dict, text: str | None = None) -> str:
@@ -406,6 +414,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "task"
 
 
+def _score_text(rows: list[dict]) -> str:
+    """What "ours" is: one :data:`SCORES` text, or one per group of rows when they differ."""
+    used: dict[str, list[str]] = {}
+    for r in rows:
+        used.setdefault(r.get("score", "final"), []).append(r["label"])
+    if len(used) == 1:
+        return SCORES[next(iter(used))]
+    return "; ".join(f"{SCORES[s]} for {', '.join(labels)}" for s, labels in used.items())
+
+
 def render_markdown(doc: dict, chart: str | None = None) -> str:
     """Markdown text of a report dict from :func:`build_report`."""
     neurons = doc["neurons"]
@@ -420,11 +438,9 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
     has_best = any(line["paper_best"] for line in grid)
     out = [f"# {doc['title']}: paper vs ours", ""]
     out.append(f"*Paper*: {doc['paper_source']}. These figures are the paper's, copied from it.  ")
-    out.append(
-        "*Ours*: test score (%) of the final epoch, mean ± sample standard deviation (n − 1) over the finished "
-        "seeds, their number in brackets; — (0/2): none of the 2 started seeds has finished yet; not run: no run "
-        "folder yet.  "
-    )
+    out.append(f"*Ours*: {_score_text(rows)} (%), mean ± sample standard deviation (n − 1) over the finished "
+               "seeds, their number in brackets; — (0/2): none of the 2 started seeds has finished yet; not run: no "
+               "run folder yet.  ")
     asked = doc["asked"]
     if asked["epochs"] is not None:
         lr = "constant learning rate" if asked.get("constant_lr") else f"lr step {asked['lr_step']}"
@@ -457,7 +473,7 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
             p = r["paper_by_neuron"].get(where["neuron"]) if "paper_by_neuron" in r else r["paper"].get(where["neuron"])
             paper.append(_pm(*p) if p else "—")
             ours.append(_ours_cell(r, where["neuron"]))
-            mean = r["ours"][where["neuron"]]["final_mean"]
+            mean = r["ours"][where["neuron"]]["score_mean"]
             if mean is not None and (best is None or mean > best[1]):
                 best = (c, mean)
         extra_p, extra_o = [], []
@@ -482,20 +498,20 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
             p = r["paper_by_neuron"].get(n) if "paper_by_neuron" in r else r["paper"].get(n)
             if not o["cells"] and not p:
                 continue
-            delta = f"{o['final_mean'] - p[0]:+.2f}" if p and o["final_mean"] is not None else "—"
+            delta = f"{o['score_mean'] - p[0]:+.2f}" if p and o["score_mean"] is not None else "—"
             sched = "; ".join(_schedule_text(s) for s in o["schedules"]) or "—"
             paper_sched = [r.get("paper_schedule") or "—"] if by_columns else []
             detail.append("| " + " | ".join(
-                [_label(r), n, _pm(*p) if p else "—"] + paper_sched + [_pm(o["final_mean"], o["final_std"]), delta,
+                [_label(r), n, _pm(*p) if p else "—"] + paper_sched + [_pm(o["score_mean"], o["score_std"]), delta,
                  _pm(o["best_mean"], None), f"{o['seeds_finished']} of {o['cells']}", sched]) + " |")
     if detail:
         if by_columns:
             out += ["## Per row", "",
-                    "| row | neuron | paper | paper's training | ours final | ours − paper | ours best epoch | seeds finished "
+                    "| row | neuron | paper | paper's training | ours | ours − paper | ours best epoch | seeds finished "
                     "| schedule (from the runs) |", "|---|---|---|---|---|---|---|---|---|"] + detail + [""]
         else:
             out += ["## Per neuron", "",
-                    "| task | neuron | paper | ours final | ours − paper | ours best epoch | seeds finished | schedule (from the runs) |",
+                    "| task | neuron | paper | ours | ours − paper | ours best epoch | seeds finished | schedule (from the runs) |",
                     "|---|---|---|---|---|---|---|---|"] + detail + [""]
 
     out += ["## Data used", "", "| task | data set | ours train / test | paper train / test | source |", "|---|---|---|---|---|"]

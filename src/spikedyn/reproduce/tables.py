@@ -31,6 +31,14 @@ PAPER_LR_STEP = 50
 RUNNER_FIELDS = ("dataset", "data_root", "data_options", "neuron", "seed", "epochs", "lr_step", "out", "device", "progress")
 #: the MDN authors' default seed, the first seed of a table unless it says otherwise
 AUTHORS_SEED = 3154
+#: which epoch's test score of a run is "ours": the last epoch (MDN, BRP), the best epoch (PLIF's
+#: accuracy-A: the test set selects the epoch), or the epoch with the best validation score (PLIF's
+#: accuracy-B, runs with a ``validation`` split)
+SCORES = {
+    "final": "test score of the final epoch",
+    "best": "best test score over the epochs (accuracy-A: the test set selects the epoch)",
+    "selected": "test score at the epoch of the best validation score (accuracy-B)",
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class RowSpec:
     * ``task`` / ``column``: in a table with its own ``columns``, the task line of the report this
       row belongs to and its column there (``paper`` is then keyed by ``column``).
     * ``paper_schedule``: how long the paper trained for its figure, as text (e.g. "400 epochs").
+    * ``score``: which epoch's test score counts (a :data:`SCORES` key), if not the table's.
     """
 
     label: str
@@ -77,6 +86,7 @@ class RowSpec:
     task: str | None = None
     column: str | None = None
     paper_schedule: str = ""
+    score: str | None = None  # a SCORES key; None: the table's
 
     @property
     def group(self) -> str:
@@ -136,6 +146,8 @@ class TableSpec:
       ``paper_epoch`` is the epoch at which the paper's figures were read (drawn there).
     * ``sweep``: a training option that varies across the columns (e.g. ``"steps"``); the
       report plots the score of each task against it.
+    * ``score``: which epoch's test score of a run is "ours" (a :data:`SCORES` key; rows may
+      override it): ``final`` (default), ``best`` or ``selected``.
     """
 
     name: str
@@ -156,6 +168,11 @@ class TableSpec:
     convergence: tuple[float, ...] = (0.9,)
     paper_epoch: int | None = None
     sweep: str | None = None
+    score: str = "final"
+
+    def score_of(self, row: RowSpec) -> str:
+        """Which epoch's test score counts for ``row`` (its own :data:`SCORES` key, else the table's)."""
+        return row.score or self.score
 
     def row(self, label: str) -> RowSpec:
         for r in self.rows:
@@ -199,7 +216,13 @@ def validate_table(spec: TableSpec) -> None:
         raise ValueError(f"table {spec.name!r}: train_options cannot set {', '.join(reserved)} (the runner sets them)")
     names = spec.column_names
     pairs: set[tuple[str, str]] = set()
+    for score in {spec.score} | {r.score for r in spec.rows if r.score}:
+        if score not in SCORES:
+            raise ValueError(f"table {spec.name!r}: unknown score {score!r}; choose one of {', '.join(SCORES)}")
     for r in spec.rows:
+        if spec.score_of(r) == "selected" and not {**spec.train_options, **r.train_options}.get("validation"):
+            raise ValueError(f"table {spec.name!r}, row {r.label!r}: score 'selected' needs the train option "
+                             f"validation (a held-out fraction)")
         reserved = sorted(set(r.train_options) & set(RUNNER_FIELDS))
         if reserved:
             raise ValueError(f"table {spec.name!r}, row {r.label!r}: train_options cannot set {', '.join(reserved)} "
