@@ -10,6 +10,15 @@ in loader order, and gives one number in [0, 1] at the end:
   each group only the first sample counts: 0 if its largest rate is below 0.05, else the
   cosine similarity ``<r, y> / (|r| |y|)`` (:func:`spikedyn.data.nettalk.nettalk_accuracy`).
 
+* ``frame-accuracy`` (per-step read-outs, NRR): sees the scores ``o_t`` of every step, ``[B, T, C]``
+  (one row per sample), against class labels ``[B]`` (the class repeated at every step) or frame
+  labels ``[B, T]`` (negative labels mark padded frames, which count nowhere).  Its value is the
+  frame accuracy, the fraction of valid ``(sample, step)`` pairs with ``argmax_k o_{t,k}`` equal
+  to the step's label (the NRR authors' code, spec nrr.md section 5); :meth:`Metric.extras`
+  adds ``sample_accuracy``: for class labels the fraction of samples with
+  ``argmax_k sum_t o_{t,k}`` equal to the label (spec nrr.md section 5 [A]), for frame labels the
+  mean over samples of each sample's own frame accuracy (every utterance weighs the same).
+
 ``make_metric(name, batch_size)`` builds one; :data:`METRICS` lists them.
 """
 
@@ -31,6 +40,10 @@ class Metric:
 
     def value(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def extras(self) -> dict[str, float]:
+        """Further scores of the same outputs, by name (logged beside :meth:`value`); none by default."""
+        return {}
 
 
 class Accuracy(Metric):
@@ -78,7 +91,53 @@ class NETtalkCosine(Metric):
         return nettalk_accuracy(torch.cat(self.rates), torch.cat(self.targets), batch_size=self.batch_size)
 
 
-METRICS: dict[str, Callable[..., Metric]] = {"accuracy": Accuracy, "nettalk-cosine": NETtalkCosine}
+class FrameAccuracy(Metric):
+    """Per-step scores ``[B, T, C]`` against labels ``[B]`` or ``[B, T]``: frame accuracy, plus
+    ``sample_accuracy`` in :meth:`extras` (see the module docstring)."""
+
+    name = "frame-accuracy"
+
+    def __init__(self, batch_size: int | None = None) -> None:
+        self.frames_correct = 0
+        self.frames = 0
+        self.sample_sum = 0.0  # correct samples (class labels) or the sum of per-sample frame accuracies
+        self.samples = 0
+
+    def update(self, scores: Tensor, target: Tensor) -> None:
+        if scores.dim() != 3:
+            raise ValueError(f"frame-accuracy needs per-step scores [B, T, C], got shape {tuple(scores.shape)}")
+        pred = scores.argmax(2)  # [B, T]
+        if target.dim() == 1:  # one class per sample, repeated at every step
+            hit = pred == target.unsqueeze(1)
+            self.frames_correct += int(hit.sum())
+            self.frames += hit.numel()
+            self.sample_sum += int((scores.sum(1).argmax(1) == target).sum())
+            self.samples += len(target)
+            return
+        if target.shape != pred.shape:
+            raise ValueError(
+                f"frame labels of shape {tuple(target.shape)} do not match the scores {tuple(scores.shape)}; "
+                f"expected [B, T] or [B]"
+            )
+        valid = target >= 0
+        hit = (pred == target) & valid
+        counts = valid.sum(1)
+        self.frames_correct += int(hit.sum())
+        self.frames += int(counts.sum())
+        some = counts > 0
+        self.sample_sum += float((hit.sum(1)[some].double() / counts[some].double()).sum())
+        self.samples += int(some.sum())
+
+    def value(self) -> float:
+        return self.frames_correct / max(self.frames, 1)
+
+    def extras(self) -> dict[str, float]:
+        return {"sample_accuracy": self.sample_sum / max(self.samples, 1)}
+
+
+METRICS: dict[str, Callable[..., Metric]] = {
+    "accuracy": Accuracy, "nettalk-cosine": NETtalkCosine, "frame-accuracy": FrameAccuracy,
+}
 
 
 def make_metric(name: str, batch_size: int | None = None) -> Metric:

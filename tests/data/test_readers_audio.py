@@ -196,8 +196,9 @@ def test_timit_gender(tmp_path, layout):
 def test_timit_phones_and_frame_labels(tmp_path):
     timit_fixture(tmp_path, "nltk")
     ds = load_dataset("timit-phones", tmp_path, progress=False)
-    x, y = ds.train.tensors
+    x, y, lengths = ds.train.tensors
     assert x.shape == (4, 780, 39) and y.shape == (4, 780) and ds.target == "frame_class"
+    assert lengths.tolist() == [49] * 4  # real frames per utterance (0.5 s), the rest padding
     sil, sh, ih = PHONES_39.index("sil"), PHONES_39.index("sh"), PHONES_39.index("ih")
     assert y[0, :11].tolist() == [sil] * 11  # centres 200 + 160 i < 2000 -> h# -> sil
     assert y[0, 12:23].tolist() == [sh] * 11 and y[0, 25].item() == ih and y[0, 40].item() == sil  # ix -> ih, q -> sil

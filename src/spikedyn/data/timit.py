@@ -24,8 +24,10 @@ Gender is the first letter of the speaker id (``f``/``m``): male = 1, female = 0
   features per 10 ms frame, z-scored with training statistics, padded to ``max_frames`` (780)
   with zeros and label ``sil``; frame labels in the reduced 39-phone set (``sil`` = 0), the
   label of frame ``i`` being the phone that covers its centre sample ``160 i + 200``:
-  ``x [N, 780, 39]``, ``y [N, 780]`` (``target="frame_class"``).  Utterances longer than
-  ``max_frames`` raise an error rather than being cut silently.
+  ``x [N, 780, 39]``, ``y [N, 780]`` (``target="frame_class"``) and the number of real frames of
+  each utterance, ``lengths [N]``, as the splits' third tensor (the trainer masks the padded
+  frames out of the loss and the accuracy).  Utterances longer than ``max_frames`` raise an
+  error rather than being cut silently.
 """
 
 from __future__ import annotations
@@ -102,9 +104,9 @@ def _mfcc_of(item: dict, window: str) -> np.ndarray:
     return mfcc(signal, rate, window=window)
 
 
-def _split(items: list[dict], x: torch.Tensor, y: torch.Tensor) -> tuple[TensorDataset, TensorDataset]:
+def _split(items: list[dict], *tensors: torch.Tensor) -> tuple[TensorDataset, TensorDataset]:
     test = torch.tensor([it["split"] == "test" for it in items])
-    return TensorDataset(x[~test], y[~test]), TensorDataset(x[test], y[test])
+    return TensorDataset(*(t[~test] for t in tensors)), TensorDataset(*(t[test] for t in tensors))
 
 
 @register_dataset("timit-gender")
@@ -162,7 +164,7 @@ def frame_labels(phones: list[tuple[int, int, str]], n_frames: int, step: int = 
 
 @register_dataset("timit-phones")
 def load_timit_phones(root: Path, max_frames: int = 780, window: str = "hamming", progress: bool = True) -> SpikeDataset:
-    """39-phone frame classification: ``x [N, max_frames, 39]``, ``y [N, max_frames]``."""
+    """39-phone frame classification: ``x [N, max_frames, 39]``, ``y [N, max_frames]``, ``lengths [N]``."""
     items, layout = utterances(root)
     xs, ys, lengths = [], [], []
     for item in tqdm(items, desc="timit mfcc", disable=not progress, leave=False):
@@ -185,6 +187,6 @@ def load_timit_phones(root: Path, max_frames: int = 780, window: str = "hamming"
     for i, (f, lab) in enumerate(zip(xs, ys)):
         x[i, : len(f)] = (f - mean) / std
         y[i, : len(lab)] = lab
-    train, test = _split(items, torch.from_numpy(x), torch.from_numpy(y))
+    train, test = _split(items, torch.from_numpy(x), torch.from_numpy(y), torch.tensor(lengths, dtype=torch.int64))
     return SpikeDataset("timit-phones", train, test, 39, kind="sequence", encoder="direct", target="frame_class",
                         source=str(items[0]["wav"].parents[1]), notes={"layout": layout, "lengths": {"max": max(lengths)}, "window": window})

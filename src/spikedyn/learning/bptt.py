@@ -21,7 +21,11 @@ class BPTT(LearningRule):
     name = "bptt"
     local = False
 
-    def loss(self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap]) -> RuleLoss:
+    def loss(
+        self, out: NetworkOutput, target: Tensor, readout_loss: ReadoutLoss, taps: Sequence[SpikeTap],
+        mask: Tensor | None = None,
+    ) -> RuleLoss:
+        """``L = L_out``; a per-step ``mask`` is already bound into ``readout_loss`` (the rule needs nothing else)."""
         self.check_taps(taps)
         readout = readout_loss(out.spikes, target)
         return RuleLoss(total=readout, parts={"readout": readout.detach()})

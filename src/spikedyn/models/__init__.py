@@ -5,6 +5,8 @@
   presets :data:`BRP_PRESETS` (model ``brp``);
 * :mod:`.plif`: :class:`PLIFNet`, the PLIF networks (N_conv / N_down / N_fc conv nets with
   voting) and the per-data-set presets :data:`PLIF_PRESETS` (model ``plif``);
+* :mod:`.nrr`: :class:`NRRNet`, NRR-SNN's recurrent adaptive-threshold nets (shallow RFC, deep
+  conv + RFC) with a non-spiking read-out at every step, and :data:`NRR_SETTINGS` (model ``nrr``);
 * :mod:`.registry`: :func:`build_model` / :func:`rebuild_model` by name, :func:`register_model`.
 """
 
@@ -12,6 +14,7 @@ from .mdn import MDNNet, NetOutput
 from .registry import MODELS, ModelEntry, UnknownModelError, build_model, model_names, rebuild_model, register_model
 from .brp import BRP_PRESETS, BRPNet, BRPPreset, TopologyError, format_topology, infer_input_shape, parse_topology
 from .plif import PLIF_PRESETS, PLIFNet, PLIFPreset, plif_preset
+from .nrr import NRR_SETTINGS, NRRNet, NRRSettings
 
 __all__ = [
     "MDNNet",
@@ -27,6 +30,9 @@ __all__ = [
     "PLIFPreset",
     "PLIF_PRESETS",
     "plif_preset",
+    "NRRNet",
+    "NRRSettings",
+    "NRR_SETTINGS",
     "MODELS",
     "ModelEntry",
     "UnknownModelError",

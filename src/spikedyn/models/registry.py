@@ -17,6 +17,11 @@ Built in:
   ``cifar10dvs``, ``dvsgesture``) or explicit ``channels``, ``n_conv``, ``n_down``, ``fc``,
   ``dropout``, ``static``; ``pool`` (``max``/``avg``), ``neuron`` (``plif``), ``neuron_options``,
   ``tau``, ``fast``, ``input_shape``, ``voting`` (10).
+* ``nrr``: :class:`~spikedyn.models.nrr.NRRNet`, RFC layers of NRR cells with a linear read-out at
+  every step (``readout_kind = "step"``); options ``hidden`` (500), ``layers`` (1), ``deep``
+  (conv front end), ``sparseness`` (0.5), ``gamma``, ``alpha``, ``beta``, ``decay``, ``v_th``,
+  ``recurrent``, ``adaptive``, ``input_scale``, ``conv_channels``, ``conv_kernel``,
+  ``conv_neuron``, ``mask_seed``, ``input_shape``, ``fast``.
 
 A trainer builds and restores a model with::
 
