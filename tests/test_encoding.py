@@ -70,6 +70,21 @@ def test_make_encoder_builds_the_named_encoder():
     """``--encoder rate`` keeps its alpha (default 1, MDN); ``direct`` repeats the analog value."""
     rate = make_encoder("rate", alpha=0.1)
     assert isinstance(rate, BernoulliRate) and rate.alpha == 0.1
-    assert make_encoder("rate").alpha == 1.0
+    assert make_encoder("rate").alpha == 1.0 and BernoulliRate().alpha == 1.0
     assert isinstance(make_encoder("direct"), Direct)
     assert repr(BernoulliRate(0.5)) == "BernoulliRate(alpha=0.5)" and repr(Direct()) == "Direct()"
+
+
+def test_bernoulli_rate_with_alpha_above_one():
+    """alpha = 2 halves the spike probability (p / alpha = 0.25 for p = 0.5): catches a skipped scaling."""
+    s = BernoulliRate(2.0)(torch.full((8, 50), 0.5), 200, generator=torch.Generator().manual_seed(4))
+    assert s.mean().item() == pytest.approx(0.25, abs=0.01)
+
+
+def test_bernoulli_spikes_keep_the_input_dtype_and_device():
+    """The draws are made on the input's device in its dtype: float64 in gives float64 spikes, and a
+    tensor on another device (the shape-only "meta" device stands in for a GPU) stays there."""
+    s = BernoulliRate()(torch.full((2, 3), 0.5, dtype=torch.float64), 4, generator=torch.Generator().manual_seed(0))
+    assert s.dtype == torch.float64
+    meta = BernoulliRate(2.0)(torch.full((2, 3), 0.5, device="meta"), 4)
+    assert meta.device.type == "meta" and meta.shape == (4, 2, 3)

@@ -48,9 +48,9 @@ def test_step_mse_gradient_by_hand():
 
 def test_target_matrix_one_hot_and_multi_hot():
     """Class indices become one-hot rows in the asked dtype; multi-hot rows (NETtalk) pass through."""
-    one_hot = target_matrix(torch.tensor([2, 0]), 3, torch.float64)
+    one_hot = target_matrix(torch.tensor([2, 0]), 4, torch.float64)  # class 3 absent: still 4 columns
     assert one_hot.dtype == torch.float64
-    assert one_hot.tolist() == [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    assert one_hot.tolist() == [[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
     multi = target_matrix(torch.tensor([[1, 0, 1], [0, 1, 1]]), 3, torch.float32)
     assert multi.dtype == torch.float32 and multi.tolist() == [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]
 

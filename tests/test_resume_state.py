@@ -91,3 +91,27 @@ def test_cli_resume_with_another_seed_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--seed 8 (the run has seed=7)" in err and "Traceback" not in err
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_resume_without_a_checkpoint_starts_a_new_run(tmp_path, capsys):
+    """``resume()`` is False for an empty run directory and ``fit(resume=True)`` says it starts afresh."""
+    trainer = Trainer(config(tmp_path / "new", epochs=1), dataset=tiny_digits(50, 20))
+    assert trainer.resume() is False and trainer.epoch == 0
+    trainer.fit(resume=True)
+    out = capsys.readouterr().out
+    assert "to resume; starting a new run there" in out and "resumed from" not in out
+    assert trainer.epoch == 1
+
+
+def test_resume_of_a_checkpoint_older_than_a_setting(tmp_path):
+    """A checkpoint written before a run-defining setting existed resumes with that setting's default
+    (catches treating the missing key as a conflict, which would refuse every older run)."""
+    data = tiny_digits(50, 20)
+    Trainer(config(tmp_path / "run", epochs=1), dataset=data).fit()
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=False)
+    for key in ("input_view", "theta_per_batch_slot", "encoder"):
+        del ckpt["config"][key]
+    torch.save(ckpt, path)
+    resumed = Trainer(config(tmp_path / "run", epochs=2), dataset=data)
+    assert resumed.resume() is True and resumed.epoch == 1

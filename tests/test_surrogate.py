@@ -99,7 +99,9 @@ def test_atan_peak_value():
 
 
 def test_heaviside_inclusive_flag():
+    """PLIF fires at x = 0 (inclusive); the CASIA cells, and the default, only above it."""
     x = torch.tensor([-1.0, 0.0, 1.0])
+    assert heaviside(x).tolist() == [0.0, 0.0, 1.0]
     assert heaviside(x, inclusive=True).tolist() == [0.0, 1.0, 1.0]
     assert heaviside(x, inclusive=False).tolist() == [0.0, 0.0, 1.0]
 
