@@ -91,3 +91,17 @@ def test_learning_rate_schedules(tmp_path):
     assert [h["lr"][0] for h in cos.history] == pytest.approx([1e-2, 5e-3, 0.0], abs=1e-12)
     with pytest.raises(ValueError, match="unknown schedule"):
         Trainer(config(tmp_path / "x", schedule="linear"), dataset=data)
+
+
+def test_resume_restores_the_metrics_line_lost_after_the_checkpoint(tmp_path):
+    """A kill between writing checkpoint.pt and appending its line to metrics.jsonl loses no epoch."""
+    data = small_digits(100, 50)
+    Trainer(config(tmp_path, epochs=2), dataset=data).fit()
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # epoch 2's line cut mid-write
+    resumed = Trainer(config(tmp_path, epochs=3), dataset=data)
+    resumed.fit(resume=True)
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[1] == json.loads(lines[1]), "epoch 2's record comes back from the checkpoint, unchanged"

@@ -718,7 +718,25 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch = int(ckpt["epoch"])
         self.history = list(ckpt["history"])
+        if self.dist.is_main:
+            self.restore_metrics_file()
         return True
+
+    def restore_metrics_file(self) -> None:
+        """Make ``metrics.jsonl`` hold exactly the checkpoint's epochs (atomically).
+
+        The checkpoint is written before its epoch's line is appended, so a run killed between
+        the two (or during the append) would otherwise resume with that epoch's line missing or
+        cut; the checkpoint's ``history`` is the record.  Lines of epochs after the checkpoint
+        (none in practice) are dropped, since those epochs are trained again.
+        """
+        path = self.out / "metrics.jsonl"
+        text = "".join(json.dumps(record) + "\n" for record in self.history)
+        if path.exists() and path.read_text() == text:
+            return
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
 
     def train_epoch(self, epoch: int) -> dict:
         cfg = self.config
