@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import analyze, data, meta, plot, reproduce, train
+from . import analyze, data, meta, plot, reproduce, sweep, train
 from .options import parse_data_options
 
 #: the command groups, in the order ``spikedyn --help`` lists them.
-COMMAND_GROUPS = [train, data, plot, meta, reproduce, analyze]
+COMMAND_GROUPS = [train, data, plot, meta, reproduce, sweep, analyze]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,8 +47,7 @@ def _list_tables() -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from ..reproduce import build_plan, describe_plan, get_table, run_plan, table_names, write_report
-    from ..reproduce.plan import split_devices
+    from ..reproduce import build_plan, get_table, table_names, write_report
     from .options import parse_data_options
 
     if args.list or (args.table or "").lower() == "list":
@@ -71,6 +70,15 @@ def _reproduce(args: argparse.Namespace) -> int:
         epochs=args.epochs if args.epochs is not None else table.epochs,
         lr_step=args.lr_step if args.lr_step is not None else table.lr_step, **common,
     )
+    return execute_plan(plan, args)
+
+
+def execute_plan(plan, args: argparse.Namespace) -> int:
+    """``--dry-run``: print the plan; else train its unfinished cells (``--jobs``, ``--device``) and
+    write the report.  Shared by ``spikedyn reproduce`` and ``spikedyn sweep``."""
+    from ..reproduce import describe_plan, run_plan, write_report
+    from ..reproduce.plan import split_devices
+
     if args.dry_run:
         print("\n".join(describe_plan(plan)))
         return 0
@@ -98,6 +106,23 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 1 if run.failed else 0
 
 
+def add_run_arguments(p: argparse.ArgumentParser, out_default: str) -> None:
+    """The options of running cells and reporting, shared by ``reproduce`` and ``sweep``."""
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, or a list cuda:0,cuda:1 given to cells in turn")
+    p.add_argument("--jobs", type=int, default=None, help="cells trained in parallel processes (default: one per device)")
+    p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
+    p.add_argument("--out", default=out_default, help="root of the cells' run folders (default %(default)s)")
+    p.add_argument("--report-dir", default=None, help="where to write the report .md / .json (default: --out)")
+    p.add_argument("--results", default=None, metavar="DIR", help="also copy the report into DIR (e.g. benchmarks/results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option for every cell, repeatable "
+                   "(e.g. hidden=32 for a quick try); existing cells with other values are not touched")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (cells, their state, rows without data); train nothing")
+    p.add_argument("--report-only", action="store_true", help="write the report from the run folders; train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--allocator", default="keep", choices=["keep", "default"],
+                   help="keep: glibc keeps freed memory, faster CPU training (default); default: leave malloc as it is")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce", help="run a paper table (tasks x neurons x seeds) and write paper-vs-ours",
@@ -115,17 +140,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(e.g. mnist fsdd timit-gender, fsdd-1d-brp)")
     p.add_argument("--neurons", nargs="+", metavar="KIND", help="neuron kinds instead of the table's; +KIND adds one "
                    "(PATH:NAME for a presets file)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, or a list cuda:0,cuda:1 given to cells in turn")
-    p.add_argument("--jobs", type=int, default=None, help="cells trained in parallel processes (default: one per device)")
-    p.add_argument("--data-root", default=None, help="folder holding the data sets (default $SPIKEDYN_DATA or ./data)")
-    p.add_argument("--out", default="runs/reproduce", help="root of the cells' run folders (default %(default)s)")
-    p.add_argument("--report-dir", default=None, help="where to write TABLE.md / TABLE.json (default: --out)")
-    p.add_argument("--results", default=None, metavar="DIR", help="also copy the report into DIR (e.g. benchmarks/results)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option for every cell, repeatable "
-                   "(e.g. hidden=32 for a quick try); existing cells with other values are not touched")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (cells, their state, rows without data); train nothing")
-    p.add_argument("--report-only", action="store_true", help="write the report from the run folders; train nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--allocator", default="keep", choices=["keep", "default"],
-                   help="keep: glibc keeps freed memory, faster CPU training (default); default: leave malloc as it is")
+    add_run_arguments(p, "runs/reproduce")
     p.set_defaults(func=_reproduce)
