@@ -98,3 +98,28 @@ def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys, saved_figure
     main(["train", "--neuron", "lif", "--epochs", "1", "--hidden", "8", "--steps", "3", "--out", str(lif), "--quiet"])
     assert "dynamics" not in (lif / "metrics.jsonl").read_text()
     assert main(["plot", "dynamics", str(lif)]) == 2
+
+
+def test_training_curves_of_several_runs_share_the_axes(tmp_path, saved_figures):
+    """PLIF paper Fig. 6 style: two runs' test accuracy (solid) and train curves (dashed) on shared axes,
+    one colour per run, named by --labels; a one-epoch run still shows (markers)."""
+    runs = []
+    for name, acc in (("plif", [0.6, 0.8, 0.9]), ("lif", [0.3])):
+        run = tmp_path / name
+        run.mkdir()
+        rows = [{"epoch": e + 1, "train_loss": 1 - a, "test_loss": 1.1 - a, "train_accuracy": a + 0.05, "test_accuracy": a}
+                for e, a in enumerate(acc)]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        runs.append(run)
+    assert main(["plot", "curves", *map(str, runs), "--labels", "PLIF", "LIF tau=16"]) == 0
+    out = runs[0] / "compare.png"
+    check_png(out, (385, 990))
+    (fig,) = saved_figures
+    _, acc = fig.axes
+    lines = {line.get_label(): line for line in acc.get_lines()}
+    assert set(lines) == {"PLIF train", "PLIF test", "LIF tau=16 train", "LIF tau=16 test"}
+    assert list(lines["PLIF test"].get_ydata()) == pytest.approx([60.0, 80.0, 90.0])
+    assert list(lines["LIF tau=16 test"].get_ydata()) == pytest.approx([30.0]) and lines["LIF tau=16 test"].get_marker() == "."
+    assert lines["PLIF train"].get_color() == lines["PLIF test"].get_color() != lines["LIF tau=16 test"].get_color()
+    with pytest.raises(ValueError, match="one label per run"):
+        plot_training_curves(runs, labels=["only one"])

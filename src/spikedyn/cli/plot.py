@@ -15,7 +15,7 @@ def _plot(args: argparse.Namespace) -> int:
     from ..plots import plot_dynamics_history, plot_neuron_traces, plot_training_curves
 
     if args.plot_command == "curves":
-        print(plot_training_curves(args.run, args.out))
+        print(plot_training_curves(args.runs, args.out, args.labels))
         return 0
     if args.plot_command in ("dynamics", "tau"):
         print(plot_dynamics_history(args.run, args.out))
@@ -30,9 +30,14 @@ def _plot(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     plot = sub.add_parser("plot", help="plots: training curves of a run, membrane traces of neurons")
     plot_sub = plot.add_subparsers(dest="plot_command", required=True)
-    curves = plot_sub.add_parser("curves", help="loss/accuracy per epoch of a run directory")
-    curves.add_argument("run")
-    curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png)")
+    curves = plot_sub.add_parser(
+        "curves", help="loss/accuracy per epoch of a run directory, or of several runs side by side",
+        description="One run: train/test (and validation) curves. Several runs: their curves on shared axes, "
+        "e.g. `spikedyn plot curves runs/plif runs/lif16 --labels PLIF 'LIF tau=16'` (PLIF paper Fig. 6).",
+    )
+    curves.add_argument("runs", nargs="+", metavar="RUN")
+    curves.add_argument("--labels", nargs="+", help="one name per run (default: the folder names)")
+    curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png, or FIRST_RUN/compare.png)")
     dyn = plot_sub.add_parser(
         "dynamics", aliases=["tau"],
         help="learned neuron dynamics per epoch of a run (PLIF tau per layer, paper Fig. 7; MDN theta means)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 from ._mpl import pyplot
 
@@ -51,26 +52,50 @@ def plot_dynamics_history(run_dir: str | Path, out: str | Path | None = None) ->
     return out
 
 
-def plot_training_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Read ``metrics.jsonl`` of a run and save loss / accuracy curves (default ``curves.png``)."""
-    run_dir = Path(run_dir)
-    history = read_metrics(run_dir)
-    epochs = [h["epoch"] for h in history]
+def plot_training_curves(
+    runs: str | Path | Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
+) -> Path:
+    """Loss and accuracy per epoch from ``metrics.jsonl`` (default ``RUN/curves.png``).
+
+    One run: its train and test curves (and the validation curve of a run with a held-out
+    split).  Several runs: one line per run (dashed: train, solid: test), so runs are compared
+    epoch by epoch, e.g. PLIF against LIF convergence (PLIF paper Fig. 6) or the teaching signals
+    of reward propagation; ``labels`` name them (default: the run folders' names).  Every point
+    has a marker, so a one-epoch run still shows.
+    """
+    paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    if not paths:
+        raise ValueError("plot curves needs at least one run directory")
+    names = list(labels) if labels else [p.name for p in paths]
+    if len(names) != len(paths):
+        raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
+    histories = [read_metrics(p) for p in paths]
+    for path, history in zip(paths, histories):
+        if not history:
+            raise ValueError(f"{path}/metrics.jsonl holds no epoch yet: train at least one epoch first")
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(epochs, [h["test_loss"] for h in history], label="test")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.legend()
-    ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
-    ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], label="test")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy (%)")
-    ax_acc.legend()
-    fig.suptitle(run_dir.name)
+    single = len(paths) == 1
+    for name, history in zip(names, histories):
+        epochs = [h["epoch"] for h in history]
+        tag = "" if single else f"{name} "
+        train_line = ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], marker=".",
+                                 linestyle="-" if single else "--", label=f"{tag}train")[0]
+        color = None if single else train_line.get_color()
+        ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], marker=".", color=color, label=f"{tag}test")
+        if single and all("val_accuracy" in h for h in history):
+            ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], marker=".", label="validation")
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], marker=".", color=color,
+                     linestyle="-" if single else "--", label=f"{tag}train")
+        if single:
+            ax_loss.plot(epochs, [h["test_loss"] for h in history], marker=".", label="test")
+    for ax, label in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle(paths[0].name if single else "  vs  ".join(names))
     fig.tight_layout()
-    out = Path(out) if out is not None else run_dir / "curves.png"
+    out = Path(out) if out is not None else paths[0] / ("curves.png" if single else "compare.png")
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
