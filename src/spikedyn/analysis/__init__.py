@@ -1,6 +1,8 @@
-"""Analyses of trained networks and of result tables (MDN's capability, BRP's silent neurons, ...)."""
+"""Analyses of trained networks and of result tables (MDN's capability, BRP's silent neurons, NRR's
+noise robustness, ...)."""
 
 from .capability import Capability, capability, standardise
+from .robustness import DEFAULT_LEVELS, NoiseCurve, NoisyInput, noise_curve_run, noise_sweep, robust_ratio, robust_ratios
 from .silent import (
     DEFAULT_FRACTIONS,
     PAPER_SILENT_AT_40,
@@ -17,6 +19,13 @@ from .silent import (
 )
 
 __all__ = [
+    "DEFAULT_LEVELS",
+    "NoiseCurve",
+    "NoisyInput",
+    "noise_curve_run",
+    "noise_sweep",
+    "robust_ratio",
+    "robust_ratios",
     "Capability",
     "capability",
     "standardise",

@@ -1,4 +1,5 @@
-"""``spikedyn analyze``: analyses of a trained run (``silent``: BRP's silent neurons, Fig. 8)."""
+"""``spikedyn analyze``: analyses of a trained run (``silent``: BRP's silent neurons, Fig. 8;
+``noise``: NRR's robustness to multiplicative input noise, Figs. 6-7)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,73 @@ examples:
   spikedyn analyze silent runs/mnist-brp-lif-identity-brp-seed3154
   spikedyn analyze silent RUN --fractions 0,0.1,0.2,0.3,0.4 --samples 500 --out /tmp/silent
 """
+
+
+NOISE_DESCRIPTION = """\
+Test accuracy of one or more runs under multiplicative input noise x (1 + p xi), xi = +-1 drawn
+independently for every value at every step (NRR-SNN paper section 5.5, Figs. 6-7), for each
+noise proportion p of --levels (default 0,0.1,...,0.5).  Every run sees the same noise signs
+(--seed).  A per-step read-out (nrr) reports frame accuracy and per-sample accuracy.
+
+--noisy-trained RUN ... adds RobustRatio(p) = Acc(first RUN, test p) / Acc(noisy RUN, test p)
+for runs trained on noisy input (spikedyn train --model nrr --model-option input_noise=P); p is
+each noisy run's training noise, which must be among --levels.
+
+Writes OUT/noise_robustness.json and OUT/noise_robustness.png (OUT defaults to the first RUN).
+
+examples:
+  spikedyn analyze noise runs/fsdd-nrr-nrr-brp-seed3154 runs/fsdd-nrr-nrr-seed3154
+  spikedyn analyze noise RUN --noisy-trained RUN_P10 RUN_P30 --levels 0,0.1,0.3,0.5 --out /tmp/noise
+"""
+
+
+def _noise(args: argparse.Namespace) -> int:
+    from ..analysis.robustness import noise_curve_run, robust_ratios
+    from ..train import pick_device
+
+    device = str(pick_device(args.device))
+    common = dict(levels=args.levels, seed=args.seed, data_root=args.data_root, device=device,
+                  batch_size=args.batch_size)
+    curves = [noise_curve_run(run, **common) for run in args.runs]
+    noisy = [noise_curve_run(run, **common) for run in args.noisy_trained or []]
+    for curve in curves + noisy:
+        print(f"{curve.label}: {curve.model} {curve.network} on {curve.dataset}, epoch {curve.epoch} ({curve.run})")
+        for point in curve.points:
+            extra = f"  per sample {100 * point['sample_accuracy']:.2f}%" if "sample_accuracy" in point else ""
+            print(f"  p = {100 * point['p']:5.1f}%  {point['metric']} {100 * point['accuracy']:.2f}%{extra}")
+    ratios = {}
+    if noisy:
+        ratios[curves[0].label] = rows = robust_ratios(curves[0], noisy)
+        for row in rows:
+            print(f"RobustRatio at p = {100 * row['p']:g}%: {row['clean_trained']:.4f} / {row['noisy_trained']:.4f} "
+                  f"= {row['robust_ratio']:.3f}")
+    out = Path(args.out) if args.out else Path(args.runs[0])
+    if out.suffix == ".pt":
+        out = out.parent
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "noise_robustness.json"
+    payload = {"levels": list(args.levels), "seed": args.seed, "runs": [c.to_dict() for c in curves],
+               "noisy_trained": [c.to_dict() for c in noisy], "robust_ratio": ratios}
+    json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {json_path}")
+    if not args.no_plot:
+        try:
+            from ..plots.robustness import plot_noise_robustness
+
+            print(f"wrote {plot_noise_robustness(curves + noisy, out / 'noise_robustness.png', ratios or None)}")
+        except ImportError as exc:  # matplotlib missing: the numbers are written all the same
+            print(f"no plot: {exc}")
+    return 0
+
+
+def parse_levels(text: str) -> list[float]:
+    """``"0,0.1,0.5"`` -> ``[0.0, 0.1, 0.5]`` (noise proportions in [0, 1])."""
+    try:
+        return parse_fractions(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"--levels takes comma-separated noise proportions in [0, 1] (0.5 = 50 %), got {text!r}"
+        ) from None
 
 
 def parse_fractions(text: str) -> list[float]:
@@ -101,3 +169,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     silent.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
     silent.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
     silent.set_defaults(func=_silent)
+
+    from ..analysis.robustness import DEFAULT_LEVELS
+
+    noise = analyze_sub.add_parser(
+        "noise", help="test accuracy under multiplicative input noise, RobustRatio (NRR-SNN Figs. 6-7)",
+        description=NOISE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    noise.add_argument("runs", nargs="+", help="run directories (or checkpoint.pt files) trained on clean input")
+    noise.add_argument("--noisy-trained", nargs="+", metavar="RUN",
+                       help="runs trained with --model-option input_noise=P, for RobustRatio against the first run")
+    noise.add_argument("--levels", type=parse_levels, default=list(DEFAULT_LEVELS),
+                       help="test noise proportions, comma-separated (default 0,0.1,...,0.5)")
+    noise.add_argument("--seed", type=int, default=0, help="seed of the noise signs (default %(default)s)")
+    noise.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
+    noise.add_argument("--out", default=None, help="folder for noise_robustness.json/.png (default: the first run)")
+    noise.add_argument("--no-plot", action="store_true", help="write the JSON only")
+    noise.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
+    noise.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+    noise.set_defaults(func=_noise)

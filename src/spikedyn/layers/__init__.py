@@ -10,6 +10,7 @@ All layers take and return time-major sequences ``[T, B, ...]``.
 * :mod:`.dropout`: :class:`TimeSharedDropout`, one dropout mask per sample for all steps (PLIF).
 * :mod:`.norm`: :class:`StepBatchNorm`, batch normalisation with each step's statistics (PLIF).
 * :mod:`.voting`: :class:`Voting`, class scores as the mean of groups of output neurons (PLIF).
+* :mod:`.noise`: :func:`multiplicative_noise` / :class:`InputNoise`, NRR's ``x (1 + p xi)`` input noise.
 * :mod:`.blocks`: :class:`Conv2dLIF`, :class:`Conv1dLIF`, :class:`FCLIF`: synapse -> neurons ->
   tap (-> pooling), each returning a :class:`BlockOutput` ``(out, spikes)``.
 """
@@ -24,6 +25,7 @@ from .blocks import (
     pool_output_size,
 )
 from .dropout import TimeSharedDropout
+from .noise import InputNoise, multiplicative_noise
 from .norm import StepBatchNorm
 from .taps import SpikeTap, set_local, spike_taps
 from .time import TimeFolded, fold_time
@@ -36,6 +38,8 @@ __all__ = [
     "TimeFolded",
     "fold_time",
     "TimeSharedDropout",
+    "InputNoise",
+    "multiplicative_noise",
     "StepBatchNorm",
     "Voting",
     "BlockOutput",

@@ -12,7 +12,8 @@ with a non-spiking linear read-out at every step.
         -> RFC500 -> read-out
 
 with the whole spectrogram fed as a static image at every step (``--input-view static --encoder
-direct``; the convolution runs once, :class:`~spikedyn.layers.Conv2dLIF` ``static=True``) and
+direct``; the convolution runs once, :class:`~spikedyn.layers.Conv2dLIF` ``static=True``, unless
+the net trains on noisy input) and
 the authors' input scaling x10 on the conv path (x1 on the shallow path).
 
 Each RFC layer is a :class:`~spikedyn.neurons.RecurrentNRR`: a leaky feed-forward channel, a
@@ -43,6 +44,9 @@ so the rules of :mod:`spikedyn.learning` drive it:
 
 Ablations (spec section 5, Table 2) are options: ``recurrent=False`` (pure feed-forward, no
 ``W_r``), ``adaptive=False`` (``gamma = 0``), ``sparseness=0`` (full loops ``1 - I``).
+``input_noise=p`` trains on noisy input ``x_t (1 + p xi_t)``, ``xi = +-1`` (the "train noisy" side
+of the robustness ratio, spec section 5; :class:`~spikedyn.layers.InputNoise`, training mode only);
+:mod:`spikedyn.analysis.robustness` tests any run under noise.
 :data:`NRR_SETTINGS` holds the spec's per-data-set run settings.
 """
 
@@ -54,7 +58,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from ..layers import Conv2dLIF, SpikeTap
+from ..layers import Conv2dLIF, InputNoise, SpikeTap
 from ..layers.time import fold_time, to_step_shape
 from ..neurons import RecurrentNRR
 from ..neurons.base import learned_dynamics, split_parameters
@@ -136,7 +140,7 @@ class NRRNet(nn.Module):
         deep: bool = False, conv_channels: int = 32, conv_kernel: int = 5, conv_neuron: str = "lif-identity",
         input_scale: float | None = None, sparseness: float = 0.5, gamma: float = 1.0, alpha: float = 0.9,
         beta: float = 0.1, decay: float = 0.2, v_th: float = 0.5, recurrent: bool = True, adaptive: bool = True,
-        mask_seed: int | None = None, fast: bool = True,
+        mask_seed: int | None = None, input_noise: float = 0.0, fast: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("hidden", hidden), ("classes", classes), ("layers", layers),
@@ -148,6 +152,7 @@ class NRRNet(nn.Module):
         if input_scale is not None and not (isinstance(input_scale, (int, float)) and input_scale > 0):
             raise ValueError(f"NRR option input_scale must be a positive number, got {input_scale!r}")
         self.deep = bool(deep)
+        self.noise = InputNoise(input_noise)
         self.input_scale = float(input_scale) if input_scale is not None else (10.0 if self.deep else 1.0)
         self.classes = int(classes)
         if self.deep:
@@ -155,7 +160,7 @@ class NRRNet(nn.Module):
             self.input_shape: tuple[int, ...] = shape
             self.conv: Conv2dLIF | None = Conv2dLIF(
                 shape[0], conv_channels, conv_kernel, 1, conv_kernel // 2, input_size=shape[1:], classes=classes,
-                neuron=conv_neuron, fast=fast, static=True,
+                neuron=conv_neuron, fast=fast, static=self.noise.p == 0.0,  # noisy steps differ: convolve each
             )
             rfc_inputs = math.prod(self.conv.out_shape)
         else:
@@ -175,7 +180,7 @@ class NRRNet(nn.Module):
         options = dict(layers=layers, deep=self.deep, conv_channels=conv_channels, conv_kernel=conv_kernel,
                        conv_neuron=conv_neuron, input_scale=input_scale, sparseness=sparseness, gamma=gamma,
                        alpha=alpha, beta=beta, decay=decay, v_th=v_th, recurrent=recurrent, adaptive=adaptive,
-                       mask_seed=mask_seed)
+                       mask_seed=mask_seed, input_noise=input_noise)
         defaults = NRRNet.__init__.__kwdefaults__
         self.config.update({k: v for k, v in options.items() if v != defaults[k]})
 
@@ -201,6 +206,7 @@ class NRRNet(nn.Module):
     def forward(self, x: Tensor) -> NetOutput:
         """``x`` ``[T, B, ...]`` -> read-out ``o`` ``[T, B, classes]`` (in ``spikes``), its mean over time, hidden spikes."""
         taps: list[Tensor] = []
+        x = self.noise(x)  # identity unless training with input_noise > 0
         if self.conv is not None:
             x = to_step_shape(x, self.input_shape, "the deep NRR net")
             if self.input_scale != 1.0:
@@ -256,7 +262,7 @@ def build_nrr(
     decay: float = 0.2, v_th: float = 0.5, recurrent: bool = True, adaptive: bool = True,
     input_scale: float | None = None, conv_channels: int = 32, conv_kernel: int = 5,
     conv_neuron: str = "lif-identity", mask_seed: int | None = None, input_shape: Sequence[int] | str | None = None,
-    fast: bool = True,
+    input_noise: float = 0.0, fast: bool = True,
 ) -> NRRNet:
     """An :class:`NRRNet` for data of per-step shape ``inputs_shape`` with ``classes`` classes.
 
@@ -286,5 +292,5 @@ def build_nrr(
         inputs if deep else math.prod(inputs), hidden, classes, layers=layers, deep=deep, conv_channels=conv_channels,
         conv_kernel=conv_kernel, conv_neuron=conv_neuron, input_scale=input_scale, sparseness=sparseness,
         gamma=gamma, alpha=alpha, beta=beta, decay=decay, v_th=v_th, recurrent=recurrent, adaptive=adaptive,
-        mask_seed=mask_seed, fast=fast,
+        mask_seed=mask_seed, input_noise=input_noise, fast=fast,
     )
