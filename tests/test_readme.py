@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -36,3 +38,22 @@ def test_tutorial_runs_top_to_bottom(capsys):
     assert "torch.testing.assert_close(grads[True], grads[False])" in tutorial.read_text()
     run_python_blocks(tutorial)
     assert "test accuracy after 3 epochs" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_readme_demo_accuracy_is_what_the_main_job_gives(tmp_path):
+    """The README's demo figure is the one the main job gives on the final code (slow: the full demo run)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text()
+    stated = float(re.search(r"digits set \(\d+ s and ([\d.]+) % test accuracy", readme).group(1))
+    # 2 threads, as the README's "2 CPU cores": the thread count changes float summation order
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-m", "spikedyn", "train", "--quiet", "--out", str(tmp_path / "demo")],
+                          capture_output=True, text=True, timeout=1200, env=env)
+    assert done.returncode == 0, done.stderr
+    final = float(re.search(r"final test accuracy ([\d.]+)%", done.stdout).group(1))
+    assert abs(final - stated) <= 0.2, f"README states {stated} %, the demo gives {final} %"

@@ -54,6 +54,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+from .progress import bar_disabled
 
 from .data import SpikeDataset, holdout_validation, load_dataset, static_view
 from .data.base import check_class_targets
@@ -747,7 +748,7 @@ class Trainer:
             batches,
             total=self.batcher.num_batches("train", cfg.batch_size),
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not (cfg.progress and self.dist.is_main),
+            disable=bar_disabled(cfg.progress and self.dist.is_main),
             leave=False,
             dynamic_ncols=True,
         )

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
+from ..progress import bar_disabled
 
 from .aedat import read_aedat2, read_aedat31
 from .base import DataFileError, SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
@@ -86,7 +87,7 @@ def gesture_samples(
             raise missing_file(listing, name, GESTURE_SOURCE, f"{folder}/trials_to_{split}.txt")
         trials = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
         xs, ys = [], []
-        for trial in tqdm(trials, desc=f"{name} {split}", disable=not progress, leave=False):
+        for trial in tqdm(trials, desc=f"{name} {split}", disable=bar_disabled(progress), leave=False):
             aedat = folder / trial
             if not aedat.exists():
                 raise missing_file(aedat, name, GESTURE_SOURCE, f"{folder}/{trial} (listed in {listing.name})")
@@ -135,7 +136,7 @@ def load_cifar10dvs(
         if not files:
             raise missing_file(folder / cls, "cifar10dvs", CIFAR10DVS_SOURCE, f"{folder / cls}/cifar10_{cls}_0.aedat ...")
         files.sort(key=lambda p: int(re.findall(r"\d+", p.stem)[-1]) if re.findall(r"\d+", p.stem) else -1)
-        for i, path in enumerate(tqdm(files, desc=f"cifar10dvs {cls}", disable=not progress, leave=False)):
+        for i, path in enumerate(tqdm(files, desc=f"cifar10dvs {cls}", disable=bar_disabled(progress), leave=False)):
             events = read_aedat2(path, "cifar10dvs", CIFAR10DVS_SOURCE)
             if orientation == "spikingjelly":
                 events = make_events(events["t"], 127 - events["y"], 127 - events["x"], 1 - events["p"])

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
+from ..progress import bar_disabled
 
 from .base import SpikeDataset, corrupt_file, find_first, missing_file, register_dataset
 from .events import frames_by_count, frames_by_time, make_events, narrow_counts
@@ -60,7 +61,7 @@ def _load(root: Path, encode, dtype, name: str, progress: bool) -> SpikeDataset:
         files = _files(root, split)
         xs = [
             narrow_counts(encode(read_nmnist_bin(p)), dtype)
-            for p, _ in tqdm(files, desc=f"{name} {split}", disable=not progress, leave=False)
+            for p, _ in tqdm(files, desc=f"{name} {split}", disable=bar_disabled(progress), leave=False)
         ]
         x = torch.from_numpy(np.stack(xs))
         y = torch.tensor([label for _, label in files], dtype=torch.int64)

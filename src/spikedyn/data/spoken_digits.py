@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
+from ..progress import bar_disabled
 
 from .audio import read_audio, spectrogram_frames
 from .base import DataFileError, SpikeDataset, missing_file, register_dataset
@@ -57,7 +58,7 @@ def _images(paths: list[Path], frames: int, dataset: str, obtain: str, time_axis
     if time_axis not in ("frames", "bands"):
         raise ValueError(f"time_axis must be 'frames' or 'bands', got {time_axis!r}")
     out = np.empty((len(paths), frames, frames), dtype=np.float32)
-    for i, path in enumerate(tqdm(paths, desc=f"{dataset} features", disable=not progress, leave=False)):
+    for i, path in enumerate(tqdm(paths, desc=f"{dataset} features", disable=bar_disabled(progress), leave=False)):
         signal, rate = read_audio(path, dataset, obtain)
         if len(signal) == 0:
             raise DataFileError(f"{dataset}: {path} holds no samples; replace it from {obtain}")

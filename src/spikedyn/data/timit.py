@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
+from ..progress import bar_disabled
 
 from .audio import deltas, mfcc, read_audio
 from .base import DataFileError, SpikeDataset, corrupt_file, missing_file, register_dataset
@@ -118,7 +119,7 @@ def load_timit_gender(
         raise ValueError(f"timit-gender: frames={frames} is not a multiple of steps={steps}")
     items, layout = utterances(root)
     feats = np.zeros((len(items), frames, 13), dtype=np.float32)
-    for i, item in enumerate(tqdm(items, desc="timit mfcc", disable=not progress, leave=False)):
+    for i, item in enumerate(tqdm(items, desc="timit mfcc", disable=bar_disabled(progress), leave=False)):
         m = _mfcc_of(item, window)
         if len(m) > frames:
             raise ValueError(f"timit-gender: {item['wav']} has {len(m)} frames > frames={frames}; raise frames")
@@ -167,7 +168,7 @@ def load_timit_phones(root: Path, max_frames: int = 780, window: str = "hamming"
     """39-phone frame classification: ``x [N, max_frames, 39]``, ``y [N, max_frames]``, ``lengths [N]``."""
     items, layout = utterances(root)
     xs, ys, lengths = [], [], []
-    for item in tqdm(items, desc="timit mfcc", disable=not progress, leave=False):
+    for item in tqdm(items, desc="timit mfcc", disable=bar_disabled(progress), leave=False):
         m = _mfcc_of(item, window)
         if len(m) > max_frames:
             raise ValueError(f"timit-phones: {item['wav']} has {len(m)} frames > max_frames={max_frames}; raise max_frames")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from tqdm.auto import tqdm
+from ..progress import bar_disabled
 
 from .cells import DEFAULT_OUT_ROOT, Cell, CellState, _read_json, cell_dir, cell_state, seed_list
 from .tables import PAPER_EPOCHS, PAPER_LR_STEP, RUNNER_FIELDS, RowSpec, TableSpec
@@ -241,7 +242,7 @@ def build_plan(
     plan = Plan(table, out_root, select_neurons(table, neurons), seed_values, epochs, lr_step, data_root, overrides, [])
     rows = select_rows(table, tasks)
     probed: dict[str, tuple[dict | None, str | None]] = {}  # rows sharing a data set load it once
-    for row in tqdm(rows, desc="checking data", disable=not progress, leave=False):
+    for row in tqdm(rows, desc="checking data", disable=bar_disabled(progress), leave=False):
         rp = RowPlan(row)
         plan.rows.append(rp)
         train_options = table.row_options(row)

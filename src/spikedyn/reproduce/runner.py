@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from tqdm.auto import tqdm
+from ..progress import bar_disabled
 
 from .cells import LOCK_NAME, Cell, CellState
 from .plan import Plan, split_devices
@@ -149,7 +150,7 @@ def run_plan(
     for (cell, state), resume in zip(todo, resumes):
         if resume:
             echo(f"resuming {cell.label} after epoch {state.epochs_done}")
-    bar = tqdm(total=total, desc=f"{plan.table.name} cells", unit="cell", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=f"{plan.table.name} cells", unit="cell", disable=bar_disabled(progress), dynamic_ncols=True)
     done = 0
 
     def finish(cell: Cell, outcome: dict) -> None:
