@@ -183,3 +183,11 @@ def test_model_default_neuron_and_run_directory():
     assert cfg.neuron == "lif-identity" and cfg.out.endswith("digits-brp-lif-identity-err-seed3154")
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig(dataset="digits", model="resnet").resolved()
+
+
+@pytest.mark.parametrize("dataset, stored", [("nmnist-plif", 10), ("cifar10dvs", 20), ("dvsgesture-plif", 20), ("dvsgesture", 100)])
+def test_default_steps_never_exceed_the_frames_an_event_set_stores(dataset, stored):
+    """`--dataset nmnist-plif` without --steps must not ask for more steps than the 10 stored frames."""
+    from spikedyn.train import TrainConfig
+
+    assert TrainConfig(dataset=dataset).resolved().steps <= stored

@@ -81,6 +81,12 @@ DATASET_DEFAULTS: dict[str, dict] = {
     "timit-gender": {"steps": 20, "batch_size": 32, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
     # frame-labelled (NRR, spec nrr.md section 4): each batch is cut to its longest utterance (<= 780 frames)
     "timit-phones": {"steps": 780, "batch_size": 50, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    # event frames stored with a fixed count: the default T is the stored one, never more (PLIF spec plif.md
+    # section 3: N-MNIST 10, DVS 20, batch 16, Adam 1e-3; BRP's DvsGesture: first 30 of 100 frames, batch 50)
+    "nmnist-plif": {"steps": 10, "batch_size": 16, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "cifar10dvs": {"steps": 20, "batch_size": 16, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "dvsgesture-plif": {"steps": 20, "batch_size": 16, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500},
+    "dvsgesture": {"steps": 30, "batch_size": 50, "lr": 1e-4, "lr_dynamics": 1e-4, "hidden": 500},
 }
 FALLBACK_DEFAULTS = {"steps": 20, "batch_size": 100, "lr": 1e-3, "lr_dynamics": 1e-3, "hidden": 500, "epochs": 80}
 
