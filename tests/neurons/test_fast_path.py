@@ -49,6 +49,7 @@ def test_fast_path_matches_reference(kind):
         ("plif", {"detach_reset": False}),
         ("plif", {"v_reset": -0.3}),
         ("plif", {"v_reset": 0.2, "detach_reset": False}),
+        ("plif", {"v_reset": 1.0, "v_th": 1.5}),  # V_reset = 1: the fused loops' "V_reset != 0" branches
     ],
 )
 def test_fast_path_matches_reference_with_other_reset_gradient(kind, kwargs):

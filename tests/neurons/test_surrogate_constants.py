@@ -53,20 +53,23 @@ def test_decay_lif_one_step_window(kind, fast):
 
 
 @BOTH_PATHS
-def test_decay_lif_two_steps_through_the_reset_flag(fast):
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_decay_lif_two_steps_through_the_reset_flag(fast, detach_reset):
     """``V_2 = 0.2 V_1 (1 - S_1) + I_2``; loss ``S_2``; the reset flag S_1 is differentiated.
 
     Sample 1: I = (0.3, 0.6): V_1 = 0.3 (S_1 = 0), V_2 = 0.66; dS_2/dI_2 = 1,
     dS_2/dI_1 = 1 * (0.2 (1 - S_1) - 0.2 V_1 * 1) = 0.2 - 0.06 = 0.14.
     Sample 2: I = (0.8, 0.3): V_1 = 0.8 (S_1 = 1), V_2 = 0.3; dS_2/dI_1 = 0 - 0.2 * 0.8 = -0.16.
     Height 0.5 would give 0.5 (0.2 - 0.03) = 0.085 for sample 1.
+    With ``detach_reset=True`` the reset-flag term goes: dS_2/dI_1 = 0.2 (1 - S_1) = 0.2 and 0.
     """
-    layer = make_neuron("lif-identity", 1, fast=fast)
+    layer = make_neuron("lif-identity", 1, fast=fast, detach_reset=detach_reset)
     x = torch.tensor([[0.3, 0.8], [0.6, 0.3]], dtype=torch.float64).reshape(2, 2, 1)
     only_last = torch.tensor([0.0, 1.0], dtype=torch.float64).reshape(2, 1, 1)
     spikes, grad = input_grad(layer, x, only_last)
     assert spikes.flatten().tolist() == [0.0, 1.0, 1.0, 0.0]
-    torch.testing.assert_close(grad.reshape(2, 2), torch.tensor([[0.14, -0.16], [1.0, 1.0]], dtype=torch.float64),
+    first = [0.2, 0.0] if detach_reset else [0.14, -0.16]
+    torch.testing.assert_close(grad.reshape(2, 2), torch.tensor([first, [1.0, 1.0]], dtype=torch.float64),
                                rtol=1e-9, atol=1e-12)
 
 
