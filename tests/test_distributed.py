@@ -47,13 +47,27 @@ def config(out: Path, **kw) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def _worker(rank: int, port: int, out: str, options: dict) -> None:
+def frame_sequences(n: int = 14, frames: int = 9, features: int = 5, classes: int = 3) -> SpikeDataset:
+    """Frame-labelled sequences of different lengths (padding labelled 0 and masked by the read-out)."""
+    g = torch.Generator().manual_seed(5)
+    lengths = torch.randint(3, frames + 1, (n,), generator=g)
+    y = torch.randint(0, classes, (n, frames), generator=g)
+    x = torch.rand(n, frames, features, generator=g) + y.unsqueeze(-1).float()
+    for i in range(n):
+        x[i, int(lengths[i]):], y[i, int(lengths[i]):] = 0.0, 0
+    half = n // 2 + 1
+    split = lambda a, b: TensorDataset(x[a:b], y[a:b], lengths[a:b])  # noqa: E731
+    return SpikeDataset("frames", split(0, half), split(half, n), classes, kind="sequence", encoder="direct",
+                        target="frame_class")
+
+
+def _worker(rank: int, port: int, out: str, options: dict, data: SpikeDataset | None = None) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    trainer = Trainer(config(Path(out) / "run", **options), dataset=small_digits())
+    trainer = Trainer(config(Path(out) / "run", **options), dataset=data if data is not None else small_digits())
     assert trainer.dist.world_size == WORLD and trainer.dist.rank == rank
     train = trainer.train_epoch(0)
     state = {
@@ -87,6 +101,24 @@ def test_two_processes_equal_one_process_on_the_combined_batch(tmp_path, options
         # the epoch's metrics see the whole batches, as in one process
         assert got["train"]["accuracy"] == train["accuracy"]
         assert got["train"]["loss"] == pytest.approx(train["loss"], rel=1e-6)
+
+
+def test_frame_labelled_recurrent_net_weights_each_share_by_its_valid_frames(tmp_path):
+    """NRR on padded frame sequences under reward propagation: the masked per-step read-out loss is a
+    mean over valid frames (each process's share weighted by its valid frames), the teaching signal a
+    sum; the last batch of 1 leaves one process without a share.  The result equals one process."""
+    options = dict(dataset="frames", model="nrr", model_options={"hidden": 12}, neuron=None, steps=9, rule="brp")
+    data = frame_sequences()
+    mp.spawn(_worker, args=(free_port(), str(tmp_path), options, data), nprocs=WORLD, join=True)
+    single = Trainer(config(tmp_path / "single", **options), dataset=data)
+    single.train_epoch(0)
+    for rank in range(WORLD):
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
+        for name, p in single.model.named_parameters():
+            if p.grad is not None:
+                torch.testing.assert_close(got["grads"][name], p.grad, rtol=1e-5, atol=1e-6, msg=f"grad {name}")
+        for name, w in single.model.state_dict().items():
+            torch.testing.assert_close(got["weights"][name], w, rtol=1e-5, atol=1e-6, msg=f"weight {name}")
 
 
 def test_batch_shares_cover_the_batch_and_scale_the_loss():

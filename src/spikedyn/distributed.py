@@ -18,7 +18,8 @@ How the batch is shared, and why the result equals a one-process run:
   processes, so the update is ``(1/N) sum_r (n_r N / n) grad L_r = grad (1/n) sum_i l_i``: the
   gradient of the mean loss over the whole batch, also for a last batch that does not split
   evenly.  A term that *sums* over samples (reward propagation's projected teaching signal,
-  ``RuleLoss.batch_summed``) is scaled by ``N`` instead (:meth:`DistContext.scaled_loss`).
+  ``RuleLoss.batch_summed``) is scaled by ``N`` instead (:meth:`DistContext.scaled_loss`); a
+  mean over valid frames (a masked per-step loss) is weighted by each process's valid frames.
 * The train metric sees every process's output rates (gathered per batch), in batch order, so
   ``metrics.jsonl`` holds the same numbers as a one-process run.  Evaluation is shared the same
   way.
@@ -72,19 +73,43 @@ class DistContext:
         lo, hi = self.bounds(n)[self.rank]
         return slice(lo, hi)
 
+    def rows(self, n: int) -> tuple[slice, int]:
+        """The rows this rank computes on for an ``n``-sample batch, and how many of them count.
+
+        A batch smaller than the number of processes leaves some ranks without a share; such a
+        rank still runs one row (the batch's first) so that it joins DDP's gradient all-reduce,
+        but that row counts 0 (its loss weight, sums and gathered rows are zero / empty).
+        """
+        share = self.share(n)
+        count = share.stop - share.start
+        return (share if count else slice(0, 1)), count
+
     def loss_scale(self, n: int) -> float:
         """``n_r * N / n``: makes DDP's gradient average equal the gradient of the whole batch's mean loss."""
         share = self.share(n)
         return (share.stop - share.start) * self.world_size / n
 
-    def scaled_loss(self, total: Tensor, batch_summed: Tensor | float, n: int) -> Tensor:
+    def scaled_loss(
+        self, total: Tensor, batch_summed: Tensor | float, n: int, weight: Tensor | None = None,
+    ) -> Tensor:
         """The loss this rank backpropagates so that DDP's gradient average is the whole batch's gradient.
 
         ``total = mean part + batch_summed``: the mean over this rank's ``n_r`` samples is
         weighted by :meth:`loss_scale`, a sum over them by ``N`` (the average over N ranks of N
-        times each rank's sum is the sum over the batch).
+        times each rank's sum is the sum over the batch).  ``weight``: what the mean runs over
+        when it is not the samples, e.g. the valid frames of a masked per-step loss; the mean
+        part is then weighted by ``N w_r / sum_r w_r`` (one all-reduce of ``w``).
         """
-        scale = self.loss_scale(n)
+        if weight is None:
+            scale = self.loss_scale(n)
+        else:
+            w = weight.detach().to(torch.float64).reshape(1).clone()
+            mine = float(w)
+            dist.all_reduce(w)
+            scale = self.world_size * mine / max(float(w), 1e-12)
+        share = self.share(n)
+        if share.stop == share.start:  # no share of this batch: a zero-weighted loss (see rows())
+            return total * 0.0
         if isinstance(batch_summed, Tensor) or batch_summed != 0.0:
             return total * scale + batch_summed * (self.world_size - scale)
         return total * scale

@@ -408,12 +408,12 @@ def evaluate(
     metric = readout.metric(batcher.dataset, config.batch_size)
     total, loss_sum = 0, 0.0
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
-        share = ctx.share(len(y))
-        out = model(x[:, share] if ctx.enabled else x)
-        mine = y[share]
+        rows, count = ctx.rows(len(y)) if ctx.enabled else (slice(None), len(y))
+        out = model(x[:, rows] if ctx.enabled else x)
+        mine = y[rows]
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
-        loss_sum += float(readout.loss_fn(config.loss, target)(out.spikes, target.values)) * len(mine)
-        metric.update(ctx.gather_rows(readout.scores(out), len(y)), y)
+        loss_sum += float(readout.loss_fn(config.loss, target)(out.spikes, target.values)) * count
+        metric.update(ctx.gather_rows(readout.scores(out)[:count], len(y)), y)
         total += len(y)
     loss_sum = ctx.sum([loss_sum], batcher.device)[0]
     model.train()
@@ -765,25 +765,29 @@ class Trainer:
         for x, y in bar:
             n = len(y)
             if ctx.enabled:  # this process's share of the batch (see spikedyn.distributed)
-                share = ctx.share(n)
-                x, mine = x[:, share], y[share]
+                rows, count = ctx.rows(n)
+                x, mine = x[:, rows], y[rows]
             else:
-                mine = y
+                mine, count = y, n
             out = self.net(x)
             target = self.readout.target(mine, self.dataset, out.rate.dtype, out.spikes.shape[0])
             loss_fn = self.readout.loss_fn(cfg.loss, target)
             result = self.rule(out, target.values, loss_fn, self.taps, target.mask)
             self.optimizer.zero_grad(set_to_none=True)
-            (ctx.scaled_loss(result.total, result.batch_summed, n) if ctx.enabled else result.total).backward()
+            if ctx.enabled:  # a masked per-step loss is a mean over this share's valid frames
+                weight = target.mask.sum() * (count > 0) if target.mask is not None else None
+                ctx.scaled_loss(result.total, result.batch_summed, n, weight).backward()
+            else:
+                result.total.backward()
             self.optimizer.step()
             names = list(result.parts)
-            sums = ctx.sum([result.parts[k].item() * len(mine) for k in names], self.device)
+            sums = ctx.sum([result.parts[k].item() * count for k in names], self.device)
             for name, value in zip(names, sums):
                 if name == "readout":
                     loss_sum += value
                 else:
                     part_sums[name] = part_sums.get(name, 0.0) + value
-            metric.update(ctx.gather_rows(self.readout.scores(out).detach(), n), y)
+            metric.update(ctx.gather_rows(self.readout.scores(out).detach()[:count], n), y)
             total += n
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", refresh=False)
         summary = {"loss": loss_sum / total, "accuracy": metric.value(), **metric.extras()}
