@@ -1,3 +1,4 @@
+import argparse
 import json
 import re
 
@@ -76,3 +77,17 @@ def test_unknown_data_option_is_a_clear_error(capsys):
     assert main(["data", "info", "digits", "--data-option", "colour=red"]) == 2
     err = capsys.readouterr().err
     assert "no option colour" in err and "flatten" in err
+
+
+def test_help_texts_show_no_docstring_markup(capsys):
+    """`spikedyn --help` and every command's help are plain text: no reST roles or double backticks."""
+    import re
+
+    from spikedyn.cli import build_parser
+
+    parser = build_parser()
+    texts = [parser.format_help()]
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    texts += [p.format_help() for p in sub.choices.values()]
+    for text in texts:
+        assert not re.search(r"``|:(class|func|data|meth|mod):", text), text[:300]

@@ -11,15 +11,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import analyze, data, meta, plot, reproduce, sweep, train
+from . import analyze, data, export, meta, plot, reproduce, sweep, train
 from .options import parse_data_options
 
+#: what ``spikedyn --help`` says first (plain text: the module docstring is for the API reference)
+DESCRIPTION = """\
+Spiking neural networks with rich neuron dynamics and biologically plausible learning.
+
+quick start:
+  spikedyn train                                   train the demo (embedded digits, no files needed)
+  spikedyn train --dataset mnist --data-root DATA  any data set of `spikedyn data list`
+  spikedyn COMMAND --help                          the options of one command
+"""
+
 #: the command groups, in the order ``spikedyn --help`` lists them.
-COMMAND_GROUPS = [train, data, plot, meta, reproduce, sweep, analyze]
+COMMAND_GROUPS = [train, data, plot, meta, reproduce, sweep, analyze, export]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spikedyn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="spikedyn", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
     for group in COMMAND_GROUPS:
         group.register(sub)
