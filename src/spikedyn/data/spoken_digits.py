@@ -48,6 +48,7 @@ from ..progress import bar_disabled
 
 from .audio import read_audio, spectrogram_frames
 from .base import DataFileError, SpikeDataset, missing_file, register_dataset
+from .cache import cached_features
 
 TIDIGITS_SOURCE = "the Linguistic Data Consortium, catalogue LDC93S10 (TIDIGITS, licensed)"
 FSDD_SOURCE = "https://github.com/Jakobovski/free-spoken-digit-dataset (folder recordings/)"
@@ -55,16 +56,22 @@ _TIDIGITS_LABELS = {"z": 0, **{str(d): d for d in range(1, 10)}}
 
 
 def _images(paths: list[Path], frames: int, dataset: str, obtain: str, time_axis: str, progress: bool) -> torch.Tensor:
+    """``[N, F, F]`` spectrograms of ``paths`` (from the feature cache when these files were seen before)."""
     if time_axis not in ("frames", "bands"):
         raise ValueError(f"time_axis must be 'frames' or 'bands', got {time_axis!r}")
-    out = np.empty((len(paths), frames, frames), dtype=np.float32)
-    for i, path in enumerate(tqdm(paths, desc=f"{dataset} features", disable=bar_disabled(progress), leave=False)):
-        signal, rate = read_audio(path, dataset, obtain)
-        if len(signal) == 0:
-            raise DataFileError(f"{dataset}: {path} holds no samples; replace it from {obtain}")
-        image = spectrogram_frames(signal, rate, frames, frames)
-        out[i] = image.T if time_axis == "bands" else image
-    return torch.from_numpy(out)
+
+    def compute() -> np.ndarray:
+        out = np.empty((len(paths), frames, frames), dtype=np.float32)
+        for i, path in enumerate(tqdm(paths, desc=f"{dataset} features", disable=bar_disabled(progress), leave=False)):
+            signal, rate = read_audio(path, dataset, obtain)
+            if len(signal) == 0:
+                raise DataFileError(f"{dataset}: {path} holds no samples; replace it from {obtain}")
+            image = spectrogram_frames(signal, rate, frames, frames)
+            out[i] = image.T if time_axis == "bands" else image
+        return out
+
+    options = {"frames": frames, "time_axis": time_axis}
+    return torch.from_numpy(cached_features(f"{dataset}-spectrogram", options, paths, compute))
 
 
 _TIDIGITS_NAME = re.compile(r"^([zo1-9])([ab])(_endpt)?$", re.IGNORECASE)
