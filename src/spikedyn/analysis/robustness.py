@@ -111,10 +111,15 @@ class NoiseCurve:
         return asdict(self)
 
 
-def run_label(model: str, rule: str, train_noise: float) -> str:
-    """``NRR-SNN`` (nrr + reward propagation), ``BP-RSNN`` (nrr + bptt), else ``<model> <rule>``;
+def run_label(model: str, rule: str, train_noise: float, model_options: dict | None = None) -> str:
+    """``NRR-SNN`` (nrr + reward propagation), ``BP-RSNN`` (nrr + bptt), ``non-spiking RNN (tanh)``
+    (nrr with ``spiking=False``, the paper's DNN baseline), else ``<model> <rule>``;
     ``, trained at p = ...`` for a noisy-trained run."""
-    if model == "nrr":
+    options = model_options or {}
+    if model == "nrr" and options.get("spiking") is False:
+        kind = "RNN" if options.get("recurrent", True) else "DNN"
+        name = f"non-spiking {kind} ({options.get('activation', 'tanh')})" + ("" if rule == "bptt" else f", {rule}")
+    elif model == "nrr":
         name = "BP-RSNN" if rule == "bptt" else ("NRR-SNN" if rule == "brp" else f"NRR-SNN ({rule})")
     else:
         name = f"{model} {rule}"
@@ -136,7 +141,8 @@ def noise_curve_run(
     network = getattr(model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes") if k in mc)
     train_noise = float((config.model_options or {}).get("input_noise", 0.0))
     curve = NoiseCurve(
-        run=str(run), label=run_label(config.model, config.rule, train_noise), model=config.model, network=network,
+        run=str(run), label=run_label(config.model, config.rule, train_noise, config.model_options),
+        model=config.model, network=network,
         rule=config.rule, dataset=config.dataset, epoch=int(ckpt.get("epoch", 0)), train_noise=train_noise,
     )
     curve.points = noise_sweep(model, batcher, config, levels, seed, split)

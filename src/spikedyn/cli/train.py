@@ -46,7 +46,8 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         "conv nets with voting: --model-option preset=mnist|fmnist|cifar10|nmnist|cifar10dvs|dvsgesture; "
         f"static images with --data-option flatten=false --encoder direct) or nrr (NRR-SNN: recurrent "
         "adaptive-threshold layer(s) with a linear read-out at every step, trained per step; options hidden=500, "
-        "layers=1, deep=true, sparseness=0.5, recurrent=false, adaptive=false, input_noise=P, ...; "
+        "layers=1, deep=true, sparseness=0.5, recurrent=false, adaptive=false, input_noise=P, spiking=false "
+        "(the non-spiking tanh RNN baseline of the same sizes), ...; "
         "frame-labelled data such as "
         f"timit-phones) (default {d.model})",
     )

@@ -47,6 +47,17 @@ Ablations (spec section 5, Table 2) are options: ``recurrent=False`` (pure feed-
 ``input_noise=p`` trains on noisy input ``x_t (1 + p xi_t)``, ``xi = +-1`` (the "train noisy" side
 of the robustness ratio, spec section 5; :class:`~spikedyn.layers.InputNoise`, training mode only);
 :mod:`spikedyn.analysis.robustness` tests any run under noise.
+
+**Non-spiking baseline** (``spiking=False``; the paper's "DNN" of Figs. 4, 6 and 7, whose exact
+form it does not give): the same sizes, masks and read-out, with every RFC layer replaced by a
+vanilla recurrent layer of a non-spiking ``activation`` (``tanh``, default, or ``relu``),
+:class:`AnalogRecurrent`::
+
+    h_t = act(W_f x_t + b_f + (W_r * M) h_{t-1} + b_r),   o_t = W_o h_t + b_o
+
+(``recurrent=False``: ``h_t = act(W_f x_t + b_f)``).  No leak, threshold or reset, so the
+options ``gamma``, ``alpha``, ``beta``, ``decay``, ``v_th`` and ``adaptive`` do not apply; it is
+meant for rule ``bptt`` (plain BPTT).  Shallow nets only.
 :data:`NRR_SETTINGS` holds the spec's per-data-set run settings.
 """
 
@@ -56,11 +67,13 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import Conv2dLIF, InputNoise, SpikeTap
 from ..layers.time import fold_time, to_step_shape
-from ..neurons import RecurrentNRR
+from ..neurons import RecurrentNRR, sparse_recurrent_mask
 from ..neurons.base import learned_dynamics, split_parameters
 from .mdn import NetOutput
 from .registry import register_model
@@ -124,6 +137,78 @@ def image_shape(feature_shape: Sequence[int]) -> tuple[int, int, int]:
     )
 
 
+#: the non-spiking activations of :class:`AnalogRecurrent`
+ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu}
+
+
+class AnalogRecurrent(nn.Module):
+    """The non-spiking stand-in for an RFC layer: ``x`` ``[T, B, inputs]`` -> ``h`` ``[T, B, hidden]``.
+
+    ``h_t = act(W_f x_t + b_f + (W_r * M) h_{t-1} + b_r)``, ``h_0 = 0``, with the same parameters
+    as :class:`~spikedyn.neurons.RecurrentNRR` (``fc_f``, ``fc_r``, the connectivity buffer
+    ``mask`` drawn by :func:`~spikedyn.neurons.sparse_recurrent_mask`, masked weights kept at
+    exactly 0) and a :class:`~spikedyn.layers.SpikeTap` on ``h`` when ``classes`` is given.
+    When a rule makes the tap local, ``h_{t-1}`` is detached in the recurrence too (as the NRR
+    cell detaches every reuse of ``S_{t-1}``).
+    """
+
+    spiking = False
+
+    def __init__(
+        self, inputs: int, hidden: int = 500, classes: int | None = None, *, sparseness: float = 0.5,
+        recurrent: bool = True, activation: str = "tanh", mask_seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if inputs < 1 or hidden < 1:
+            raise ValueError(f"AnalogRecurrent needs positive inputs and hidden sizes, got {inputs} and {hidden}")
+        if not 0.0 <= sparseness <= 1.0:
+            raise ValueError(f"sparseness must lie in [0, 1], got {sparseness}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"NRR option activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        self.inputs, self.hidden = int(inputs), int(hidden)
+        self.sparseness, self.recurrent, self.activation = float(sparseness), bool(recurrent), activation
+        self.adaptive, self.gamma = False, 0.0  # no threshold: read by NRRNet.topology
+        self.fc_f = nn.Linear(inputs, hidden)
+        if recurrent:
+            self.fc_r = nn.Linear(hidden, hidden)
+            generator = None if mask_seed is None else torch.Generator().manual_seed(int(mask_seed))
+            self.register_buffer("mask", sparse_recurrent_mask(hidden, sparseness, generator))
+            self.apply_mask_()
+        else:
+            self.fc_r = None
+            self.register_buffer("mask", None)
+        if classes is not None:
+            self.tap = SpikeTap(hidden, classes)
+        else:
+            self.tap = None
+
+    @torch.no_grad()
+    def apply_mask_(self) -> None:
+        """Set the masked entries of ``W_r`` to exactly 0 (in place)."""
+        if self.fc_r is not None:
+            self.fc_r.weight.mul_(self.mask.to(self.fc_r.weight.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Activations ``h`` ``[T, B, hidden]`` (not detached; pass them through ``tap``)."""
+        if x.dim() != 3 or x.shape[2] != self.inputs:
+            raise ValueError(
+                f"AnalogRecurrent with {self.inputs} inputs expects a sequence [T, B, {self.inputs}], "
+                f"got shape {tuple(x.shape)}"
+            )
+        act = ACTIVATIONS[self.activation]
+        z = self.fc_f(x)  # the feed-forward drive of the whole sequence, one matmul
+        if self.fc_r is None:
+            return act(z)
+        w, b = self.fc_r.weight * self.mask, self.fc_r.bias
+        detach = self.tap is not None and self.tap.local
+        h = torch.zeros_like(z[0])
+        out = []
+        for z_t in z:
+            h = act(z_t + F.linear(h.detach() if detach else h, w, b))
+            out.append(h)
+        return torch.stack(out)
+
+
 class NRRNet(nn.Module):
     """RFC layers of :class:`~spikedyn.neurons.RecurrentNRR` (after an optional conv block) -> linear read-out.
 
@@ -140,9 +225,18 @@ class NRRNet(nn.Module):
         deep: bool = False, conv_channels: int = 32, conv_kernel: int = 5, conv_neuron: str = "lif-identity",
         input_scale: float | None = None, sparseness: float = 0.5, gamma: float = 1.0, alpha: float = 0.9,
         beta: float = 0.1, decay: float = 0.2, v_th: float = 0.5, recurrent: bool = True, adaptive: bool = True,
-        mask_seed: int | None = None, input_noise: float = 0.0, fast: bool = True,
+        mask_seed: int | None = None, input_noise: float = 0.0, fast: bool = True, spiking: bool = True,
+        activation: str = "tanh",
     ) -> None:
         super().__init__()
+        if not isinstance(spiking, bool):
+            raise ValueError(f"NRR option spiking must be true or false, got {spiking!r}")
+        if deep and not spiking:
+            raise ValueError("NRR option spiking=false (the non-spiking baseline) applies to the shallow net only, "
+                             "not with deep=true")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"NRR option activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        self.spiking = spiking
         for name, value in (("hidden", hidden), ("classes", classes), ("layers", layers),
                             ("conv_channels", conv_channels), ("conv_kernel", conv_kernel)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -168,33 +262,41 @@ class NRRNet(nn.Module):
             self.input_shape = (int(flat),)
             self.conv = None
             rfc_inputs = int(flat)
-        cell = dict(sparseness=sparseness, gamma=gamma, alpha=alpha, beta=beta, decay=decay, v_th=v_th,
-                    recurrent=recurrent, adaptive=adaptive, fast=fast)
+        if spiking:
+            cell = dict(sparseness=sparseness, gamma=gamma, alpha=alpha, beta=beta, decay=decay, v_th=v_th,
+                        recurrent=recurrent, adaptive=adaptive, fast=fast)
+        else:
+            cell = dict(sparseness=sparseness, recurrent=recurrent, activation=activation)
+        layer_class = RecurrentNRR if spiking else AnalogRecurrent
         self.rfc = nn.ModuleList()
         for index in range(layers):
             seed = None if mask_seed is None else int(mask_seed) + index
-            self.rfc.append(RecurrentNRR(rfc_inputs if index == 0 else hidden, hidden, classes, mask_seed=seed, **cell))
+            self.rfc.append(layer_class(rfc_inputs if index == 0 else hidden, hidden, classes, mask_seed=seed, **cell))
         self.out = nn.Linear(hidden, classes)  # W_o, b_o: the non-spiking read-out
         self.config: dict = {"inputs": list(self.input_shape) if self.deep else self.input_shape[0],
                              "hidden": hidden, "classes": classes}
         options = dict(layers=layers, deep=self.deep, conv_channels=conv_channels, conv_kernel=conv_kernel,
                        conv_neuron=conv_neuron, input_scale=input_scale, sparseness=sparseness, gamma=gamma,
                        alpha=alpha, beta=beta, decay=decay, v_th=v_th, recurrent=recurrent, adaptive=adaptive,
-                       mask_seed=mask_seed, input_noise=input_noise)
+                       mask_seed=mask_seed, input_noise=input_noise, spiking=spiking, activation=activation)
         defaults = NRRNet.__init__.__kwdefaults__
         self.config.update({k: v for k, v in options.items() if v != defaults[k]})
 
     @property
     def topology(self) -> str:
-        """e.g. ``RFC500-FC10`` or ``CONV32-RFC500-FC10`` (with the ablations named)."""
+        """e.g. ``RFC500-FC10`` or ``CONV32-RFC500-FC10`` (with the ablations named); the non-spiking
+        baseline ``RNN500-FC10 (non-spiking tanh)`` (``DNN500-FC10`` without recurrence)."""
         first = self.rfc[0]
-        kind = "RFC" if first.recurrent else "FC"
+        if self.spiking:
+            kind = "RFC" if first.recurrent else "FC"
+        else:
+            kind = "RNN" if first.recurrent else "DNN"
         parts = ([f"CONV{self.conv.conv.out_channels}"] if self.conv is not None else [])
         parts += [f"{kind}{first.hidden}"] * len(self.rfc) + [f"FC{self.classes}"]
-        notes = []
+        notes = [] if self.spiking else [f"non-spiking {first.activation}"]
         if first.recurrent and first.sparseness != 0.5:
             notes.append(f"sparseness {first.sparseness:g}")
-        if not first.adaptive or first.gamma == 0.0:
+        if self.spiking and (not first.adaptive or first.gamma == 0.0):
             notes.append("no adaptive threshold")
         return "-".join(parts) + (f" ({', '.join(notes)})" if notes else "")
 
@@ -262,13 +364,15 @@ def build_nrr(
     decay: float = 0.2, v_th: float = 0.5, recurrent: bool = True, adaptive: bool = True,
     input_scale: float | None = None, conv_channels: int = 32, conv_kernel: int = 5,
     conv_neuron: str = "lif-identity", mask_seed: int | None = None, input_shape: Sequence[int] | str | None = None,
-    input_noise: float = 0.0, fast: bool = True,
+    input_noise: float = 0.0, fast: bool = True, spiking: bool = True, activation: str = "tanh",
 ) -> NRRNet:
     """An :class:`NRRNet` for data of per-step shape ``inputs_shape`` with ``classes`` classes.
 
     ``neuron`` must be ``nrr`` (the RFC layers are always the NRR two-channel cell; the ablations
     are ``recurrent``, ``adaptive``/``gamma`` and ``sparseness``; the deep net's conv neurons are
     ``conv_neuron``).  ``input_shape`` (deep only) overrides how a step is read as ``(C, H, W)``.
+    ``spiking=False``: the non-spiking baseline of the same sizes (:class:`AnalogRecurrent` layers,
+    ``activation`` ``tanh`` or ``relu``).
     """
     if neuron != "nrr":
         raise ValueError(
@@ -292,5 +396,5 @@ def build_nrr(
         inputs if deep else math.prod(inputs), hidden, classes, layers=layers, deep=deep, conv_channels=conv_channels,
         conv_kernel=conv_kernel, conv_neuron=conv_neuron, input_scale=input_scale, sparseness=sparseness,
         gamma=gamma, alpha=alpha, beta=beta, decay=decay, v_th=v_th, recurrent=recurrent, adaptive=adaptive,
-        mask_seed=mask_seed, input_noise=input_noise, fast=fast,
+        mask_seed=mask_seed, input_noise=input_noise, fast=fast, spiking=spiking, activation=activation,
     )

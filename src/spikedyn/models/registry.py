@@ -21,7 +21,8 @@ Built in:
   every step (``readout_kind = "step"``); options ``hidden`` (500), ``layers`` (1), ``deep``
   (conv front end), ``sparseness`` (0.5), ``gamma``, ``alpha``, ``beta``, ``decay``, ``v_th``,
   ``recurrent``, ``adaptive``, ``input_scale``, ``conv_channels``, ``conv_kernel``,
-  ``conv_neuron``, ``mask_seed``, ``input_shape``, ``input_noise``, ``fast``.
+  ``conv_neuron``, ``mask_seed``, ``input_shape``, ``input_noise``, ``fast``; ``spiking=False``
+  (the non-spiking baseline of the same sizes, ``activation`` ``tanh`` or ``relu``).
 
 A trainer builds and restores a model with::
 

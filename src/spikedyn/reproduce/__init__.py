@@ -9,7 +9,7 @@ The command line equivalent is ``spikedyn reproduce mdn-table3 --tasks mnist --s
 Tables: ``mdn-table3``, ``mdn-table4`` (neurons as columns), ``brp-table3`` (BRP vs pseudo-BP),
 ``brp-fig5`` (three teaching signals, with their test curves), ``brp-fig7`` (accuracy against T),
 ``plif-table2`` (accuracy-A and -B), ``plif-table4`` (PLIF vs LIF, tau 2 / 16), ``plif-table5`` (max vs
-average pooling).
+average pooling), ``nrr-table2`` (NRR-SNN ablations), ``nrr-fig4`` (accuracy against the loop sparseness).
 """
 
 from .report import build_report, evaluate_check, render_markdown, write_report
@@ -20,6 +20,7 @@ from .tables import (
     TABLES, CheckSpec, RowSpec, StandIn, TableSpec, get_table, register_table, table_names, validate_table,
 )
 from . import tables_plif  # noqa: F401,E402  (registers plif-table2, plif-table4, plif-table5)
+from . import tables_nrr  # noqa: F401,E402  (registers nrr-table2, nrr-fig4)
 
 __all__ = [
     "AUTHORS_SEED", "DEFAULT_OUT_ROOT", "PAPER_EPOCHS", "PAPER_LR_STEP", "TABLE_DEFAULT",

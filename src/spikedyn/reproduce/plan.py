@@ -315,8 +315,9 @@ def describe_plan(plan: Plan) -> Iterable[str]:
     options = [{**t.row_options(rp.row), **plan.overrides} for rp in plan.rows]
     constant = bool(options) and all(constant_lr(o) for o in options)
     cosine = bool(options) and all(o.get("schedule") == "cosine" for o in options)
+    gammas = sorted({o.get("lr_gamma", 0.1) for o in options}) or [0.1]
     lr = ("constant learning rate" if constant else "cosine learning-rate schedule" if cosine
-          else f"lr step {plan.lr_step} (gamma 0.1)")
+          else f"lr step {plan.lr_step} (gamma {', '.join(f'{g:g}' for g in gammas)})")
     yield f"  our schedule: {plan.epochs} epochs, {lr}; seeds {seeds}; neurons {', '.join(plan.neurons)}"
     if t.columns:
         yield f"  columns: {', '.join(t.columns)} (each row is one task in one column)"

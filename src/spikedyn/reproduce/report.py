@@ -262,7 +262,7 @@ def _sweep(table: TableSpec, rows: list[dict], grid: list[dict]) -> dict:
         points = []
         for column, where in line["cells"].items():
             r = by_label[where["row"]]
-            value = table.row_options(table.row(r["label"]))[table.sweep]
+            value = table.sweep_value(table.row(r["label"]))
             o = r["ours"].get(where["neuron"], {})
             paper = r["paper_by_neuron"].get(where["neuron"])
             points.append({"column": column, "x": value, "mean": o.get("score_mean"), "std": o.get("score_std"),

@@ -144,8 +144,9 @@ class TableSpec:
     * ``curves``: the report plots, per task, the mean test curve of every column and says at
       which epoch each first reaches ``convergence`` fractions of its final score;
       ``paper_epoch`` is the epoch at which the paper's figures were read (drawn there).
-    * ``sweep``: a training option that varies across the columns (e.g. ``"steps"``); the
-      report plots the score of each task against it.
+    * ``sweep``: a training option that varies across the columns (e.g. ``"steps"``), or a key
+      inside a dict-valued option written with a dot (``"model_options.sparseness"``); the
+      report plots the score of each task against it (:meth:`sweep_value`).
     * ``score``: which epoch's test score of a run is "ours" (a :data:`SCORES` key; rows may
       override it): ``final`` (default), ``best`` or ``selected``.
     """
@@ -197,6 +198,21 @@ class TableSpec:
         """The training options of a row: the table's, then the row's own."""
         return {**self.train_options, **row.train_options}
 
+    def sweep_value(self, row: RowSpec):
+        """The value of the swept setting in ``row``'s training options; ``KeyError`` when unset.
+
+        ``sweep`` is an option name, or a dotted path into dict-valued options
+        (``model_options.sparseness`` reads ``row_options(row)["model_options"]["sparseness"]``).
+        """
+        if self.sweep is None:
+            raise KeyError(f"table {self.name!r} sweeps no setting")
+        value = self.row_options(row)
+        for key in self.sweep.split("."):
+            if not isinstance(value, dict) or key not in value:
+                raise KeyError(f"table {self.name!r}, row {row.label!r}: the swept option {self.sweep!r} is not set")
+            value = value[key]
+        return value
+
     def paper_of(self, row: RowSpec, neuron: str) -> PaperValue | None:
         """The paper's figure for ``row`` run with ``neuron`` (keyed by column or by neuron)."""
         return row.paper.get(row.column if self.columns else neuron)
@@ -246,8 +262,13 @@ def validate_table(spec: TableSpec) -> None:
             if unknown:
                 raise ValueError(f"table {spec.name!r}, row {r.label!r}: paper figures of neurons not in the "
                                  f"table: {', '.join(unknown)}")
-        if spec.sweep is not None and spec.sweep not in spec.row_options(r):
-            raise ValueError(f"table {spec.name!r}, row {r.label!r}: the swept option {spec.sweep!r} is not set")
+        if spec.sweep is not None:
+            try:
+                spec.sweep_value(r)
+            except KeyError:
+                raise ValueError(
+                    f"table {spec.name!r}, row {r.label!r}: the swept option {spec.sweep!r} is not set"
+                ) from None
     owner: dict[str, str] = {}
     for r in spec.rows:
         for dataset, _, _ in r.candidates():
