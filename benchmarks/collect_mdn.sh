@@ -9,12 +9,18 @@ SPIKEDYN=${SPIKEDYN:-.venv/bin/spikedyn}
 RESULTS=benchmarks/results
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --report-only --results "$RESULTS"
 "$SPIKEDYN" reproduce mdn-table4 --data-root "$DATA" --report-only --results "$RESULTS"
+# longer schedules, each in its own run root: MNIST 2nd-RS / 2nd-WDS at 40 epochs, NETtalk 2nd-FS at 80
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --out runs/reproduce-40ep --report-only --results "$RESULTS/mdn-table3-40ep"
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --out runs/reproduce-80ep --report-only --results "$RESULTS/mdn-table3-80ep"
 
 mkdir -p "$RESULTS/logs/reproduce"
-for cell in runs/reproduce/mdn-table*/*/*/seed*; do
-    [ -f "$cell/metrics.jsonl" ] || continue
-    name=$(echo "${cell#runs/reproduce/}" | tr '/' '_')
-    cp "$cell/metrics.jsonl" "$RESULTS/logs/reproduce/$name.metrics.jsonl"
+for root in runs/reproduce runs/reproduce-40ep runs/reproduce-80ep; do
+    for cell in "$root"/mdn-table*/*/*/seed*; do
+        [ -f "$cell/metrics.jsonl" ] || continue
+        suffix=${root#runs/reproduce}
+        name=$(echo "${cell#$root/}" | tr '/' '_')
+        cp "$cell/metrics.jsonl" "$RESULTS/logs/reproduce/$name${suffix}.metrics.jsonl"
+    done
 done
 mkdir -p "$RESULTS/mdn_meta"
 "$SPIKEDYN" meta dynamics 2nd-fs 2nd-rs 2nd-m3 2nd-sds 2nd-wds --out "$RESULTS/mdn_meta/paper-presets-dynamics.png"

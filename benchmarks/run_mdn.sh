@@ -13,6 +13,11 @@ SPIKEDYN=${SPIKEDYN:-.venv/bin/spikedyn}
 export OMP_NUM_THREADS=1
 
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks mnist --seeds 2 --epochs 20 --lr-step 15 --jobs 2 --quiet
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks mnist --neurons 2nd-sds --seeds 3 --epochs 20 --lr-step 15 --quiet
+# 2nd-RS and 2nd-WDS also at 40 epochs (step 30), and NETtalk 2nd-FS at the paper's 80 (step 50), each in its own root
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks mnist --neurons 2nd-rs 2nd-wds --seeds 3 --epochs 40 --lr-step 30 \
+    --jobs 2 --out runs/reproduce-40ep --quiet
+"$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks nettalk --neurons 2nd-fs --seeds 1 --out runs/reproduce-80ep --quiet
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks mnist --neurons 2nd-fs lif --seeds 3 --epochs 20 --lr-step 15 --jobs 2 --quiet
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks fsdd timit-gender nmnist --seeds 3 --epochs 40 --lr-step 30 --jobs 2 --quiet
 "$SPIKEDYN" reproduce mdn-table3 --data-root "$DATA" --tasks nettalk --neurons 2nd-fs lif --seeds 1 --epochs 20 --lr-step 15 --quiet
