@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from ..layers.time import to_step_shape
 from ..layers import Conv1dLIF, Conv2dLIF, FCLIF, SpikingBlock
-from ..neurons.base import learned_dynamics, split_parameters
+from ..neurons.base import ParameterGroups
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -217,7 +217,7 @@ def infer_input_shape(topology: str, feature_shape: Sequence[int]) -> tuple[int,
     )
 
 
-class BRPNet(nn.Module):
+class BRPNet(ParameterGroups, nn.Module):
     """A BRP network from a topology string or a :data:`BRP_PRESETS` name.
 
     ``input_shape`` is the per-step shape the first layer reads (``(C, H, W)`` before a Conv2d,
@@ -297,19 +297,6 @@ class BRPNet(nn.Module):
             if block.tap is not None:
                 taps.append(spikes)
         return NetOutput(rate=x.mean(0), spikes=x, taps=taps)
-
-    def dynamic_parameters(self) -> list[nn.Parameter]:
-        """Learnable neuron dynamics (PLIF's ``a``, MDN's theta), trained at their own rate."""
-        return split_parameters(self)[0]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Synaptic weights and biases (everything but the neuron dynamics)."""
-        return split_parameters(self)[1]
-
-    def learned_dynamics(self) -> dict[str, Tensor]:
-        """A detached copy of every neuron layer's learnable dynamics (theta, tau), by layer name."""
-        return learned_dynamics(self)
-
 
 @register_model("brp", BRPNet)
 def build_brp(

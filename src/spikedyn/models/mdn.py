@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..layers.taps import SpikeTap
 from ..neurons import make_neuron
-from ..neurons.base import learned_dynamics, split_parameters
+from ..neurons.base import ParameterGroups
 
 
 @dataclass
@@ -42,7 +42,7 @@ def folded(layer: nn.Module, x: Tensor) -> Tensor:
     return y.reshape(T, B, *y.shape[1:])
 
 
-class MDNNet(nn.Module):
+class MDNNet(ParameterGroups, nn.Module):
     """Input -> hidden (``hidden`` neurons) -> output (``classes`` neurons), one neuron kind."""
 
     def __init__(
@@ -70,13 +70,3 @@ class MDNNet(nn.Module):
         out = self.neuron2(folded(self.fc2, self.tap1(h)))
         return NetOutput(rate=out.mean(0), spikes=out, taps=[h])
 
-    def dynamic_parameters(self) -> list[nn.Parameter]:
-        """Learnable neuron dynamics (MDN's theta, PLIF's a): trained at their own rate eta_D."""
-        return split_parameters(self)[0]
-
-    def learned_dynamics(self) -> dict[str, Tensor]:
-        """A detached copy of every neuron layer's learnable dynamics (MDN phase 1: theta), by layer name."""
-        return learned_dynamics(self)
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        return split_parameters(self)[1]

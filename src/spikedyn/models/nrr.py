@@ -73,8 +73,9 @@ from torch import Tensor, nn
 
 from ..layers import Conv2dLIF, InputNoise, SpikeTap
 from ..layers.time import fold_time, to_step_shape
-from ..neurons import RecurrentNRR, sparse_recurrent_mask
-from ..neurons.base import learned_dynamics, split_parameters
+from ..neurons import RecurrentNRR
+from ..neurons.adaptive import MaskedRecurrentSynapses
+from ..neurons.base import ParameterGroups
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -141,7 +142,7 @@ def image_shape(feature_shape: Sequence[int]) -> tuple[int, int, int]:
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu}
 
 
-class AnalogRecurrent(nn.Module):
+class AnalogRecurrent(MaskedRecurrentSynapses, nn.Module):
     """The non-spiking stand-in for an RFC layer: ``x`` ``[T, B, inputs]`` -> ``h`` ``[T, B, hidden]``.
 
     ``h_t = act(W_f x_t + b_f + (W_r * M) h_{t-1} + b_r)``, ``h_0 = 0``, with the same parameters
@@ -168,25 +169,7 @@ class AnalogRecurrent(nn.Module):
         self.inputs, self.hidden = int(inputs), int(hidden)
         self.sparseness, self.recurrent, self.activation = float(sparseness), bool(recurrent), activation
         self.adaptive, self.gamma = False, 0.0  # no threshold: read by NRRNet.topology
-        self.fc_f = nn.Linear(inputs, hidden)
-        if recurrent:
-            self.fc_r = nn.Linear(hidden, hidden)
-            generator = None if mask_seed is None else torch.Generator().manual_seed(int(mask_seed))
-            self.register_buffer("mask", sparse_recurrent_mask(hidden, sparseness, generator))
-            self.apply_mask_()
-        else:
-            self.fc_r = None
-            self.register_buffer("mask", None)
-        if classes is not None:
-            self.tap = SpikeTap(hidden, classes)
-        else:
-            self.tap = None
-
-    @torch.no_grad()
-    def apply_mask_(self) -> None:
-        """Set the masked entries of ``W_r`` to exactly 0 (in place)."""
-        if self.fc_r is not None:
-            self.fc_r.weight.mul_(self.mask.to(self.fc_r.weight.dtype))
+        self.init_synapses(inputs, hidden, recurrent, sparseness, mask_seed, classes)
 
     def forward(self, x: Tensor) -> Tensor:
         """Activations ``h`` ``[T, B, hidden]`` (not detached; pass them through ``tap``)."""
@@ -209,7 +192,7 @@ class AnalogRecurrent(nn.Module):
         return torch.stack(out)
 
 
-class NRRNet(nn.Module):
+class NRRNet(ParameterGroups, nn.Module):
     """RFC layers of :class:`~spikedyn.neurons.RecurrentNRR` (after an optional conv block) -> linear read-out.
 
     ``inputs``: values per step (shallow) or the per-step image shape ``(C, H, W)`` (deep).
@@ -326,17 +309,6 @@ class NRRNet(nn.Module):
             x = layer.tap(spikes)
         o = fold_time(self.out, x)
         return NetOutput(rate=o.mean(0), spikes=o, taps=taps)
-
-    def dynamic_parameters(self) -> list[nn.Parameter]:
-        """Learnable neuron dynamics (none in the NRR cell; a learnable conv neuron's, if chosen)."""
-        return split_parameters(self)[0]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Synaptic weights and biases (``W_f, b_f, W_r, b_r`` of every RFC layer, the conv, ``W_o, b_o``)."""
-        return split_parameters(self)[1]
-
-    def learned_dynamics(self) -> dict[str, Tensor]:
-        return learned_dynamics(self)
 
     def apply_masks_(self) -> None:
         """Re-zero the masked recurrent weights of every RFC layer (after editing weights by hand)."""

@@ -57,7 +57,7 @@ from ..layers.time import to_step_shape
 from ..layers import FCLIF, Conv2dLIF, SpikingBlock, TimeSharedDropout, Voting
 from ..layers.blocks import POOLS
 from ..neurons import ParametricLIF
-from ..neurons.base import learned_dynamics, split_parameters
+from ..neurons.base import ParameterGroups, learned_dynamics
 from .mdn import NetOutput
 from .registry import register_model
 
@@ -148,7 +148,7 @@ def _check_int(name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
-class PLIFNet(nn.Module):
+class PLIFNet(ParameterGroups, nn.Module):
     """A PLIF network (see the module docstring); :meth:`from_preset` builds the paper's ones.
 
     ``input_shape`` is the per-step ``(C, H, W)``; ``fc`` the hidden FC widths (``None``: one
@@ -271,14 +271,6 @@ class PLIFNet(nn.Module):
         return NetOutput(rate=voted.mean(0), spikes=voted, taps=taps)
 
     # -- parameters and learned dynamics ------------------------------------------------
-    def dynamic_parameters(self) -> list[nn.Parameter]:
-        """Learnable neuron dynamics: PLIF's ``a`` (one scalar per layer), MDN's theta."""
-        return split_parameters(self)[0]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Synaptic weights and batch-norm affine parameters (everything but the neuron dynamics)."""
-        return split_parameters(self)[1]
-
     def taus(self) -> dict[str, float]:
         """The membrane time constant ``1 / sigmoid(a)`` of every PLIF / LIF layer, keyed by layer name."""
         return {

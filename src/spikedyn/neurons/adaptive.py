@@ -227,7 +227,42 @@ def sparse_recurrent_mask(n: int, sparseness: float, generator: torch.Generator 
     return mask
 
 
-class RecurrentNRR(nn.Module):
+class MaskedRecurrentSynapses:
+    """Mixin for an ``nn.Module`` recurrent layer: feed-forward ``W_f``, masked recurrent ``W_r`` and its tap.
+
+    :meth:`init_synapses` makes ``fc_f`` (``W_f, b_f``), ``fc_r`` (``W_r, b_r``, None without
+    recurrence), the sparse mask ``M`` as a saved buffer (no self-loops; the masked entries of
+    ``W_r`` are exactly 0 from the start) and, with ``classes``, the layer's :class:`SpikeTap`.
+    Shared by the NRR cell and its non-spiking stand-in, which must have the same parameters.
+    """
+
+    def init_synapses(
+        self, inputs: int, hidden: int, recurrent: bool, sparseness: float, mask_seed: int | None, classes: int | None,
+    ) -> None:
+        self.fc_f = nn.Linear(inputs, hidden)
+        if recurrent:
+            self.fc_r = nn.Linear(hidden, hidden)
+            generator = None if mask_seed is None else torch.Generator().manual_seed(int(mask_seed))
+            self.register_buffer("mask", sparse_recurrent_mask(hidden, sparseness, generator))
+            self.apply_mask_()
+        else:
+            self.fc_r = None
+            self.register_buffer("mask", None)
+        if classes is not None:
+            from ..layers.taps import SpikeTap  # lazy: spikedyn.layers imports this package
+
+            self.tap = SpikeTap(hidden, classes)
+        else:
+            self.tap = None
+
+    @torch.no_grad()
+    def apply_mask_(self) -> None:
+        """Set the masked entries of ``W_r`` to exactly 0 (in place)."""
+        if self.fc_r is not None:
+            self.fc_r.weight.mul_(self.mask.to(self.fc_r.weight.dtype))
+
+
+class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
     """NRR-SNN's hidden layer: ``x`` ``[T, B, inputs]`` -> spikes ``S`` ``[T, B, hidden]`` in {0, 1, 2}.
 
     * ``fc_f``: ``Linear(inputs, hidden)`` (``W_f, b_f``), applied once over the folded sequence;
@@ -284,21 +319,7 @@ class RecurrentNRR(nn.Module):
         self.surrogate = surrogate if surrogate is not None else RectWindow(0.5, 1.0)
         self.detach_option = detach_prev
         self.fast = fast
-        self.fc_f = nn.Linear(inputs, hidden)
-        if recurrent:
-            self.fc_r = nn.Linear(hidden, hidden)
-            generator = None if mask_seed is None else torch.Generator().manual_seed(int(mask_seed))
-            self.register_buffer("mask", sparse_recurrent_mask(hidden, sparseness, generator))
-            self.apply_mask_()
-        else:
-            self.fc_r = None
-            self.register_buffer("mask", None)
-        if classes is not None:
-            from ..layers.taps import SpikeTap  # lazy: spikedyn.layers imports this package
-
-            self.tap = SpikeTap(hidden, classes)
-        else:
-            self.tap = None
+        self.init_synapses(inputs, hidden, recurrent, sparseness, mask_seed, classes)
 
     # -- configuration ---------------------------------------------------------------------
     @property
@@ -312,12 +333,6 @@ class RecurrentNRR(nn.Module):
         if self.detach_option is not None:
             return bool(self.detach_option)
         return self.tap is not None and self.tap.local
-
-    @torch.no_grad()
-    def apply_mask_(self) -> None:
-        """Set the masked entries of ``W_r`` to exactly 0 (in place)."""
-        if self.fc_r is not None:
-            self.fc_r.weight.mul_(self.mask.to(self.fc_r.weight.dtype))
 
     def recurrent_weight(self) -> Tensor | None:
         """``W_r * M`` as used by the cell (differentiable in ``W_r``), or None without recurrence."""

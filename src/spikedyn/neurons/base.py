@@ -266,3 +266,23 @@ def learned_dynamics(model: nn.Module) -> dict[str, Tensor]:
                 out[name.removesuffix(".neuron") or name] = value
     return out
 
+
+class ParameterGroups:
+    """Mixin for networks: the trainer's two Adam groups and the logged dynamics, from the neuron layers.
+
+    ``dynamic_parameters`` (PLIF's ``a``, MDN's theta; trained at eta_D), ``weight_parameters``
+    (everything else: synapses, batch norm) and ``learned_dynamics`` (a detached copy per neuron
+    layer) by :func:`split_parameters` and :func:`learned_dynamics`.
+    """
+
+    def dynamic_parameters(self) -> list[nn.Parameter]:
+        """Learnable neuron dynamics (MDN's theta, PLIF's ``a``): trained at their own rate eta_D."""
+        return split_parameters(self)[0]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Synaptic weights, biases and batch-norm affine parameters (everything but the neuron dynamics)."""
+        return split_parameters(self)[1]
+
+    def learned_dynamics(self) -> dict[str, Tensor]:
+        """A detached copy of every neuron layer's learnable dynamics, keyed by layer name."""
+        return learned_dynamics(self)
