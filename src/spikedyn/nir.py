@@ -424,7 +424,7 @@ class NIRLIF(NeuronLayer):
     def initial_state(self, like: Tensor) -> LIFState:
         return LIFState(self.v_reset.to(like.dtype).expand_as(like).clone(), torch.zeros_like(like))
 
-    def step(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+    def step_current(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         u = self.decay * state.v + self.gain * i_t + self.offset
         s = self.surrogate.spike(u - self.v_th, inclusive=False)
         fired = s.detach()

@@ -18,8 +18,8 @@ sigmoid or identity input, PLIF, fixed-tau LIF, MDN's 2nd-order neurons, NIR-imp
 and NRR's :class:`~spikedyn.neurons.RecurrentNRR`) runs its family's per-step reference
 function once, from the state the stream holds::
 
-    I_t = f(z_t)                               (the layer's input function; NRR: z^f_t = W_f x_t + b_f)
-    S_t, state_t = step(I_t, state_{t-1})      (state_0 = the layer's initial state)
+    I_t = f(z_t)                                    (the layer's input function; NRR: z^f_t = W_f x_t + b_f)
+    S_t, state_t = step_current(I_t, state_{t-1})   (NRR: step_drive; state_0 = the layer's initial state)
 
 which is the function every fused whole-window path is tested against (same spikes), so
 ``out.spikes`` at step ``t`` equals ``model(x).spikes[t]`` and ``out.taps`` equal
@@ -206,7 +206,10 @@ def _one_step_forward(name: str, layer: nn.Module, states_in: dict, states_out: 
         state = states_in.get(name)
         if state is None:
             state = layer.initial_state(drive)
-        spikes, new_state = layer.step(drive, state)
+        if isinstance(layer, RecurrentNRR):
+            spikes, new_state = layer.step_drive(drive, state)
+        else:
+            spikes, new_state = layer.step_current(drive, state)
         states_out[name] = new_state
         return spikes.unsqueeze(0)
 

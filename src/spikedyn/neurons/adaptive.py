@@ -356,8 +356,20 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
             raise ValueError(f"RecurrentNRR expects floating-point input, got {x.dtype}; convert it first (e.g. x.float())")
         return self.fc_f(x)
 
-    def step(self, zf_t: Tensor, state: NRRState) -> tuple[Tensor, NRRState]:
-        """One reference step for the drive ``zf_t`` ``[B, hidden]``."""
+    def step(self, x_t: Tensor, state: NRRState) -> tuple[Tensor, NRRState]:
+        """One step of :meth:`forward`: input ``x_t`` ``[B, inputs]`` -> ``(S_t, new_state)``.
+
+        Applies ``W_f x_t + b_f`` as ``forward`` does, then :meth:`step_drive`; so stepping through
+        ``x`` from ``initial_state`` (zeros ``[B, hidden]``) gives ``forward(x)`` step by step.
+        """
+        if x_t.dim() != 2:
+            raise ValueError(
+                f"RecurrentNRR.step expects one step's input [B, {self.inputs}], got shape {tuple(x_t.shape)}"
+            )
+        return self.step_drive(self.drive(x_t.unsqueeze(0))[0], state)
+
+    def step_drive(self, zf_t: Tensor, state: NRRState) -> tuple[Tensor, NRRState]:
+        """One reference step from the feed-forward drive ``zf_t = W_f x_t + b_f`` ``[B, hidden]``."""
         b = None if self.fc_r is None else self.fc_r.bias
         return nrr_step(zf_t, state, self.recurrent_weight(), b, self.params, self.surrogate, self.detach_prev)
 

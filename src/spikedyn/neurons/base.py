@@ -3,15 +3,20 @@
 A neuron family is
 
 * a typed state (a ``NamedTuple`` of tensors, e.g. ``(v, s)``),
-* one pure step function ``step(i_t, state) -> (s_t, new_state)`` over that state, which serves
-  the reference path, analysis and plots, and
+* one pure step function ``step_current(i_t, state) -> (s_t, new_state)`` over that state, from
+  the input current ``I_t = f(z_t)``, which serves the reference path, analysis and plots, and
 * a *fast path*: the whole time loop as one autograd node (forward over T saving only what
   backward needs, hand-written backward through time).
 
 :class:`NeuronLayer` is the thin ``nn.Module`` around them.  It takes a time-major sequence
 ``[T, B, ...]`` of synaptic input, applies the family's input function (identity or sigmoid)
 once over the folded sequence, and runs the whole window from the initial state: there is no
-``reset`` to forget between batches.
+``reset`` to forget between batches.  :meth:`NeuronLayer.step` is one step of that same
+``forward``: it takes the synaptic input ``z_t`` ``[B, ...]`` (not the current), applies the input
+function and calls ``step_current``, so feeding a sequence step by step from
+:meth:`~NeuronLayer.initial_state` gives the spikes and membrane of ``forward`` on the whole
+sequence.  Callers that already hold the current ``I_t`` (the reference loop, streaming) call
+``step_current``.
 
 Input checks (every path, :meth:`NeuronLayer.check_input`): the input must be a floating-point
 ``[T, B, ...]`` sequence whose trailing dimensions are the layer's neuron ``shape`` when the
@@ -89,9 +94,9 @@ class NeuronRun:
 class NeuronLayer(nn.Module):
     """Base class: a layer of spiking neurons run over a whole ``[T, B, ...]`` sequence.
 
-    Subclasses implement :meth:`initial_state`, :meth:`step` (pure, autograd-differentiable
-    reference) and :meth:`fast_sequence` (one autograd node over the whole window).
-    ``fast=False`` selects the per-step autograd reference path everywhere.
+    Subclasses implement :meth:`initial_state`, :meth:`step_current` (pure, autograd-differentiable
+    reference step from the input current) and :meth:`fast_sequence` (one autograd node over the
+    whole window).  ``fast=False`` selects the per-step autograd reference path everywhere.
 
     ``shape`` is the neuron shape the input's trailing dimensions must have (``None``: any).
     ``label`` names the layer in warnings (:func:`label_neuron_layers` sets it to the module
@@ -117,7 +122,9 @@ class NeuronLayer(nn.Module):
     def initial_state(self, like: Tensor) -> NamedTuple:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def step(self, i_t: Tensor, state: NamedTuple) -> tuple[Tensor, NamedTuple]:  # pragma: no cover
+    def step_current(self, i_t: Tensor, state: NamedTuple) -> tuple[Tensor, NamedTuple]:  # pragma: no cover
+        """One reference step from the input current ``I_t = f(z_t)`` ``[B, ...]`` (the input function
+        already applied); returns the spikes ``S_t`` and the new state."""
         raise NotImplementedError
 
     def fast_sequence(self, current: Tensor) -> Tensor:  # pragma: no cover - abstract
@@ -127,6 +134,17 @@ class NeuronLayer(nn.Module):
     def current(self, x: Tensor) -> Tensor:
         """Input current ``I = f(z)`` of the whole sequence (f applied once, folded over time)."""
         return INPUT_FUNCTIONS[self.input_fn](x)
+
+    def step(self, x_t: Tensor, state: NamedTuple) -> tuple[Tensor, NamedTuple]:
+        """One step of :meth:`forward`: synaptic input ``x_t`` ``[B, ...]`` (what ``forward`` reads at one
+        step) -> ``(S_t, new_state)``.
+
+        Applies the layer's input function, as ``forward`` does, then :meth:`step_current`; so
+        stepping through ``x`` from ``initial_state(x[0])`` gives ``forward(x)`` step by step.  The
+        input is checked as :meth:`check_input` checks a sequence (floating point, neuron shape) and
+        promoted to the compute dtype.
+        """
+        return self.step_current(self.current(self.check_step_input(x_t)), state)
 
     def describe(self) -> str:
         """The layer as named in errors and warnings."""
@@ -156,6 +174,25 @@ class NeuronLayer(nn.Module):
                 f"{self.describe()} got input of shape {tuple(x.shape)}; expected [T, B, "
                 f"{', '.join(map(str, self.shape))}] (one value per neuron and step)"
             )
+        return self.promote(x)
+
+    def check_step_input(self, x_t: Tensor) -> Tensor:
+        """One step's input ``x_t`` ``[B, ...]`` checked (floating point, neuron shape) and promoted."""
+        if x_t.dim() < 1:
+            raise ValueError(f"{type(self).__name__}.step expects one step's input [B, ...], got a 0-d tensor")
+        if not x_t.is_floating_point():
+            raise ValueError(
+                f"{self.describe()} expects floating-point input, got {x_t.dtype}; convert it first (e.g. x.float())"
+            )
+        if self.shape is not None and tuple(x_t.shape[1:]) != self.shape:
+            raise ValueError(
+                f"{self.describe()}: step got input of shape {tuple(x_t.shape)}; expected one step [B, "
+                f"{', '.join(map(str, self.shape))}] (one value per neuron)"
+            )
+        return self.promote(x_t)
+
+    def promote(self, x: Tensor) -> Tensor:
+        """``x`` in the promoted dtype of the layer's floating parameters and ``x`` (as PyTorch ops would compute)."""
         dtype = self.parameter_dtype()
         if dtype is not None and x.dtype != dtype:
             x = x.to(torch.promote_types(x.dtype, dtype))
@@ -214,11 +251,12 @@ class NeuronLayer(nn.Module):
         return self.run_current(self.current(self.check_input(x)), record=record)
 
     def run_current(self, current: Tensor, record: bool = False) -> NeuronRun:
+        """Reference run from the input current ``I = f(z)`` ``[T, B, ...]`` (input function already applied)."""
         state = self.initial_state(current[0])
         spikes = []
         traces: dict[str, list[Tensor]] = {name: [] for name in state._fields} if record else {}
         for i_t in current:
-            s_t, state = self.step(i_t, state)
+            s_t, state = self.step_current(i_t, state)
             spikes.append(s_t)
             for name in traces:
                 traces[name].append(getattr(state, name))

@@ -130,7 +130,7 @@ class DecayLIF(NeuronLayer):
     def initial_state(self, like: Tensor) -> LIFState:
         return LIFState(torch.zeros_like(like), torch.zeros_like(like))
 
-    def step(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+    def step_current(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
@@ -267,7 +267,7 @@ class ParametricLIF(NeuronLayer):
     def initial_state(self, like: Tensor) -> LIFState:
         return LIFState(torch.full_like(like, self.v_reset), torch.zeros_like(like))
 
-    def step(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+    def step_current(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         k = torch.sigmoid(self.a)
         return plif_step(i_t, state, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset)
 

@@ -233,7 +233,7 @@ class SecondOrder(NeuronLayer):
         index = torch.arange(batch, device=theta.device) % self.theta_slots
         return theta.index_select(1, index)
 
-    def step(self, i_t: Tensor, state: SecondOrderState) -> tuple[Tensor, SecondOrderState]:
+    def step_current(self, i_t: Tensor, state: SecondOrderState) -> tuple[Tensor, SecondOrderState]:
         return second_order_step(i_t, state, self.theta_for(i_t.shape[0], i_t.dtype), self.v_th, self.surrogate)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
