@@ -61,23 +61,93 @@ def test_training_curves_png(tmp_path, saved_figures):
         plot_training_curves(tmp_path)
 
 
+def trace_panels(fig):
+    """The figure's axes grouped per neuron: (spike raster, state with threshold, input current)."""
+    axes = fig.axes
+    assert len(axes) % 3 == 0
+    return [tuple(axes[i : i + 3]) for i in range(0, len(axes), 3)]
+
+
+def lines_by_label(ax) -> dict:
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
 def test_neuron_traces_png(tmp_path, saved_figures):
-    """One panel per kind (8 x 2.2 in each, 110 dpi) with the recorded state traces: V and U for the
-    2nd-order neuron, V for the LIF kinds, and the spikes."""
-    out = plot_neuron_traces(["2nd-fs", "lif", "plif"], torch.sin(torch.arange(30.0) / 3), tmp_path / "t.png")
-    check_png(out, (726, 880))
+    """Per kind three panels (8 x 3 in per kind, 110 dpi): spikes, the recorded state traces (V and U for
+    the 2nd-order neuron, V for the LIF kinds) with the threshold, and the input current."""
+    drive = torch.sin(torch.arange(30.0) / 3)
+    out = plot_neuron_traces(["2nd-fs", "lif", "plif"], drive, tmp_path / "t.png")
+    check_png(out, (990, 880))
     (fig,) = saved_figures
-    assert [ax.get_ylabel() for ax in fig.axes] == ["2nd-fs", "lif", "plif"]
-    labels = [[line.get_label() for line in ax.get_lines()] for ax in fig.axes]
-    assert labels == [["V", "U"], ["V"], ["V"]]
-    assert all(len(line.get_ydata()) == 30 for ax in fig.axes for line in ax.get_lines())
+    panels = trace_panels(fig)
+    assert [spikes.get_title(loc="left").split(":")[0] for spikes, _, _ in panels] == ["2nd-fs", "lif", "plif"]
+    states = [[line.get_label() for line in state.get_lines()] for _, state, _ in panels]
+    assert states == [["V", "U", "threshold 0.5"], ["V", "threshold 0.5"], ["V", "threshold 1"]]
+    assert all(len(lines_by_label(state)["V"].get_ydata()) == 30 for _, state, _ in panels)
+
+
+def test_traces_threshold_line_and_input_current(tmp_path, saved_figures):
+    """The threshold is a horizontal line at the spec's V_th (CASIA cells and 2nd-order 0.5, PLIF 1.0),
+    the current panel holds I_t = f(z_t) (sigmoid for lif and 2nd-fs, identity for plif) with z_t beside
+    it for the sigmoid kinds, and the spikes are ticks in their own panel, not lines over V."""
+    drive = torch.linspace(-2.0, 2.0, 25)
+    plot_neuron_traces(["lif", "2nd-fs", "plif"], drive, tmp_path / "t.png")
+    (fig,) = saved_figures
+    for (spikes, state, current), v_th, f in zip(
+        trace_panels(fig), (0.5, 0.5, 1.0), (torch.sigmoid, torch.sigmoid, lambda z: z)
+    ):
+        threshold = [line for line in state.get_lines() if line.get_label().startswith("threshold")]
+        assert len(threshold) == 1 and list(threshold[0].get_ydata()) == [v_th, v_th]
+        assert list(threshold[0].get_xdata()) == [0, 1]  # axhline: spans the axis, in axes coordinates
+        lines = lines_by_label(current)
+        assert current.get_ylabel() == "I_t"
+        np.testing.assert_allclose(lines["I_t"].get_ydata(), f(drive).numpy(), rtol=0, atol=1e-7)
+        assert list(lines["I_t"].get_xdata()) == list(range(1, 26))
+        if "z_t" in lines:
+            np.testing.assert_allclose(lines["z_t"].get_ydata(), drive.numpy(), rtol=0, atol=0)
+        assert ("z_t" in lines) == (f is torch.sigmoid)
+        assert not state.collections  # no vertical spike lines drawn over V
+        assert spikes.get_yticks().size == 0
+
+
+def test_traces_spike_raster_holds_the_spike_times(tmp_path, saved_figures):
+    """Decay-LIF with sigmoid input under z = 0: I = 0.5, V = 0.5, 0.6, 0.5, 0.6, ... (V_t = 0.2 V (1 - S) + I),
+    so it fires (V > 0.5) at steps 2, 4, 6, drawn as ticks at those steps."""
+    plot_neuron_traces(["lif"], torch.zeros(6), tmp_path / "t.png")
+    (fig,) = saved_figures
+    ((spikes, state, _),) = trace_panels(fig)
+    (ticks,) = spikes.get_lines()
+    assert list(ticks.get_xdata()) == [2, 4, 6] and ticks.get_marker() == "|" and ticks.get_linestyle() == "None"
+    assert spikes.get_title(loc="left") == "lif: 3 spikes"
+    np.testing.assert_allclose(lines_by_label(state)["V"].get_ydata(), [0.5, 0.6, 0.5, 0.6, 0.5, 0.6], atol=1e-7)
+
+
+def test_traces_draw_a_moving_threshold_as_its_trace(tmp_path, saved_figures):
+    """A layer whose threshold moves (threshold_trace returns a trace) gets that trace, not a constant line."""
+    from spikedyn.neurons import DecayLIF
+
+    class Adapting(DecayLIF):
+        def threshold_trace(self, run):
+            return self.v_th + 0.1 * run.spikes.cumsum(0)
+
+    layer = Adapting(input_fn="sigmoid", shape=1)
+    layer.label = "adapting"
+    plot_neuron_traces([layer], torch.zeros(6), tmp_path / "t.png")
+    (fig,) = saved_figures
+    ((spikes, state, _),) = trace_panels(fig)
+    assert spikes.get_title(loc="left") == "adapting: 3 spikes"
+    threshold = lines_by_label(state)["threshold"]
+    np.testing.assert_allclose(threshold.get_ydata(), [0.5, 0.6, 0.6, 0.7, 0.7, 0.8], atol=1e-7)
+    assert list(threshold.get_xdata()) == [1, 2, 3, 4, 5, 6]
 
 
 def test_cli_plot_traces(tmp_path, capsys, saved_figures):
     assert main(["plot", "traces", "2nd-rs", "--steps", "20", "--out", str(tmp_path / "x.png")]) == 0
     (fig,) = saved_figures
-    check_png(tmp_path / "x.png", (242, 880))  # one panel: 8 x 2.2 in at 110 dpi
-    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == "2nd-rs"
+    check_png(tmp_path / "x.png", (330, 880))  # one neuron: 8 x 3 in at 110 dpi
+    ((spikes, state, current),) = trace_panels(fig)
+    assert spikes.get_title(loc="left").startswith("2nd-rs:")
+    assert len(current.get_lines()[0].get_ydata()) == 20
 
 
 def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys, saved_figures):

@@ -44,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     dyn.add_argument("run")
     dyn.add_argument("--out", default=None, help="PNG path (default RUN/dynamics.png)")
-    traces = plot_sub.add_parser("traces", help="V/U traces and spikes of neuron kinds under a sine drive")
+    traces = plot_sub.add_parser(
+        "traces", help="V/U traces with the threshold, input current and spikes of neuron kinds under a sine drive",
+        description="Per neuron kind: a spike raster, V (and U) with the firing threshold as a dashed line, and the "
+        "input current I_t = f(z_t) reaching the neuron (with the drive z_t when f is the sigmoid).",
+    )
     traces.add_argument(
         "kinds", nargs="+", type=check_neuron_kind, metavar="KIND",
         help=f"neuron kinds: {', '.join(NEURON_KINDS)}, or PRESETS.json:NAME (from `spikedyn meta cluster`)",

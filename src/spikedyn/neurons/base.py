@@ -273,6 +273,16 @@ class NeuronLayer(nn.Module):
         """A detached CPU copy of the layer's learnable dynamics (MDN's theta, PLIF's tau), else None."""
         return None
 
+    def threshold_trace(self, run: NeuronRun) -> Tensor | None:
+        """The firing threshold at every step of a recorded ``run`` (``[T, B, ...]``), for a family whose
+        threshold on ``V`` moves (an adaptive threshold); None when it is the constant ``v_th``.
+
+        Plots (:func:`~spikedyn.plots.plot_neuron_traces`) draw this trace against ``V``.  Every built-in
+        family has a constant threshold on its recorded ``V`` (NRR's adaptive term ``gamma a_t`` is
+        subtracted inside ``V^f``), so only a subclass with a moving threshold overrides it.
+        """
+        return None
+
     def extra_repr(self) -> str:
         shape = f"shape={self.shape}, " if self.shape is not None else ""
         return f"{shape}input_fn={self.input_fn}, fast={self.fast}"
