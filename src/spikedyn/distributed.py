@@ -23,8 +23,9 @@ How the batch is shared, and why the result equals a one-process run:
 * The train metric sees every process's output rates (gathered per batch), in batch order, so
   ``metrics.jsonl`` holds the same numbers as a one-process run.  Evaluation is shared the same
   way.
-* Rank 0 alone writes ``config.json``, ``metrics.jsonl``, ``theta_history.pt`` and the
-  checkpoint; every process reads the checkpoint on ``--resume``.
+* Rank 0 alone writes ``config.json``, ``metrics.jsonl``, ``theta_history.pt``, the
+  checkpoint and the TensorBoard log (``--log tensorboard``); every process reads the
+  checkpoint on ``--resume``.
 
 Not identical to one process (stated, not hidden): dropout masks are drawn per process for its
 own rows, and BatchNorm normalises with each process's share of the batch (as plain DDP does).

@@ -27,7 +27,9 @@ Reproducibility and resume: every epoch draws its shuffling and encoding randomn
 generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
 continues exactly as the uninterrupted run would.  The run directory holds ``config.json``,
 ``metrics.jsonl`` (one JSON object per epoch) and ``checkpoint.pt`` (written atomically after
-every epoch).
+every epoch); with ``log=["jsonl", "tensorboard"]`` also TensorBoard event files under
+``tensorboard/`` (scalars, hidden firing rates and learned-dynamics histograms per epoch, see
+:mod:`spikedyn.tensorboard_log`).
 
 Bad settings are refused early, by :meth:`TrainConfig.resolved` (so the Python API and the
 command line share the checks), with a message naming the setting, the bad value and the fix:
@@ -67,6 +69,7 @@ from .readout import frame_batch, readout_of
 from .models.registry import build_model as build_registered_model
 from .models.registry import model_entry, rebuild_model
 from .neurons.base import label_neuron_layers
+from .tensorboard_log import TENSORBOARD_DIR, TensorBoardLog, log_formats, require_tensorboard, tap_firing_rates
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
 DATASET_DEFAULTS: dict[str, dict] = {
@@ -127,6 +130,8 @@ class TrainConfig:
     device: str = "auto"
     eval_batch_size: int = 500
     progress: bool = True
+    # what to log besides metrics.jsonl (always written): ["jsonl", "tensorboard"] adds RUN/tensorboard/ event files
+    log: list[str] = field(default_factory=lambda: ["jsonl"])
 
     def resolved(self) -> "TrainConfig":
         """A copy with every ``None`` replaced by the data set's default, checked.
@@ -141,6 +146,7 @@ class TrainConfig:
                 values[key] = defaults[key]
         check_settings(values, defaults)
         check_rule(self.rule)
+        values["log"] = log_formats(self.log)
         entry = model_entry(self.model)
         if values["neuron"] is None:
             values["neuron"] = entry.default("neuron")
@@ -633,6 +639,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, dataset: SpikeDataset | None = None) -> None:
         self.config = config.resolved()
+        if "tensorboard" in self.config.log:
+            require_tensorboard()  # a missing package stops the run before any data is loaded
         self.dist = init_from_env(pick_device(self.config.device))
         self.device = rank_device(pick_device(self.config.device), self.dist)
         if self.dist.enabled and self.config.theta_per_batch_slot:
@@ -745,6 +753,21 @@ class Trainer:
         tmp.write_text(text)
         os.replace(tmp, path)
 
+    def firing_rates(self, epoch: int) -> dict[str, float]:
+        """Mean spike rate of every tapped hidden layer on the first ``batch_size`` test samples after
+        epoch index ``epoch`` (for TensorBoard; the encoding has its own seeded generator)."""
+        generator = epoch_generator(self.config.seed, epoch, purpose=2)
+        x, _ = next(iter(self.batcher.batches("test", self.config.batch_size, generator, shuffle=False)))
+        return tap_firing_rates(self.model, x)
+
+    def open_tensorboard(self) -> TensorBoardLog:
+        """The run's TensorBoard log from epoch ``self.epoch + 1`` on (later events of an earlier process
+        purged); a new run also logs its initial dynamics at step 0."""
+        board = TensorBoardLog(self.out / TENSORBOARD_DIR, purge_step=self.epoch + 1 if self.epoch else 0)
+        if self.epoch == 0:
+            board.write_dynamics(self.model, 0)
+        return board
+
     def train_epoch(self, epoch: int) -> dict:
         cfg = self.config
         generator = epoch_generator(cfg.seed, epoch)
@@ -826,6 +849,18 @@ class Trainer:
         if self.epoch == 0 and main:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)  # left by a run that never saved a checkpoint
             self.record_dynamics()  # epoch 0: the initial theta
+        board = self.open_tensorboard() if main and "tensorboard" in self.config.log and self.epoch < last else None
+        try:
+            self.train_epochs(last, board)
+        finally:
+            if board is not None:
+                board.close()
+        self.dist.barrier()  # every process returns once rank 0 has written the last checkpoint
+        return self.history
+
+    def train_epochs(self, last: int, board: TensorBoardLog | None) -> None:
+        """Train epochs ``self.epoch + 1 .. last``, recording each (rank 0: files, ``board`` when logging)."""
+        main = self.dist.is_main
         while self.epoch < last:
             epoch = self.epoch
             start = time.perf_counter()
@@ -859,6 +894,9 @@ class Trainer:
             if not main:
                 continue
             self.record_dynamics()
+            if board is not None:  # before the checkpoint: an epoch logged but not saved is purged on resume
+                names = [g.get("name", str(i)) for i, g in enumerate(self.optimizer.param_groups)]
+                board.write_epoch(record, self.model, names, self.firing_rates(epoch))
             atomic_save(self.state(), self.checkpoint_path)
             with open(self.out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -870,8 +908,6 @@ class Trainer:
                     + f"({record['seconds']:.1f}s)",
                     flush=True,
                 )
-        self.dist.barrier()  # every process returns once rank 0 has written the last checkpoint
-        return self.history
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, TrainConfig, dict]:

@@ -107,6 +107,8 @@ class NeuronLayer(nn.Module):
 
     watched_fields: tuple[str, ...] = ("v",)
     runaway_limit: float | None = None
+    #: names of the parameters in :meth:`learned_dynamics` (its rows; one name for a 0-d value)
+    dynamics_names: tuple[str, ...] = ()
 
     def __init__(self, input_fn: str = "identity", fast: bool = True, shape: int | Sequence[int] | None = None) -> None:
         super().__init__()
@@ -273,6 +275,22 @@ class NeuronLayer(nn.Module):
         """A detached CPU copy of the layer's learnable dynamics (MDN's theta, PLIF's tau), else None."""
         return None
 
+    def named_dynamics(self) -> dict[str, Tensor]:
+        """:meth:`learned_dynamics` by parameter name (:attr:`dynamics_names`): ``{"tau": 0-d}`` (PLIF),
+        ``{"theta_a": [*shape], ..., "theta_d": ...}`` (MDN); ``{}`` when the dynamics are fixed.
+
+        Rows without a name are called ``p0``, ``p1``, ...
+        """
+        value = self.learned_dynamics()
+        if value is None:
+            return {}
+        names = self.dynamics_names
+        if value.dim() == 0:
+            return {names[0] if names else "p0": value}
+        if len(names) != len(value):
+            names = tuple(f"p{i}" for i in range(len(value)))
+        return dict(zip(names, value))
+
     def threshold_trace(self, run: NeuronRun) -> Tensor | None:
         """The firing threshold at every step of a recorded ``run`` (``[T, B, ...]``), for a family whose
         threshold on ``V`` moves (an adaptive threshold); None when it is the constant ``v_th``.
@@ -315,12 +333,25 @@ def learned_dynamics(model: nn.Module) -> dict[str, Tensor]:
     return out
 
 
+def named_learned_dynamics(model: nn.Module) -> dict[str, dict[str, Tensor]]:
+    """Every neuron layer's learnable dynamics by parameter name (:meth:`NeuronLayer.named_dynamics`), keyed
+    by layer name as in :func:`learned_dynamics`: ``{"neuron1": {"tau": ...}}``, ``{"hidden": {"theta_a": ...}}``."""
+    out: dict[str, dict[str, Tensor]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, NeuronLayer):
+            value = module.named_dynamics()
+            if value:
+                out[name.removesuffix(".neuron") or name] = value
+    return out
+
+
 class ParameterGroups:
     """Mixin for networks: the trainer's two Adam groups and the logged dynamics, from the neuron layers.
 
     ``dynamic_parameters`` (PLIF's ``a``, MDN's theta; trained at eta_D), ``weight_parameters``
-    (everything else: synapses, batch norm) and ``learned_dynamics`` (a detached copy per neuron
-    layer) by :func:`split_parameters` and :func:`learned_dynamics`.
+    (everything else: synapses, batch norm), ``learned_dynamics`` (a detached copy per neuron
+    layer) and ``named_learned_dynamics`` (the same by parameter name) by :func:`split_parameters`,
+    :func:`learned_dynamics` and :func:`named_learned_dynamics`.
     """
 
     def dynamic_parameters(self) -> list[nn.Parameter]:
@@ -334,3 +365,7 @@ class ParameterGroups:
     def learned_dynamics(self) -> dict[str, Tensor]:
         """A detached copy of every neuron layer's learnable dynamics, keyed by layer name."""
         return learned_dynamics(self)
+
+    def named_learned_dynamics(self) -> dict[str, dict[str, Tensor]]:
+        """The same, split by parameter name per layer (``tau``; ``theta_a`` .. ``theta_d``)."""
+        return named_learned_dynamics(self)

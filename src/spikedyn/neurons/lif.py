@@ -230,6 +230,8 @@ class ParametricLIF(NeuronLayer):
     dtype of ``a`` and the input (a float64 layer returns float64 spikes for float32 input).
     """
 
+    dynamics_names = ("tau",)
+
     def __init__(
         self,
         tau: float = 2.0,

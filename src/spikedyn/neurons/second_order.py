@@ -180,6 +180,7 @@ class SecondOrder(NeuronLayer):
 
     watched_fields = ("v", "u")
     runaway_limit = RUNAWAY_LIMIT
+    dynamics_names = ("theta_a", "theta_b", "theta_c", "theta_d")
 
     def __init__(
         self,
