@@ -25,7 +25,10 @@ directory (epoch 0 = the initial values), so that clustering can pick any epoch 
 
 Reproducibility and resume: every epoch draws its shuffling and encoding randomness from a
 generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
-continues exactly as the uninterrupted run would.  The run directory holds ``config.json``,
+continues exactly as the uninterrupted run would (the draws of an ``augment`` pipeline too).
+Image augmentation and normalisation (``augment``, :mod:`spikedyn.data.augment`) are applied per
+batch before the encoder: training batches augmented and normalised, the other splits only
+normalised.  The run directory holds ``config.json``,
 ``metrics.jsonl`` (one JSON object per epoch) and ``checkpoint.pt`` (written atomically after
 every epoch); with ``log=["jsonl", "tensorboard"]`` also TensorBoard event files under
 ``tensorboard/`` (scalars, hidden firing rates and learned-dynamics histograms per epoch, see
@@ -59,6 +62,7 @@ from tqdm.auto import tqdm
 from .progress import bar_disabled
 
 from .data import SpikeDataset, holdout_validation, load_dataset, static_view
+from .data.augment import check_augment, make_augmentation, require_kornia
 from .data.base import check_class_targets
 from .distributed import SINGLE, DistContext, init_from_env, rank_device
 from .encoding import make_encoder, to_time_major
@@ -124,6 +128,7 @@ class TrainConfig:
     input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
     theta_per_batch_slot: bool = False  # MDN authors' [batch, N] theta (neuron "mdn" only)
     validation: float = 0.0  # fraction of each class's train samples held out to pick an epoch (PLIF accuracy-B)
+    augment: str | None = None  # image pipeline of spikedyn.data.augment (plif-mnist, ...); None: the images as loaded
     seed: int = 3154
     out: str | None = None
     fast: bool = True
@@ -146,6 +151,7 @@ class TrainConfig:
                 values[key] = defaults[key]
         check_settings(values, defaults)
         check_rule(self.rule)
+        values["augment"] = check_augment(self.augment)
         values["log"] = log_formats(self.log)
         entry = model_entry(self.model)
         if values["neuron"] is None:
@@ -304,6 +310,10 @@ class Batcher:
         # TIDigits band energies, spec mdn.md section 3 [A] option)
         self.sequence_encoder = make_encoder(config.encoder, config.alpha) if config.encoder == "rate" else None
         self.frames = dataset.target == "frame_class"
+        # augment / normalise the images [B, C, H, W] of each batch (training batches only augmented)
+        self.augmentation = make_augmentation(
+            config.augment, dataset.feature_shape, dataset.name, dataset.kind, config.data_options
+        )
         if dataset.kind == "sequence" and dataset.steps is not None and config.steps > dataset.steps:
             raise ValueError(
                 f"{dataset.name} stores {dataset.steps} steps per sample; --steps {config.steps} asks for more"
@@ -321,6 +331,8 @@ class Batcher:
             if self.frames:  # cut to the batch's longest sequence, padded frames labelled PAD_LABEL
                 x, y = frame_batch(x, y, None if lengths is None else lengths[idx], self.steps)
             x, y = x.to(self.device), y.to(self.device)
+            if self.augmentation is not None:
+                x = self.augmentation(x, split == "train", generator)
             yield self.encode(x, generator), y
 
     def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
@@ -641,6 +653,8 @@ class Trainer:
         self.config = config.resolved()
         if "tensorboard" in self.config.log:
             require_tensorboard()  # a missing package stops the run before any data is loaded
+        if self.config.augment is not None:
+            require_kornia(self.config.augment)
         self.dist = init_from_env(pick_device(self.config.device))
         self.device = rank_device(pick_device(self.config.device), self.dist)
         if self.dist.enabled and self.config.theta_per_batch_slot:
@@ -719,7 +733,7 @@ class Trainer:
         saved = ckpt["config"]
         defaults = TrainConfig()
         keys = ("dataset", "data_options", "model", "model_options", "neuron", "hidden", "steps", "batch_size", "seed",
-                "loss", "rule", "encoder", "input_view", "theta_per_batch_slot", "validation")
+                "loss", "rule", "encoder", "input_view", "theta_per_batch_slot", "validation", "augment")
         for key in keys:
             trained = saved.get(key, getattr(defaults, key))  # keys newer than the checkpoint: their default
             if trained != getattr(self.config, key):

@@ -98,6 +98,16 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         "(val_accuracy in metrics.jsonl); the test score at the best validation epoch is PLIF's accuracy-B "
         f"(0.15); 0 = none (default {d.validation:g})",
     )
+    from ..data.augment import AUGMENTATIONS
+
+    p.add_argument(
+        "--augment", choices=list(AUGMENTATIONS), metavar="NAME",
+        help="image augmentation + normalisation per batch, before the encoder (images [C, H, W]: "
+        "--data-option flatten=false; training batches augmented, every split normalised; needs "
+        'pip install "spikedyn[augment]"): '
+        + "; ".join(f"{name}: {pipe.description}" for name, pipe in AUGMENTATIONS.items())
+        + " (default: none)",
+    )
     p.add_argument("--alpha", type=float, help=f"Bernoulli rate scale alpha, > 0 (default {d.alpha})")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument(

@@ -35,13 +35,17 @@ Structure, for ``N_down`` stages of ``N_conv`` conv layers each::
   rules and the silent-neuron analysis drive this network like any other.
 
 The networks of the paper's data sets are data, :data:`PLIF_PRESETS`, each with its run settings
-(``T``, batch size, learning rate, schedule, data set and encoder).  Train one with, e.g.::
+(``T``, batch size, learning rate, schedule, data set, encoder and augmentation).  Train one with, e.g.::
 
     spikedyn train --dataset mnist --data-option flatten=false --model plif --model-option preset=mnist \\
-        --encoder direct --steps 8 --batch-size 16 --lr 1e-3 --schedule cosine --cosine-period 64
+        --encoder direct --steps 8 --batch-size 16 --lr 1e-3 --schedule cosine --cosine-period 64 \\
+        --augment plif-mnist
 
 (:meth:`PLIFPreset.train_options` lists those settings for a :class:`~spikedyn.train.TrainConfig`).
-Not yet here: the data augmentations and normalisations of spec plif.md section 4.
+The presets of the static image sets carry the paper's augmentation and normalisation (spec
+plif.md section 4; :mod:`spikedyn.data.augment`): ``plif-mnist`` (random affine + normalise),
+``plif-fmnist`` (normalise), ``plif-cifar10`` (random crop + flip + normalise); the neuromorphic
+presets none.
 """
 
 from __future__ import annotations
@@ -69,7 +73,9 @@ class PLIFPreset:
     ``fc`` are the hidden FC widths (the output FC has ``voting * classes`` neurons); ``dropout``
     the ``p`` before each FC layer, hidden ones first.  ``steps``, ``batch_size``, ``lr``,
     ``cosine_period``, ``epochs``, ``eval_batch_size`` and ``seed`` are the authors' training settings
-    (spec plif.md section 4); ``dataset`` / ``data_options`` / ``encoder`` say how spikedyn feeds it.
+    (spec plif.md section 4); ``dataset`` / ``data_options`` / ``encoder`` say how spikedyn feeds it,
+    ``augment`` names its augmentation + normalisation pipeline (:data:`spikedyn.data.augment.AUGMENTATIONS`;
+    None for the neuromorphic data).
     """
 
     name: str
@@ -89,6 +95,7 @@ class PLIFPreset:
     cosine_period: int = 64
     epochs: int = 1024
     seed: int = 2020
+    augment: str | None = None
 
     @property
     def data_options(self) -> dict:
@@ -112,6 +119,7 @@ class PLIFPreset:
             "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size, "lr": self.lr,
             "lr_dynamics": self.lr, "epochs": self.epochs, "schedule": "cosine",
             "cosine_period": self.cosine_period, "encoder": self.encoder, "loss": "rate-mse", "seed": self.seed,
+            "augment": self.augment,
         }
 
 
@@ -119,9 +127,12 @@ class PLIFPreset:
 PLIF_PRESETS: dict[str, PLIFPreset] = {
     preset.name: preset
     for preset in (
-        PLIFPreset("mnist", "mnist", (1, 28, 28), 10, 128, 1, 2, (2048,), (0.5, 0.5), True, 8, 128),
-        PLIFPreset("fmnist", "fmnist", (1, 28, 28), 10, 128, 1, 2, (2048,), (0.5, 0.5), True, 8, 256),
-        PLIFPreset("cifar10", "cifar10", (3, 32, 32), 10, 256, 3, 2, (2048,), (0.5, 0.0), True, 8, 256),
+        PLIFPreset("mnist", "mnist", (1, 28, 28), 10, 128, 1, 2, (2048,), (0.5, 0.5), True, 8, 128,
+                   augment="plif-mnist"),
+        PLIFPreset("fmnist", "fmnist", (1, 28, 28), 10, 128, 1, 2, (2048,), (0.5, 0.5), True, 8, 256,
+                   augment="plif-fmnist"),
+        PLIFPreset("cifar10", "cifar10", (3, 32, 32), 10, 256, 3, 2, (2048,), (0.5, 0.0), True, 8, 256,
+                   augment="plif-cifar10"),
         PLIFPreset("nmnist", "nmnist-plif", (2, 34, 34), 10, 128, 1, 2, (2048,), (0.5, 0.5), False, 10, 64),
         PLIFPreset("cifar10dvs", "cifar10dvs", (2, 128, 128), 10, 128, 1, 4, (2048,), (0.5, 0.5), False, 20, 16),
         PLIFPreset("dvsgesture", "dvsgesture-plif", (2, 128, 128), 11, 128, 1, 5, (512,), (0.5, 0.5), False, 20, 16),
