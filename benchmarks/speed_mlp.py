@@ -45,13 +45,9 @@ with a printed note.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import random
-import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -61,10 +57,17 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
-from bench_common import cpu_model, loadavg, write_results  # noqa: E402
+from bench_common import (  # noqa: E402
+    apply_allocator,
+    cpu_model,
+    interleaved_times,
+    library_versions,
+    loadavg,
+    summarise,
+    write_results,
+)
 from spikedyn.models import MDNNet
 from spikedyn.neurons import DecayLIF
-from spikedyn.perf import keep_freed_memory
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS, HIDDEN, CLASSES = 784, 500, 10
@@ -304,70 +307,6 @@ def inference_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
             model(x)
 
     return infer
-
-
-def interleaved_times(
-    fns: dict[str, Callable[[], None]], rounds: int, warmup: int, order: str = "rotate", seed: int = 0
-) -> dict[str, list[float]]:
-    """Seconds per call; each round calls every function once (rotating or shuffled order)."""
-    names = list(fns)
-    rng = random.Random(seed)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        if order == "shuffle":
-            round_order = rng.sample(names, len(names))
-        else:
-            round_order = names[r % len(names):] + names[: r % len(names)]
-        for name in round_order:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def summarise(times: dict[str, list[float]]) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for name, values in times.items():
-        ms = [1000 * v for v in values]
-        srt = sorted(ms)
-        q = statistics.quantiles(srt, n=4) if len(srt) >= 2 else [srt[0]] * 3
-        out[name] = {"median_ms": statistics.median(srt), "q1_ms": q[0], "q3_ms": q[2], "n": len(ms), "times_ms": ms}
-    floor = out.get("floor", {}).get("median_ms")
-    ours = out.get("spikedyn", {}).get("median_ms")
-    for stats in out.values():
-        stats["x_floor"] = stats["median_ms"] / floor if floor else None
-        stats["x_spikedyn"] = stats["median_ms"] / ours if ours else None
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# Environment
-# ---------------------------------------------------------------------------------------
-
-def apply_allocator(setting: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
-    env_text = f" (environment: {' '.join(f'{k}={v}' for k, v in sorted(env.items()))})" if env else ""
-    if setting == "keep":
-        applied = keep_freed_memory()
-        status = "applied" if applied else "NOT applied (not glibc/Linux)"
-        return f"keep: mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2^31-1, {status}{env_text}"
-    return f"default{env_text}"
-
-
-def library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"torch": torch.__version__}
-    for name in ("snntorch", "spikingjelly"):
-        try:
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-        except Exception:  # noqa: BLE001 - not installed
-            versions[name] = None
-    return versions
-
 
 
 # ---------------------------------------------------------------------------------------

@@ -103,109 +103,130 @@ def nrr_step(
 class _NRRSequence(torch.autograd.Function):
     """The whole window of the cell as one autograd node.
 
-    Forward saves ``V^f``, ``V^r`` and ``S`` (``[T, B, N]`` each); one matmul per step for the
-    recurrence.  Backward runs through time in place over the surrogate derivatives: only
-    elementwise work per step with ``detach_prev`` (the recurrent weights' gradient is one
-    matmul over the folded window afterwards), plus one matmul per step without it.
+    Forward, per step: one recurrent product (``addmm`` on the masked weights transposed and made
+    contiguous once per call) into a small per-step buffer ``[V^f_t; V^r_t]`` that stays in cache,
+    one comparison firing both channels, and a few in-place elementwise operations with the
+    constants as 0-d tensors (a Python number costs a conversion on every call) on per-step
+    views taken once (``unbind``).  It rounds exactly as :func:`nrr_step` (the products with
+    ``S_{t-1}`` in {0, 1, 2} and with ``lambda (1 - S_{t-1})`` in {lambda, 0, -lambda} are exact),
+    so both paths give the same spikes.  When a gradient is wanted it writes, per step, what
+    backward needs instead of the potentials: the surrogate derivatives ``sg_t`` of both channels
+    (``[2, T, B, N]``), the membrane factor ``lambda (1 - S_t)`` and, for BPTT, ``V_t``.
+
+    Backward runs through time in place over ``sg``: dL/dS_t (the step's own gradient plus, for
+    BPTT, the reset factor, the threshold trace and one product with ``W~_r``), the membrane path
+    and ``dL/d[V^f_t; V^r_t] = sg_t dL/dS_t + dL/dV_t`` for both channels in one ``addcmul``.  With
+    ``detach_prev`` only the membrane path remains (two operations a step); the recurrent
+    weights' gradient is one product over the folded window afterwards.
     """
 
     @staticmethod
     def forward(ctx, zf, w, b, params: NRRParams, surrogate: Surrogate, detach_prev: bool):  # type: ignore[override]
         decay, v_th, alpha, beta, gamma = params
         recurrent = w is not None or b is not None
+        grad = any(ctx.needs_input_grad[:3])
         T = zf.shape[0]
-        vf = torch.empty_like(zf)
-        vr = torch.empty_like(zf) if recurrent else None
+        const = lambda value: torch.tensor(value, dtype=zf.dtype)  # noqa: E731 - 0-d operand: no per-call conversion
+        channels = 2 if recurrent else 1
         s = torch.empty_like(zf)
-        v = torch.zeros_like(zf[0])  # V_{t-1}
-        a = torch.zeros_like(zf[0])
-        zero = torch.zeros_like(zf[0])
-        keep = torch.empty_like(zf[0])  # 1 - S_{t-1}
-        tmp = torch.empty_like(zf[0])
-        spk = torch.empty_like(zf[0])
-        w_t = w.t() if w is not None else None
+        # what backward needs: surrogate derivatives of [V^f; V^r], lambda (1 - S_t), and V_t for BPTT
+        sg = zf.new_empty((channels, *zf.shape)) if grad else None
+        keep = torch.empty_like(zf)  # lambda (1 - S_t): the factor of V_t in V^f_{t+1}
+        v = torch.empty_like(zf) if grad and not detach_prev else None
+        cur = zf.new_empty((channels, *zf.shape[1:]))  # [V^f_t; V^r_t] of the current step
+        vt = torch.empty_like(zf[0])
+        u = torch.empty_like(zf[0])  # lambda V_{t-1} (1 - S_{t-1})
+        a = torch.zeros_like(zf[0])  # threshold trace a_t
+        spk = torch.empty_like(cur)  # the channels' spikes of one step
+        w_t = w.t().contiguous() if w is not None else None  # [in, out]: the fast layout for S_{t-1} W~^T
+        zs, ss, keeps = zf.unbind(0), s.unbind(0), keep.unbind(0)
+        vs = v.unbind(0) if v is not None else None
+        sgs = sg.unbind(1) if sg is not None else None
+        decay_, v_th_, alpha_ = const(decay), const(v_th), const(alpha)
+        gamma_ = const(gamma) if gamma not in (0.0, 1.0) else None
+        scaled_a = torch.empty_like(a) if gamma_ is not None else None
+        vf = cur[0]
         for t in range(T):
-            s_prev = s[t - 1] if t > 0 else zero
-            # a = alpha a + beta S_{t-1}   (same operations, and roundings, as nrr_step)
-            a.mul_(alpha)
-            torch.mul(s_prev, beta, out=tmp)
-            a.add_(tmp)
-            # V^f = (lambda V_{t-1}) (1 - S_{t-1}) + z^f - gamma a
-            torch.neg(s_prev, out=keep).add_(1.0)
-            torch.mul(v, decay, out=tmp).mul_(keep)
-            torch.add(tmp, zf[t], out=vf[t])
-            if gamma != 0.0:
-                torch.mul(a, gamma, out=tmp)
-                vf[t].sub_(tmp)
-            torch.gt(vf[t], v_th, out=s[t])
-            if recurrent:
-                if w is None:
-                    vr[t].copy_(b.expand_as(vr[t]))
-                elif b is None:
-                    torch.mm(s_prev, w_t, out=vr[t])
-                else:
-                    torch.addmm(b, s_prev, w_t, out=vr[t])
-                torch.gt(vr[t], v_th, out=spk)
-                s[t].add_(spk)
-                torch.add(vf[t], vr[t], out=v)
+            if t == 0:
+                vf.copy_(zs[0])  # V_0 = S_0 = a_0 = 0: V^f_1 = z^f_1
+                if recurrent:
+                    if b is None:
+                        cur[1].zero_()
+                    else:
+                        cur[1].copy_(b.expand_as(cur[1]))  # S_0 = 0: V^r_1 = b_r
             else:
-                v.copy_(vf[t])
-        ctx.save_for_backward(vf, vr, s, w)
-        ctx.params, ctx.surrogate, ctx.detach_prev, ctx.recurrent = params, surrogate, detach_prev, recurrent
+                s_prev = ss[t - 1]
+                torch.mul(v_prev, keeps[t - 1], out=u)  # = (lambda V) (1 - S) exactly
+                torch.add(u, zs[t], out=vf)
+                if gamma != 0.0:
+                    a.mul_(alpha_).add_(s_prev, alpha=beta)  # beta S is exact: same rounding as nrr_step
+                    vf.sub_(a if gamma_ is None else torch.mul(a, gamma_, out=scaled_a))
+                if w is not None:
+                    if b is None:
+                        torch.mm(s_prev, w_t, out=cur[1])
+                    else:
+                        torch.addmm(b, s_prev, w_t, out=cur[1])
+                elif recurrent:
+                    cur[1].copy_(b.expand_as(cur[1]))  # no recurrent weights: the channel is the constant bias
+            v_prev = vs[t] if vs is not None else vt
+            if recurrent:
+                torch.gt(cur, v_th_, out=spk)
+                torch.add(spk[0], spk[1], out=ss[t])
+                torch.add(cur[0], cur[1], out=v_prev)
+            else:
+                torch.gt(vf, v_th_, out=ss[t])
+                v_prev.copy_(vf)
+            torch.sub(decay_, ss[t], alpha=decay, out=keeps[t])
+            if grad:
+                surrogate.grad_(torch.sub(cur, v_th_, out=sgs[t]))
+        ctx.save_for_backward(sg, keep, v, s, w)
+        ctx.params, ctx.detach_prev, ctx.recurrent = params, detach_prev, recurrent
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        vf, vr, s, w = ctx.saved_tensors
+        sg, keep, v, s, w = ctx.saved_tensors
         decay, v_th, alpha, beta, gamma = ctx.params
         recurrent, detach_prev = ctx.recurrent, ctx.detach_prev
-        T = vf.shape[0]
-        # dL/dV^f_t and dL/dV^r_t, built in place over the surrogate derivatives
-        gvf = ctx.surrogate.grad_(vf - v_th)
-        gvr = ctx.surrogate.grad_(vr - v_th) if recurrent else None
+        T = s.shape[0]
+        gv = sg  # dL/d[V^f_t; V^r_t], built in place over the surrogate derivatives
+        gvf = gv[0]
+        gvs, gvfs, keeps, grads = gv.unbind(1), gvf.unbind(0), keep.unbind(0), grad_s.unbind(0)
+        gvrs = gv[1].unbind(0) if recurrent else None
+        vs = v.unbind(0) if v is not None else None
         with_trace = not detach_prev and gamma != 0.0
-        ga = torch.zeros_like(vf[0]) if with_trace else None  # dL/da_{t+1}
-        g_spk = torch.empty_like(vf[0])  # dL/dS_t
-        g_mem = torch.empty_like(vf[0])  # dL/dV_t = lambda (1 - S_t) dL/dV^f_{t+1}
-        v_t = torch.empty_like(vf[0]) if not detach_prev and recurrent else None
-        for t in range(T - 1, -1, -1):
-            if t == T - 1:
-                gvf[t].mul_(grad_s[t])
-                if recurrent:
-                    gvr[t].mul_(grad_s[t])
+        # h_t = -dL/da_t / gamma = dL/dV^f_t + alpha h_{t+1}: S_t enters a_{t+1} with weight beta
+        h = torch.empty_like(s[0]) if with_trace else None
+        g_mem = torch.empty_like(s[0])  # dL/dV_t through the membrane
+        g_spk = torch.empty_like(s[0]) if not detach_prev else None  # dL/dS_t
+        gvs[T - 1].mul_(grads[T - 1])
+        if with_trace:
+            h.copy_(gvfs[T - 1])
+        for t in range(T - 2, -1, -1):
+            g_next = gvfs[t + 1]
+            torch.mul(keeps[t], g_next, out=g_mem)
+            if detach_prev:
+                g = grads[t]
             else:
-                g_next = gvf[t + 1]
-                torch.mul(s[t], g_next, out=g_mem)
-                torch.sub(g_next, g_mem, out=g_mem).mul_(decay)
-                if detach_prev:
-                    g = grad_s[t]
-                else:
-                    # S_t also enters V^f_{t+1} (reset factor: -lambda V_t), a_{t+1} (beta) and V^r_{t+1}
-                    if recurrent:
-                        torch.add(vf[t], vr[t], out=v_t)
-                        torch.mul(v_t, g_next, out=g_spk)
-                    else:
-                        torch.mul(vf[t], g_next, out=g_spk)
-                    torch.sub(grad_s[t], g_spk, alpha=decay, out=g_spk)
-                    if with_trace:
-                        g_spk.add_(ga, alpha=beta)
-                    if w is not None:
-                        g_spk.addmm_(gvr[t + 1], w)
-                    g = g_spk
-                gvf[t].mul_(g).add_(g_mem)
-                if recurrent:
-                    gvr[t].mul_(g).add_(g_mem)
-            if with_trace:  # a_t enters V^f_t (-gamma) and a_{t+1} (alpha)
-                ga.mul_(alpha).add_(gvf[t], alpha=-gamma)
+                # S_t also enters V^f_{t+1} (reset factor: -lambda V_t), a_{t+1} (beta) and V^r_{t+1} (W~_r)
+                torch.addcmul(grads[t], vs[t], g_next, value=-decay, out=g_spk)
+                if with_trace:
+                    g_spk.add_(h, alpha=-gamma * beta)
+                if w is not None:
+                    g_spk.addmm_(gvrs[t + 1], w)
+                g = g_spk
+            torch.addcmul(g_mem, gvs[t], g, out=gvs[t])
+            if with_trace:
+                torch.add(gvfs[t], h, alpha=alpha, out=h)
         grad_w = grad_b = None
         if w is not None and ctx.needs_input_grad[1]:
             n_out, n_in = w.shape
             if T > 1:
-                grad_w = gvr[1:].reshape(-1, n_out).t().mm(s[:-1].reshape(-1, n_in))
+                grad_w = gv[1, 1:].reshape(-1, n_out).t().mm(s[:-1].reshape(-1, n_in))
             else:
                 grad_w = torch.zeros_like(w)
         if recurrent and ctx.needs_input_grad[2]:
-            grad_b = gvr.sum((0, 1))
+            grad_b = gv[1].sum((0, 1))
         grad_zf = gvf if ctx.needs_input_grad[0] else None
         return grad_zf, grad_w, grad_b, None, None, None
 

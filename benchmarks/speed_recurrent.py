@@ -1,0 +1,550 @@
+"""Speed of one training step of a recurrent SNN: 40 -> 256 (recurrent) -> 10, T=200, batch 32.
+
+Every variant is the same network shape: an input projection ``Linear(40, 256)``, a layer of 256
+spiking neurons with all-to-all recurrent weights ``[256, 256]`` fed by the previous step's
+spikes, and a non-spiking read-out ``Linear(256, 10)`` at every step.  The loss is the MSE
+between the read-out's mean over time and the one-hot label; a training step is forward + loss
++ backward + Adam (lr 1e-3).  All variants are timed in ONE process on the same CPU with
+interleaved repetitions (after the warm-up, each round times every variant once, in a rotating
+or shuffled order) on the same pre-encoded Bernoulli input ``[200, 32, 40]`` (rate 0.2;
+encoding is not timed), starting from the same weights (where a library's construction has
+them).  Everything that has no state across time (the input projection where the library
+allows it, the read-out) is computed once over the folded ``[T*B, ...]`` sequence in every
+variant, so the variants differ only in the recurrent layer:
+
+* ``spikedyn-nrr``            :class:`~spikedyn.models.NRRNet` (one RFC layer of NRR's two-channel
+                              adaptive-threshold cell, sparse recurrent mask), fused fast path, rule
+                              ``bptt`` (full BPTT through every reuse of ``S_{t-1}``)
+* ``spikedyn-nrr-brp``        the same under NRR's reward propagation (``--rule brp``: every reuse of
+                              ``S_{t-1}`` detached, a projection loss on the hidden spikes)
+* ``spikedyn-nrr-reference``  the same as ``spikedyn-nrr`` on the per-step autograd reference path
+                              (``fast=False``)
+* ``norse``                   ``norse.torch.LIFRecurrent(40, 256)`` (input and recurrent weights inside,
+                              no autapses), current-based LIF with ``dt tau_mem^-1 = 0.8`` and
+                              ``dt tau_syn^-1 = 1``, i.e. ``V_t = 0.2 V_{t-1} (1 - S_{t-1}) + 0.8 (W x_t + W_r S_{t-1})``
+                              (weights divided by 0.8 so the drive equals the others'), ``v_th = 0.5``,
+                              SuperSpike surrogate (Norse's default), reset detached (Norse's choice)
+* ``snntorch``                ``snn.RLeaky(beta=0.2, threshold=0.5, linear_features=256,
+                              reset_mechanism="zero")`` with a rectangular surrogate (half-width 0.5,
+                              height 1), the tutorials' per-step call ``spk, mem = lif(cur[t], spk, mem)``
+* ``spikingjelly``            ``layer.LinearRecurrentContainer(neuron.LIFNode(...), 256, 256, step_mode="m")``:
+                              SpikingJelly's linear recurrent construction, ``rc = Linear(256 + 256, 256)``
+                              over ``[x_t, S_{t-1}]``, set to ``[I, W_r]`` so the neuron receives
+                              ``x_t + W_r S_{t-1} + b_r``; single-step ``LIFNode(tau=1.25, decay_input=False,
+                              v_threshold=0.5, v_reset=0, detach_reset=False)`` (charge ``0.2 V + X``, hard
+                              reset), surrogate ``PiecewiseQuadratic(alpha=2)``
+* ``spikingjelly-loop``       the same neuron in a plain per-step loop with ``nn.Linear(256, 256)`` as the
+                              recurrence (no identity block: exactly the others' matrix work)
+* ``floor``                   the same three Linear layers with no neuron and no recurrence in time,
+                              computed once over the folded sequence (the matrix work any variant must do)
+
+The ``floor`` counts the recurrent matrix once over ``T*B`` rows, as one product; the variants
+must do the same FLOPs as 200 products of 32 rows each, which no library can fold.
+
+    python benchmarks/speed_recurrent.py                 # writes results/speed_recurrent.{json,md}
+    python benchmarks/speed_recurrent.py --quick         # 3 rounds, nothing written
+
+Norse, snnTorch and SpikingJelly are optional: when one is not importable its variants are
+skipped with a printed note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
+from bench_common import (  # noqa: E402
+    apply_allocator,
+    cpu_model,
+    interleaved_times,
+    library_versions,
+    loadavg,
+    summarise,
+    write_results,
+)
+from spikedyn.learning import make_rule  # noqa: E402
+from spikedyn.losses import rate_mse  # noqa: E402
+from spikedyn.models import NRRNet  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+INPUTS, HIDDEN, CLASSES = 40, 256, 10
+WEIGHT_GAIN = 2.0  # PyTorch's default Linear init scaled so that the hidden layer of every variant fires
+OURS = "spikedyn-nrr"
+
+ALL_VARIANTS = (
+    "spikedyn-nrr",
+    "spikedyn-nrr-brp",
+    "spikedyn-nrr-reference",
+    "norse",
+    "snntorch",
+    "spikingjelly",
+    "spikingjelly-loop",
+    "floor",
+)
+COMPETITORS = ("norse", "snntorch", "spikingjelly", "spikingjelly-loop")
+
+
+# ---------------------------------------------------------------------------------------
+# The networks: [T, B, 40] -> read-out o [T, B, 10]; each leaves its hidden spikes in
+# ``hidden`` and exposes its three weight matrices through ``weights()`` (see share_weights).
+# ---------------------------------------------------------------------------------------
+class SpikedynNRR(nn.Module):
+    """NRRNet(40, 256, 10): RecurrentNRR (fused or reference path) -> per-step linear read-out."""
+
+    def __init__(self, fast: bool = True, rule: str = "bptt") -> None:
+        super().__init__()
+        self.net = NRRNet(INPUTS, HIDDEN, CLASSES, mask_seed=0, fast=fast)
+        self.rule = make_rule(rule)
+        with torch.random.fork_rng():  # the same fixed projection B for every model under a reward-propagation rule
+            torch.manual_seed(2)
+            self.taps = self.rule.attach(self.net)
+        self.hidden = None
+
+    def weights(self):
+        rfc = self.net.rfc[0]
+        return rfc.fc_f, rfc.fc_r, self.net.out
+
+    def forward(self, x):
+        out = self.net(x)
+        self.hidden = out.taps[0]
+        return out
+
+    def loss(self, x, target):
+        out = self(x)
+        return self.rule(out, target, rate_mse, self.taps).total
+
+    def after_share(self) -> None:
+        self.net.apply_masks_()
+
+
+class Floor(nn.Module):
+    """The three synapse matrices alone, folded over T*B: the matrix work of any variant, no time loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc_in = nn.Linear(INPUTS, HIDDEN)
+        self.fc_rec = nn.Linear(HIDDEN, HIDDEN)
+        self.out = nn.Linear(HIDDEN, CLASSES)
+        self.hidden = None
+
+    def weights(self):
+        return self.fc_in, self.fc_rec, self.out
+
+    def forward(self, x):
+        T, B = x.shape[:2]
+        h = self.fc_rec(self.fc_in(x.reshape(T * B, -1)))
+        self.hidden = h.reshape(T, B, -1)
+        return self.out(h).reshape(T, B, -1)
+
+
+def make_norse() -> nn.Module:
+    from norse.torch import LIFParameters, LIFRecurrent
+
+    dt = 1e-3
+    params = LIFParameters(
+        tau_syn_inv=torch.as_tensor(1.0 / dt),  # the synaptic current is used up in the step it arrives
+        tau_mem_inv=torch.as_tensor(0.8 / dt),  # V <- V + 0.8 (0 - V + I) = 0.2 V + 0.8 I
+        v_leak=torch.as_tensor(0.0),
+        v_th=torch.as_tensor(0.5),
+        v_reset=torch.as_tensor(0.0),
+    )
+
+    class NorseNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = LIFRecurrent(INPUTS, HIDDEN, p=params, autapses=False, dt=dt)
+            self.out = nn.Linear(HIDDEN, CLASSES)
+            self.hidden = None
+
+        def weights(self):
+            return None, None, self.out  # the recurrent layer's weights are set in after_share
+
+        def forward(self, x):
+            spikes, _ = self.rnn(x)
+            self.hidden = spikes
+            T, B = x.shape[:2]
+            return self.out(spikes.reshape(T * B, -1)).reshape(T, B, -1)
+
+    return NorseNet()
+
+
+def make_snntorch() -> nn.Module:
+    import snntorch as snn
+    from snntorch import surrogate
+
+    def rect(input_, grad_input, spikes):  # dS/dU = 1 for |U - U_th| < 0.5 (ours: RectWindow(0.5, 1))
+        return grad_input * (input_.abs() < 0.5).to(grad_input.dtype)
+
+    class SnnTorchNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc_in = nn.Linear(INPUTS, HIDDEN)
+            self.lif = snn.RLeaky(
+                beta=0.2, threshold=0.5, linear_features=HIDDEN, all_to_all=True, reset_mechanism="zero",
+                spike_grad=surrogate.custom_surrogate(rect),
+            )
+            self.out = nn.Linear(HIDDEN, CLASSES)
+            self.hidden = None
+
+        def weights(self):
+            return self.fc_in, self.lif.recurrent, self.out
+
+        def forward(self, x):
+            T, B = x.shape[:2]
+            cur = self.fc_in(x.reshape(T * B, -1)).reshape(T, B, -1)
+            spk, mem = self.lif.init_rleaky()
+            record = []
+            for t in range(T):
+                spk, mem = self.lif(cur[t], spk, mem)
+                record.append(spk)
+            spikes = torch.stack(record)
+            self.hidden = spikes
+            return self.out(spikes.reshape(T * B, -1)).reshape(T, B, -1)
+
+    return SnnTorchNet()
+
+
+def _sj_lif():
+    from spikingjelly.activation_based import neuron, surrogate
+
+    return neuron.LIFNode(
+        tau=1.25, decay_input=False, v_threshold=0.5, v_reset=0.0, detach_reset=False,
+        surrogate_function=surrogate.PiecewiseQuadratic(alpha=2.0), step_mode="s",
+    )
+
+
+def make_spikingjelly() -> nn.Module:
+    from spikingjelly.activation_based import functional, layer
+
+    class SJNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc_in = layer.SeqToANNContainer(nn.Linear(INPUTS, HIDDEN))
+            self.rnn = layer.LinearRecurrentContainer(_sj_lif(), HIDDEN, HIDDEN, step_mode="m")
+            self.out = layer.SeqToANNContainer(nn.Linear(HIDDEN, CLASSES))
+            self.hidden = None
+
+        def weights(self):
+            return self.fc_in[0], None, self.out[0]
+
+        def set_recurrent(self, w: torch.Tensor, b: torch.Tensor) -> None:
+            with torch.no_grad():  # rc([x, y]) = x + W_r y + b_r
+                self.rnn.rc.weight.copy_(torch.cat([torch.eye(HIDDEN), w], dim=1))
+                self.rnn.rc.bias.copy_(b)
+
+        def forward(self, x):
+            functional.reset_net(self)
+            spikes = self.rnn(self.fc_in(x))
+            self.hidden = spikes
+            return self.out(spikes)
+
+    return SJNet()
+
+
+def make_spikingjelly_loop() -> nn.Module:
+    from spikingjelly.activation_based import functional
+
+    class SJLoopNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc_in = nn.Linear(INPUTS, HIDDEN)
+            self.rec = nn.Linear(HIDDEN, HIDDEN)
+            self.lif = _sj_lif()
+            self.out = nn.Linear(HIDDEN, CLASSES)
+            self.hidden = None
+
+        def weights(self):
+            return self.fc_in, self.rec, self.out
+
+        def forward(self, x):
+            functional.reset_net(self)
+            T, B = x.shape[:2]
+            cur = self.fc_in(x.reshape(T * B, -1)).reshape(T, B, -1)
+            spk = torch.zeros_like(cur[0])
+            record = []
+            for t in range(T):
+                spk = self.lif(cur[t] + self.rec(spk))
+                record.append(spk)
+            spikes = torch.stack(record)
+            self.hidden = spikes
+            return self.out(spikes.reshape(T * B, -1)).reshape(T, B, -1)
+
+    return SJLoopNet()
+
+
+BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "spikedyn-nrr": SpikedynNRR,
+    "spikedyn-nrr-brp": lambda: SpikedynNRR(rule="brp"),
+    "spikedyn-nrr-reference": lambda: SpikedynNRR(fast=False),
+    "norse": make_norse,
+    "snntorch": make_snntorch,
+    "spikingjelly": make_spikingjelly,
+    "spikingjelly-loop": make_spikingjelly_loop,
+    "floor": Floor,
+}
+
+
+def build_variants(names: list[str]) -> dict[str, nn.Module]:
+    variants: dict[str, nn.Module] = {}
+    for name in names:
+        try:
+            variants[name] = BUILDERS[name]()
+        except ImportError as err:
+            print(f"note: {name} skipped ({err.name or err} is not importable)")
+    return variants
+
+
+def share_weights(models: dict[str, nn.Module], gain: float = WEIGHT_GAIN) -> None:
+    """Give every model the same input, recurrent and read-out weights.
+
+    PyTorch's default init times ``gain``; the recurrent matrix is spikedyn's ``W_r * M`` (no
+    self-loops, the sparse NRR mask), which the other libraries then train as a dense matrix.
+    Norse has no input bias and scales its drive by 0.8: its weights are divided by 0.8.
+    """
+    torch.manual_seed(1)
+    ref_in, ref_out = nn.Linear(INPUTS, HIDDEN), nn.Linear(HIDDEN, CLASSES)
+    ref_rec = nn.Linear(HIDDEN, HIDDEN)
+    mask = SpikedynNRR().net.rfc[0].mask
+    with torch.no_grad():
+        w_in, b_in = ref_in.weight * gain, ref_in.bias * gain
+        w_rec, b_rec = ref_rec.weight * gain * mask, ref_rec.bias * gain
+        w_out, b_out = ref_out.weight * gain, ref_out.bias * gain
+        for name, model in models.items():
+            for mine, (w, b) in zip(model.weights(), ((w_in, b_in), (w_rec, b_rec), (w_out, b_out))):
+                if mine is not None:
+                    mine.weight.copy_(w)
+                    mine.bias.copy_(b)
+            if name == "norse":
+                model.rnn.input_weights.copy_(w_in / 0.8)
+                model.rnn.recurrent_weights.copy_(w_rec / 0.8)
+            elif name == "spikingjelly":
+                model.set_recurrent(w_rec, b_rec)
+            if hasattr(model, "after_share"):
+                model.after_share()
+
+
+# ---------------------------------------------------------------------------------------
+# Sanity: shapes, firing rates, and the fast path against its reference
+# ---------------------------------------------------------------------------------------
+def _loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if hasattr(model, "loss"):
+        return model.loss(x, target)
+    return F.mse_loss(model(x).mean(0), target)
+
+
+def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor) -> dict[str, dict]:
+    """Per variant: read-out shape and hidden firing rate; for spikedyn's fast paths also the
+    agreement of hidden spikes and gradients with the reference path on the same weights."""
+    refs: dict[str, tuple[torch.Tensor, dict]] = {}
+    for rule in ("bptt", "brp"):
+        ref = SpikedynNRR(fast=False, rule=rule)
+        share_weights({"ref": ref})
+        ref.zero_grad(set_to_none=True)
+        _loss(ref, x, target).backward()
+        refs[rule] = (ref.hidden.detach(), {n: p.grad.clone() for n, p in ref.named_parameters()})
+    report = {}
+    for name, model in variants.items():
+        model.zero_grad(set_to_none=True)
+        _loss(model, x, target).backward()
+        out_shape = list(model(x).spikes.shape if isinstance(model, SpikedynNRR) else model(x).shape)
+        entry: dict = {"output_shape": out_shape}
+        assert out_shape == [x.shape[0], x.shape[1], CLASSES], (name, out_shape)
+        if name == "floor":
+            entry["note"] = "no neurons"
+        else:
+            entry["hidden_rate"] = float(model.hidden.float().mean())
+            if entry["hidden_rate"] == 0.0:
+                print(f"WARNING: {name} does not spike")
+        if isinstance(model, SpikedynNRR):
+            ref_spikes, ref_grads = refs[model.rule.name]
+            entry["spikes_equal_to_reference"] = float((model.hidden.detach() == ref_spikes).float().mean())
+            entry["grad_max_rel_diff_vs_reference"] = max(
+                float((p.grad - ref_grads[n]).norm() / ref_grads[n].norm().clamp_min(1e-30))
+                for n, p in model.named_parameters()
+                if p.grad is not None
+            )
+            rfc = model.net.rfc[0]
+            entry["masked_weights_zero"] = bool(torch.all(rfc.fc_r.weight[rfc.mask == 0] == 0))
+        model.zero_grad(set_to_none=True)
+        report[name] = entry
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------------
+def train_step_fn(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = _loss(model, x, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def run(args: argparse.Namespace) -> dict:
+    allocator = apply_allocator(args.allocator)  # first, before any tensor is allocated
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = set(names) - set(BUILDERS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}")
+    if args.no_reference:
+        names = [n for n in names if n != "spikedyn-nrr-reference"]
+
+    torch.manual_seed(0)
+    x = (torch.rand(args.steps, args.batch, INPUTS) < args.input_rate).float()  # pre-encoded, not timed
+    target = F.one_hot(torch.randint(0, CLASSES, (args.batch,)), CLASSES).float()
+    variants = build_variants(names)
+    share_weights(variants)
+
+    checks = sanity(variants, x, target)
+    for name, e in checks.items():
+        line = f"sanity: {name:23s} read-out {tuple(e['output_shape'])}"
+        if "hidden_rate" in e:
+            line += f", hidden rate {e['hidden_rate']:.3f}"
+        if "spikes_equal_to_reference" in e:
+            line += (f"; hidden spikes = reference path's: {100 * e['spikes_equal_to_reference']:.2f} %, "
+                     f"max rel. grad diff {e['grad_max_rel_diff_vs_reference']:.1e}, "
+                     f"masked weights zero: {e['masked_weights_zero']}")
+        print(line)
+
+    load_before = loadavg()
+    fns = {name: train_step_fn(m, x, target) for name, m in variants.items()}
+    results = summarise(interleaved_times(fns, args.rounds, args.warmup, args.order), ours=OURS)
+    versions = library_versions(("norse", "snntorch", "spikingjelly"))
+    competitors = {n: results[n]["median_ms"] for n in COMPETITORS if n in results}
+    verdict = None
+    if OURS in results and competitors:
+        fastest = min(competitors, key=competitors.get)
+        verdict = {
+            "fastest_other_library": fastest,
+            "fastest_other_ms": competitors[fastest],
+            "spikedyn_ms": results[OURS]["median_ms"],
+            "speedup": competitors[fastest] / results[OURS]["median_ms"],
+        }
+    return {
+        "workload": (f"recurrent {INPUTS} -> {HIDDEN} (recurrent) -> {CLASSES}, T={args.steps}, batch {args.batch}, "
+                     f"input rate {args.input_rate}"),
+        "command": " ".join([".venv/bin/python", "benchmarks/speed_recurrent.py", *args.argv]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "versions": versions,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "allocator": allocator,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "order": args.order,
+        "loadavg_before_after": [load_before, loadavg()],
+        "sanity": checks,
+        "results": {"train": results},
+        "verdict": verdict,
+    }
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def markdown(report: dict) -> str:
+    v = report["versions"]
+    libs = ", ".join(f"{k} {v[k]}" for k in ("norse", "snntorch", "spikingjelly") if v.get(k))
+    lines = [
+        f"# Speed: {report['workload']}",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Date: {report['date']}; torch {v['torch']}" + (f"; {libs}" if libs else "") + f"; Python {report['python']}  ",
+        f"CPU: {report['cpu']} ({report['logical_cpus']} logical CPUs); torch threads: {report['threads']}  ",
+        f"Allocator: {report['allocator']}  ",
+        f"{report['rounds']} interleaved rounds ({report['order']} order) after {report['warmup']} warm-up rounds; "
+        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}",
+        "",
+        "## Training step (forward + MSE of the mean read-out + backward + Adam)",
+        "",
+        f"| variant | median ms | IQR ms | x floor | x {OURS} |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in report["results"]["train"].items():
+        lines.append(
+            f"| {name} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {_fmt(s['x_floor'])} "
+            f"| {_fmt(s[f'x_{OURS}'])} |"
+        )
+    lines.append("")
+    verdict = report.get("verdict")
+    if verdict:
+        lines += [
+            f"Fastest other library: {verdict['fastest_other_library']} ({verdict['fastest_other_ms']:.2f} ms); "
+            f"{OURS} is {verdict['speedup']:.2f}x faster.",
+            "",
+        ]
+    lines += [
+        "## Sanity: same shapes, same weights, neurons that fire",
+        "",
+        "Before timing, on the same input and initial weights. For spikedyn's fast paths: the fraction of "
+        "hidden spikes equal to the per-step reference path's, the largest relative L2 difference of any "
+        "parameter gradient from the reference path's (same rule), and whether the masked recurrent weights are 0.",
+        "",
+        "| variant | read-out shape | hidden rate | spikes = reference | max grad diff vs reference | masked weights 0 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, e in report["sanity"].items():
+        rate = f"{e['hidden_rate']:.3f}" if "hidden_rate" in e else "-"
+        same = f"{100 * e['spikes_equal_to_reference']:.2f} %" if "spikes_equal_to_reference" in e else "-"
+        diff = f"{e['grad_max_rel_diff_vs_reference']:.1e}" if "grad_max_rel_diff_vs_reference" in e else "-"
+        zero = str(e["masked_weights_zero"]) if "masked_weights_zero" in e else "-"
+        lines.append(f"| {name} | {e['output_shape']} | {rate} | {same} | {diff} | {zero} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30, help="timed interleaved rounds (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up rounds (default 3)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=200, help="time steps T")
+    parser.add_argument("--input-rate", type=float, default=0.2, help="Bernoulli input spike probability")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--allocator", choices=["keep", "default"], default="keep",
+                        help="keep (default): glibc keeps freed memory (mallopt), for all variants alike")
+    parser.add_argument("--variants", default=",".join(ALL_VARIANTS),
+                        help=f"comma-separated subset of {','.join(BUILDERS)}")
+    parser.add_argument("--no-reference", action="store_true", help="skip spikedyn's slow per-step reference path")
+    parser.add_argument("--order", choices=["rotate", "shuffle"], default="rotate", help="order within a round")
+    parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up, nothing written")
+    parser.add_argument("--out", default=str(RESULTS / "speed_recurrent"), help="results path without extension")
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.quick:
+        args.rounds, args.warmup = 3, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    report = run(args)
+    text = markdown(report)
+    print(text)
+    if not args.quick:
+        write_results(report, text, args.out)
+    return report
+
+
+if __name__ == "__main__":
+    main()
