@@ -81,7 +81,13 @@ INPUTS, HIDDEN, CLASSES = 40, 256, 10
 WEIGHT_GAIN = 2.0  # PyTorch's default Linear init scaled so that the hidden layer of every variant fires
 OURS = "spikedyn-nrr"
 
+#: spikedyn's plain recurrent decay-LIF: the NRR layer with the recurrent input into the membrane, no adaptive
+#: threshold and full loops (no self-connections), i.e. V_t = 0.2 V_{t-1} (1 - S_{t-1}) + W x_t + b + W_r S_{t-1} + b_r
+LIF_OPTIONS = {"recurrent_input": "membrane", "adaptive": False, "sparseness": 0.0}
+
 ALL_VARIANTS = (
+    "spikedyn-lif",
+    "spikedyn-lif-brp",
     "spikedyn-nrr",
     "spikedyn-nrr-brp",
     "spikedyn-nrr-reference",
@@ -101,9 +107,10 @@ COMPETITORS = ("norse", "snntorch", "spikingjelly", "spikingjelly-loop")
 class SpikedynNRR(nn.Module):
     """NRRNet(40, 256, 10): RecurrentNRR (fused or reference path) -> per-step linear read-out."""
 
-    def __init__(self, fast: bool = True, rule: str = "bptt") -> None:
+    def __init__(self, fast: bool = True, rule: str = "bptt", **options) -> None:
         super().__init__()
-        self.net = NRRNet(INPUTS, HIDDEN, CLASSES, mask_seed=0, fast=fast)
+        self.options = options
+        self.net = NRRNet(INPUTS, HIDDEN, CLASSES, mask_seed=0, fast=fast, **options)
         self.rule = make_rule(rule)
         with torch.random.fork_rng():  # the same fixed projection B for every model under a reward-propagation rule
             torch.manual_seed(2)
@@ -283,6 +290,9 @@ def make_spikingjelly_loop() -> nn.Module:
 
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "spikedyn-lif": lambda: SpikedynNRR(**LIF_OPTIONS),
+    "spikedyn-lif-brp": lambda: SpikedynNRR(rule="brp", **LIF_OPTIONS),
+    "spikedyn-lif-reference": lambda: SpikedynNRR(fast=False, **LIF_OPTIONS),
     "spikedyn-nrr": SpikedynNRR,
     "spikedyn-nrr-brp": lambda: SpikedynNRR(rule="brp"),
     "spikedyn-nrr-reference": lambda: SpikedynNRR(fast=False),
@@ -345,13 +355,18 @@ def _loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tens
 def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor) -> dict[str, dict]:
     """Per variant: read-out shape and hidden firing rate; for spikedyn's fast paths also the
     agreement of hidden spikes and gradients with the reference path on the same weights."""
-    refs: dict[str, tuple[torch.Tensor, dict]] = {}
-    for rule in ("bptt", "brp"):
-        ref = SpikedynNRR(fast=False, rule=rule)
-        share_weights({"ref": ref})
-        ref.zero_grad(set_to_none=True)
-        _loss(ref, x, target).backward()
-        refs[rule] = (ref.hidden.detach(), {n: p.grad.clone() for n, p in ref.named_parameters()})
+    refs: dict[tuple, tuple[torch.Tensor, dict]] = {}
+
+    def reference(model: SpikedynNRR) -> tuple[torch.Tensor, dict]:
+        key = (model.rule.name, tuple(sorted(model.options.items())))
+        if key not in refs:  # the per-step reference path of the same net, rule and weights
+            ref = SpikedynNRR(fast=False, rule=model.rule.name, **model.options)
+            share_weights({"ref": ref})
+            ref.zero_grad(set_to_none=True)
+            _loss(ref, x, target).backward()
+            refs[key] = (ref.hidden.detach(), {n: p.grad.clone() for n, p in ref.named_parameters()})
+        return refs[key]
+
     report = {}
     for name, model in variants.items():
         model.zero_grad(set_to_none=True)
@@ -362,11 +377,11 @@ def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor
         if name == "floor":
             entry["note"] = "no neurons"
         else:
-            entry["hidden_rate"] = float(model.hidden.float().mean())
+            entry["hidden_rate"] = float(model.hidden.detach().float().mean())
             if entry["hidden_rate"] == 0.0:
                 print(f"WARNING: {name} does not spike")
         if isinstance(model, SpikedynNRR):
-            ref_spikes, ref_grads = refs[model.rule.name]
+            ref_spikes, ref_grads = reference(model)
             entry["spikes_equal_to_reference"] = float((model.hidden.detach() == ref_spikes).float().mean())
             entry["grad_max_rel_diff_vs_reference"] = max(
                 float((p.grad - ref_grads[n]).norm() / ref_grads[n].norm().clamp_min(1e-30))

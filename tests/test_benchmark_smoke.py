@@ -62,3 +62,31 @@ def test_brp_cost_benchmark_smoke(capsys, tmp_path):
     args = module.parse_args(["--batch", "3", "--steps", "2", "--threads", "1"])
     probe = module.cpu_memory("fsdd-1d", "brp", args)
     assert probe["peak_step_mib"] is None or probe["peak_step_mib"] >= 0
+
+
+SPEED_RECURRENT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_recurrent.py"
+
+
+def test_speed_recurrent_benchmark_smoke(capsys, tmp_path):
+    """The recurrent speed benchmark still runs (spikedyn's fused paths, floor; tiny sizes) and its fast
+    paths agree with their reference paths on the benchmark's own input."""
+    spec = importlib.util.spec_from_file_location("speed_recurrent", SPEED_RECURRENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        report = module.main(
+            ["--rounds", "1", "--warmup", "0", "--batch", "3", "--steps", "5", "--threads", "1", "--allocator", "default",
+             "--variants", "spikedyn-lif,spikedyn-nrr,spikedyn-nrr-brp,floor", "--out", str(tmp_path / "rec")]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert set(report["results"]["train"]) == {"spikedyn-lif", "spikedyn-nrr", "spikedyn-nrr-brp", "floor"}
+    assert report["results"]["train"]["floor"]["x_floor"] == 1.0
+    for name in ("spikedyn-lif", "spikedyn-nrr", "spikedyn-nrr-brp"):
+        sanity = report["sanity"][name]
+        assert sanity["output_shape"] == [5, 3, 10]
+        assert sanity["spikes_equal_to_reference"] == 1.0 and sanity["grad_max_rel_diff_vs_reference"] < 1e-5
+        assert sanity["masked_weights_zero"]
+    assert (tmp_path / "rec.json").exists() and "| spikedyn-nrr |" in (tmp_path / "rec.md").read_text()
+    assert "| floor |" in capsys.readouterr().out

@@ -82,3 +82,40 @@ def test_fused_path_without_gradient_gives_the_same_spikes():
     net.rfc[0].fast = True
     with torch.no_grad():
         assert torch.equal(net(x).taps[0], s_ref)
+
+
+# -- recurrent input into the membrane: the plain recurrent decay-LIF on the same machinery ----------------
+def test_membrane_form_reference_step_by_hand():
+    """Catches a membrane form that thresholds the channels apart or forgets the recurrent input:
+    two neurons, W~_r[1, 0] = 0.8, no adaptive threshold.  t=1: V = (0.7, 0), S = (1, 0);
+    t=2: V_1 = 0.2*0.7*(1-1) + 0 = 0, V_2 = 0.2*0*(1-0) + 0.3 + 0.8*1 = 1.1 -> S = (0, 1) (never 2)."""
+    from spikedyn.neurons import RecurrentNRR
+
+    for fast in (False, True):
+        layer = RecurrentNRR(2, 2, sparseness=0.0, adaptive=False, recurrent_input="membrane", fast=fast).double()
+        with torch.no_grad():
+            layer.fc_f.weight.copy_(torch.eye(2))
+            layer.fc_f.bias.zero_()
+            layer.fc_r.weight.copy_(torch.tensor([[0.0, 0.0], [0.8, 0.0]]))
+            layer.fc_r.bias.zero_()
+        x = torch.tensor([[[0.7, 0.0]], [[0.0, 0.3]], [[0.0, 0.0]]], dtype=torch.float64)
+        assert layer(x)[:, 0].tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+        if not fast:
+            v = layer.run(x, record=True).traces["v"][:, 0]
+            assert v[1].tolist() == pytest.approx([0.0, 1.1])
+
+
+@pytest.mark.parametrize("rule", ["bptt", "brp"])
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_membrane_form_fused_matches_reference(rule, adaptive):
+    """Catches a fused membrane form whose spikes or gradients leave its reference path (the recurrent
+    product's gradient must reach the membrane, not a separate channel)."""
+    options = {"recurrent_input": "membrane", "adaptive": adaptive}
+    s_ref, _, g_ref, _ = run(False, rule, **options)
+    s_fast, _, g_fast, net = run(True, rule, **options)
+    assert s_ref.max() == 1 and s_ref.sum() > 0
+    assert torch.equal(s_fast, s_ref)
+    for name in g_ref:
+        assert g_ref[name].abs().sum() > 0, name
+        assert float((g_fast[name] - g_ref[name]).norm() / g_ref[name].norm()) < 1e-5, name
+    assert "recurrent input into the membrane" in net.topology

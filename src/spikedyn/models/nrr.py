@@ -44,6 +44,9 @@ so the rules of :mod:`spikedyn.learning` drive it:
 
 Ablations (spec section 5, Table 2) are options: ``recurrent=False`` (pure feed-forward, no
 ``W_r``), ``adaptive=False`` (``gamma = 0``), ``sparseness=0`` (full loops ``1 - I``).
+``recurrent_input="membrane"`` (not in the paper) adds ``W~_r S_{t-1} + b_r`` to the leaky membrane
+instead of a channel of its own (one threshold, ``S`` in {0, 1}); with ``adaptive=False`` the RFC
+layer is a plain recurrent decay-LIF layer.
 ``input_noise=p`` trains on noisy input ``x_t (1 + p xi_t)``, ``xi = +-1`` (the "train noisy" side
 of the robustness ratio, spec section 5; :class:`~spikedyn.layers.InputNoise`, training mode only);
 :mod:`spikedyn.analysis.robustness` tests any run under noise.
@@ -209,7 +212,7 @@ class NRRNet(ParameterGroups, nn.Module):
         input_scale: float | None = None, sparseness: float = 0.5, gamma: float = 1.0, alpha: float = 0.9,
         beta: float = 0.1, decay: float = 0.2, v_th: float = 0.5, recurrent: bool = True, adaptive: bool = True,
         mask_seed: int | None = None, input_noise: float = 0.0, fast: bool = True, spiking: bool = True,
-        activation: str = "tanh",
+        activation: str = "tanh", recurrent_input: str = "channel",
     ) -> None:
         super().__init__()
         if not isinstance(spiking, bool):
@@ -219,6 +222,8 @@ class NRRNet(ParameterGroups, nn.Module):
                              "not with deep=true")
         if activation not in ACTIVATIONS:
             raise ValueError(f"NRR option activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        if not spiking and recurrent_input != "channel":
+            raise ValueError("NRR option recurrent_input applies to the spiking net only, not with spiking=false")
         self.spiking = spiking
         for name, value in (("hidden", hidden), ("classes", classes), ("layers", layers),
                             ("conv_channels", conv_channels), ("conv_kernel", conv_kernel)):
@@ -247,7 +252,7 @@ class NRRNet(ParameterGroups, nn.Module):
             rfc_inputs = int(flat)
         if spiking:
             cell = dict(sparseness=sparseness, gamma=gamma, alpha=alpha, beta=beta, decay=decay, v_th=v_th,
-                        recurrent=recurrent, adaptive=adaptive, fast=fast)
+                        recurrent=recurrent, adaptive=adaptive, fast=fast, recurrent_input=recurrent_input)
         else:
             cell = dict(sparseness=sparseness, recurrent=recurrent, activation=activation)
         layer_class = RecurrentNRR if spiking else AnalogRecurrent
@@ -261,7 +266,8 @@ class NRRNet(ParameterGroups, nn.Module):
         options = dict(layers=layers, deep=self.deep, conv_channels=conv_channels, conv_kernel=conv_kernel,
                        conv_neuron=conv_neuron, input_scale=input_scale, sparseness=sparseness, gamma=gamma,
                        alpha=alpha, beta=beta, decay=decay, v_th=v_th, recurrent=recurrent, adaptive=adaptive,
-                       mask_seed=mask_seed, input_noise=input_noise, spiking=spiking, activation=activation)
+                       mask_seed=mask_seed, input_noise=input_noise, spiking=spiking, activation=activation,
+                       recurrent_input=recurrent_input)
         defaults = NRRNet.__init__.__kwdefaults__
         self.config.update({k: v for k, v in options.items() if v != defaults[k]})
 
@@ -281,6 +287,8 @@ class NRRNet(ParameterGroups, nn.Module):
             notes.append(f"sparseness {first.sparseness:g}")
         if self.spiking and (not first.adaptive or first.gamma == 0.0):
             notes.append("no adaptive threshold")
+        if self.spiking and first.recurrent and first.merged:
+            notes.append("recurrent input into the membrane")
         return "-".join(parts) + (f" ({', '.join(notes)})" if notes else "")
 
     @property
@@ -337,6 +345,7 @@ def build_nrr(
     input_scale: float | None = None, conv_channels: int = 32, conv_kernel: int = 5,
     conv_neuron: str = "lif-identity", mask_seed: int | None = None, input_shape: Sequence[int] | str | None = None,
     input_noise: float = 0.0, fast: bool = True, spiking: bool = True, activation: str = "tanh",
+    recurrent_input: str = "channel",
 ) -> NRRNet:
     """An :class:`NRRNet` for data of per-step shape ``inputs_shape`` with ``classes`` classes.
 
@@ -369,4 +378,5 @@ def build_nrr(
         conv_kernel=conv_kernel, conv_neuron=conv_neuron, input_scale=input_scale, sparseness=sparseness,
         gamma=gamma, alpha=alpha, beta=beta, decay=decay, v_th=v_th, recurrent=recurrent, adaptive=adaptive,
         mask_seed=mask_seed, input_noise=input_noise, fast=fast, spiking=spiking, activation=activation,
+        recurrent_input=recurrent_input,
     )

@@ -20,6 +20,11 @@ the paper's equation and the code.  ``gamma`` scales the adaptive threshold (eff
 ``V_th + gamma a_t``): 1 as in the paper (the default here); the authors' code defaults to 0,
 which switches the threshold term off (``gamma=0`` or ``adaptive=False``).
 
+``recurrent_input="membrane"`` (an option of :class:`RecurrentNRR`, not part of NRR) adds the
+recurrent input to the leaky membrane instead: ``V_t = V^f_t + W~_r S_{t-1} + b_r`` with one
+threshold, ``S_t = H(V_t - V_th)`` in {0, 1}; with ``gamma = 0`` it is the plain recurrent
+decay-LIF, on the same mask, rules and fused path.
+
 Gradient of the spikes of the previous step (``detach_prev``):
 
 * ``False`` (BP-RSNN): full surrogate BPTT, including through every reuse of ``S_{t-1}``
@@ -75,126 +80,129 @@ def nrr_step(
     params: NRRParams,
     surrogate: Surrogate,
     detach_prev: bool = False,
+    merged: bool = False,
 ) -> tuple[Tensor, NRRState]:
     """One step of the cell (see the module docstring) for the feed-forward drive ``zf_t``
     ``[B, N]``.
 
     ``w_rec_masked`` ``[N, N]`` is ``W_r * M`` (already masked); with ``w_rec_masked`` and
     ``b_rec`` both ``None`` there is no recurrent channel (``V = V^f``, ``S = s^f``).
-    ``detach_prev`` detaches every use of ``S_{t-1}`` but not ``V_{t-1}``.
+    ``detach_prev`` detaches every use of ``S_{t-1}`` but not ``V_{t-1}``.  ``merged``: the
+    recurrent input enters the membrane (``V = V^f + V^r``, ``S = H(V - V_th)`` in {0, 1}) instead
+    of a channel of its own (``recurrent_input="membrane"`` of :class:`RecurrentNRR`).
     """
     s_prev = state.s.detach() if detach_prev else state.s
     a = params.alpha * state.a + params.beta * s_prev
     vf = params.decay * state.v * (1.0 - s_prev) + zf_t
     if params.gamma != 0.0:
         vf = vf - params.gamma * a
-    sf = surrogate.spike(vf - params.v_th, inclusive=False)
     if w_rec_masked is None and b_rec is None:
+        sf = surrogate.spike(vf - params.v_th, inclusive=False)
         return sf, NRRState(vf, sf, a)
     if w_rec_masked is None:
         vr = b_rec.expand_as(vf)
     else:
         vr = F.linear(s_prev, w_rec_masked, b_rec)
+    if merged:
+        v = vf + vr
+        s = surrogate.spike(v - params.v_th, inclusive=False)
+        return s, NRRState(v, s, a)
+    sf = surrogate.spike(vf - params.v_th, inclusive=False)
     sr = surrogate.spike(vr - params.v_th, inclusive=False)
     s = sf + sr
     return s, NRRState(vf + vr, s, a)
 
 
 class _NRRSequence(torch.autograd.Function):
-    """The whole window of the cell as one autograd node.
+    """The whole window of the cell as one autograd node (both ``recurrent_input`` forms).
 
-    Forward, per step: one recurrent product (``addmm`` on the masked weights transposed and made
-    contiguous once per call) into a small per-step buffer ``[V^f_t; V^r_t]`` that stays in cache,
-    one comparison firing both channels, and a few in-place elementwise operations with the
-    constants as 0-d tensors (a Python number costs a conversion on every call) on per-step
-    views taken once (``unbind``).  It rounds exactly as :func:`nrr_step` (the products with
-    ``S_{t-1}`` in {0, 1, 2} and with ``lambda (1 - S_{t-1})`` in {lambda, 0, -lambda} are exact),
-    so both paths give the same spikes.  When a gradient is wanted it writes, per step, what
-    backward needs instead of the potentials: the surrogate derivatives ``sg_t`` of both channels
-    (``[2, T, B, N]``), the membrane factor ``lambda (1 - S_t)`` and, for BPTT, ``V_t``.
+    Forward, per step: one recurrent product (``addmm`` on the masked weights, transposed and
+    made contiguous once per call) written straight into the saved potentials, and a few
+    in-place elementwise operations with the constants as 0-d tensors (a Python number costs a
+    conversion on every call) on per-step views taken once (``unbind``); NRR's two channels are
+    stacked (``[V^f; V^r]``, ``[2, T, B, N]``) so that one comparison fires both.  It rounds
+    exactly as :func:`nrr_step` (the products with ``S_{t-1}`` in {0, 1, 2} and with
+    ``1 - S_{t-1}`` in {1, 0, -1} are exact, and the recurrent product is the same ``addmm``), so
+    both paths give the same spikes.  Saved for backward: the potentials and ``S``.
 
-    Backward runs through time in place over ``sg``: dL/dS_t (the step's own gradient plus, for
-    BPTT, the reset factor, the threshold trace and one product with ``W~_r``), the membrane path
-    and ``dL/d[V^f_t; V^r_t] = sg_t dL/dS_t + dL/dV_t`` for both channels in one ``addcmul``.  With
+    Backward: what needs no recursion is done for the whole window at once (the surrogate
+    derivatives, in place; the membrane factor ``lambda (1 - S_t)``; ``V_t`` for BPTT), then one
+    pass back through time over both channels: dL/dS_t (the step's own gradient plus, for BPTT,
+    the reset factor, the threshold trace and one product with ``W~_r``), the membrane path and
+    ``dL/dV_t = sg_t dL/dS_t + dL/dV_t|membrane`` for every channel in one ``addcmul``.  With
     ``detach_prev`` only the membrane path remains (two operations a step); the recurrent
     weights' gradient is one product over the folded window afterwards.
     """
 
     @staticmethod
-    def forward(ctx, zf, w, b, params: NRRParams, surrogate: Surrogate, detach_prev: bool):  # type: ignore[override]
+    def forward(ctx, zf, w, b, params: NRRParams, surrogate: Surrogate, detach_prev: bool, merged: bool = False):  # type: ignore[override]
         decay, v_th, alpha, beta, gamma = params
         recurrent = w is not None or b is not None
-        grad = any(ctx.needs_input_grad[:3])
+        two = recurrent and not merged  # NRR: a separate memory-less recurrent channel
         T = zf.shape[0]
         const = lambda value: torch.tensor(value, dtype=zf.dtype)  # noqa: E731 - 0-d operand: no per-call conversion
-        channels = 2 if recurrent else 1
+        pot = zf.new_empty((2 if two else 1, *zf.shape))  # [V^f; V^r], or the one membrane V
         s = torch.empty_like(zf)
-        # what backward needs: surrogate derivatives of [V^f; V^r], lambda (1 - S_t), and V_t for BPTT
-        sg = zf.new_empty((channels, *zf.shape)) if grad else None
-        keep = torch.empty_like(zf)  # lambda (1 - S_t): the factor of V_t in V^f_{t+1}
-        v = torch.empty_like(zf) if grad and not detach_prev else None
-        cur = zf.new_empty((channels, *zf.shape[1:]))  # [V^f_t; V^r_t] of the current step
-        vt = torch.empty_like(zf[0])
-        u = torch.empty_like(zf[0])  # lambda V_{t-1} (1 - S_{t-1})
-        a = torch.zeros_like(zf[0])  # threshold trace a_t
-        spk = torch.empty_like(cur)  # the channels' spikes of one step
         w_t = w.t().contiguous() if w is not None else None  # [in, out]: the fast layout for S_{t-1} W~^T
-        zs, ss, keeps = zf.unbind(0), s.unbind(0), keep.unbind(0)
-        vs = v.unbind(0) if v is not None else None
-        sgs = sg.unbind(1) if sg is not None else None
+        zs, ss, vfs, pots = zf.unbind(0), s.unbind(0), pot[0].unbind(0), pot.unbind(1)
+        rec = pot[1].unbind(0) if two else ((torch.empty_like(zf[0]),) * T if recurrent else None)
         decay_, v_th_, alpha_ = const(decay), const(v_th), const(alpha)
         gamma_ = const(gamma) if gamma not in (0.0, 1.0) else None
-        scaled_a = torch.empty_like(a) if gamma_ is not None else None
-        vf = cur[0]
+        scaled_a = torch.empty_like(zf[0]) if gamma_ is not None else None
+        a = torch.zeros_like(zf[0])  # threshold trace a_t
+        u = torch.empty_like(zf[0])  # lambda V_{t-1} (1 - S_{t-1})
+        v = torch.empty_like(zf[0]) if two else None  # V_t = V^f_t + V^r_t
+        spk = torch.empty_like(pot[:, 0]) if two else None  # the two channels' spikes of one step
+        v_prev = None
         for t in range(T):
+            vf = vfs[t]
             if t == 0:
-                vf.copy_(zs[0])  # V_0 = S_0 = a_0 = 0: V^f_1 = z^f_1
-                if recurrent:
-                    if b is None:
-                        cur[1].zero_()
-                    else:
-                        cur[1].copy_(b.expand_as(cur[1]))  # S_0 = 0: V^r_1 = b_r
+                vf.copy_(zs[0])  # V_0 = S_0 = a_0 = 0
             else:
                 s_prev = ss[t - 1]
-                torch.mul(v_prev, keeps[t - 1], out=u)  # = (lambda V) (1 - S) exactly
+                torch.mul(v_prev, decay_, out=u)
+                u.addcmul_(u, s_prev, value=-1.0)  # (lambda V) (1 - S), exact for S in {0, 1, 2}
                 torch.add(u, zs[t], out=vf)
                 if gamma != 0.0:
                     a.mul_(alpha_).add_(s_prev, alpha=beta)  # beta S is exact: same rounding as nrr_step
                     vf.sub_(a if gamma_ is None else torch.mul(a, gamma_, out=scaled_a))
-                if w is not None:
-                    if b is None:
-                        torch.mm(s_prev, w_t, out=cur[1])
-                    else:
-                        torch.addmm(b, s_prev, w_t, out=cur[1])
-                elif recurrent:
-                    cur[1].copy_(b.expand_as(cur[1]))  # no recurrent weights: the channel is the constant bias
-            v_prev = vs[t] if vs is not None else vt
             if recurrent:
-                torch.gt(cur, v_th_, out=spk)
+                r = rec[t]
+                if w is None or t == 0:  # S_0 = 0 (or no recurrent weights): the recurrent input is b_r
+                    r.zero_() if b is None else r.copy_(b.expand_as(r))
+                elif b is None:
+                    torch.mm(s_prev, w_t, out=r)
+                else:
+                    torch.addmm(b, s_prev, w_t, out=r)
+                if not two:
+                    vf.add_(r)  # the recurrent input enters the membrane
+            if two:
+                torch.gt(pots[t], v_th_, out=spk)
                 torch.add(spk[0], spk[1], out=ss[t])
-                torch.add(cur[0], cur[1], out=v_prev)
+                v_prev = torch.add(vf, rec[t], out=v)
             else:
                 torch.gt(vf, v_th_, out=ss[t])
-                v_prev.copy_(vf)
-            torch.sub(decay_, ss[t], alpha=decay, out=keeps[t])
-            if grad:
-                surrogate.grad_(torch.sub(cur, v_th_, out=sgs[t]))
-        ctx.save_for_backward(sg, keep, v, s, w)
-        ctx.params, ctx.detach_prev, ctx.recurrent = params, detach_prev, recurrent
+                v_prev = vf
+        ctx.save_for_backward(pot, s, w)
+        ctx.params, ctx.surrogate, ctx.detach_prev, ctx.two = params, surrogate, detach_prev, two
+        ctx.recurrent = recurrent
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        sg, keep, v, s, w = ctx.saved_tensors
+        pot, s, w = ctx.saved_tensors
         decay, v_th, alpha, beta, gamma = ctx.params
-        recurrent, detach_prev = ctx.recurrent, ctx.detach_prev
+        two, recurrent, detach_prev = ctx.two, ctx.recurrent, ctx.detach_prev
         T = s.shape[0]
-        gv = sg  # dL/d[V^f_t; V^r_t], built in place over the surrogate derivatives
-        gvf = gv[0]
-        gvs, gvfs, keeps, grads = gv.unbind(1), gvf.unbind(0), keep.unbind(0), grad_s.unbind(0)
-        gvrs = gv[1].unbind(0) if recurrent else None
-        vs = v.unbind(0) if v is not None else None
+        # for the whole window at once: dS/dV of every channel (becomes dL/dV in place), lambda (1 - S_t), V_t
+        gv = ctx.surrogate.grad_(pot - v_th)
+        keeps = torch.rsub(s[:-1], decay, alpha=decay).unbind(0) if T > 1 else ()
         with_trace = not detach_prev and gamma != 0.0
+        vs = None
+        if not detach_prev:
+            vs = (torch.add(pot[0], pot[1]) if two else pot[0]).unbind(0)
+        gvs, gvfs, grads = gv.unbind(1), gv[0].unbind(0), grad_s.unbind(0)
+        gvrs = gv[1].unbind(0) if two else gvfs  # where W~_r S_{t-1} enters: V^r, or the membrane itself
         # h_t = -dL/da_t / gamma = dL/dV^f_t + alpha h_{t+1}: S_t enters a_{t+1} with weight beta
         h = torch.empty_like(s[0]) if with_trace else None
         g_mem = torch.empty_like(s[0])  # dL/dV_t through the membrane
@@ -218,17 +226,18 @@ class _NRRSequence(torch.autograd.Function):
             torch.addcmul(g_mem, gvs[t], g, out=gvs[t])
             if with_trace:
                 torch.add(gvfs[t], h, alpha=alpha, out=h)
+        gvr = gv[1] if two else gv[0]
         grad_w = grad_b = None
         if w is not None and ctx.needs_input_grad[1]:
             n_out, n_in = w.shape
             if T > 1:
-                grad_w = gv[1, 1:].reshape(-1, n_out).t().mm(s[:-1].reshape(-1, n_in))
+                grad_w = gvr[1:].reshape(-1, n_out).t().mm(s[:-1].reshape(-1, n_in))
             else:
                 grad_w = torch.zeros_like(w)
         if recurrent and ctx.needs_input_grad[2]:
-            grad_b = gv[1].sum((0, 1))
-        grad_zf = gvf if ctx.needs_input_grad[0] else None
-        return grad_zf, grad_w, grad_b, None, None, None
+            grad_b = gvr.sum((0, 1))
+        grad_zf = gv[0] if ctx.needs_input_grad[0] else None
+        return grad_zf, grad_w, grad_b, None, None, None, None
 
 
 def sparse_recurrent_mask(n: int, sparseness: float, generator: torch.Generator | None = None) -> Tensor:
@@ -283,6 +292,10 @@ class MaskedRecurrentSynapses:
             self.fc_r.weight.mul_(self.mask.to(self.fc_r.weight.dtype))
 
 
+#: where the recurrent input W~_r S_{t-1} + b_r goes: NRR's own channel, or the leaky membrane (plain recurrent LIF)
+RECURRENT_INPUTS = ("channel", "membrane")
+
+
 class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
     """NRR-SNN's hidden layer: ``x`` ``[T, B, inputs]`` -> spikes ``S`` ``[T, B, hidden]`` in {0, 1, 2}.
 
@@ -304,6 +317,10 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
     as the authors' code default), ``alpha``, ``beta``, ``decay``, ``v_th``,
     ``recurrent=False`` (no ``W_r``: the pure feed-forward ablation), ``adaptive=False``
     (``gamma = 0``), ``fast`` (fused whole-window node; ``False``: per-step reference path).
+    ``recurrent_input``: ``"channel"`` (NRR, default: the memory-less recurrent channel ``V^r``
+    with its own threshold, ``S`` in {0, 1, 2}) or ``"membrane"`` (``W~_r S_{t-1} + b_r`` is added
+    to the leaky membrane, one threshold, ``S`` in {0, 1}: with ``adaptive=False`` the plain
+    recurrent decay-LIF ``V_t = lambda V_{t-1} (1 - S_{t-1}) + W_f x_t + b_f + W~_r S_{t-1} + b_r``).
     """
 
     def __init__(
@@ -324,10 +341,15 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
         detach_prev: bool | None = None,
         mask_seed: int | None = None,
         fast: bool = True,
+        recurrent_input: str = "channel",
     ) -> None:
         super().__init__()
         if inputs < 1 or hidden < 1:
             raise ValueError(f"RecurrentNRR needs positive inputs and hidden sizes, got {inputs} and {hidden}")
+        if recurrent_input not in RECURRENT_INPUTS:
+            raise ValueError(
+                f"recurrent_input must be one of {', '.join(RECURRENT_INPUTS)}, got {recurrent_input!r}"
+            )
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"decay must lie in [0, 1], got {decay}")
         if not 0.0 <= sparseness <= 1.0:
@@ -340,6 +362,7 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
         self.surrogate = surrogate if surrogate is not None else RectWindow(0.5, 1.0)
         self.detach_option = detach_prev
         self.fast = fast
+        self.recurrent_input = recurrent_input
         self.init_synapses(inputs, hidden, recurrent, sparseness, mask_seed, classes)
 
     # -- configuration ---------------------------------------------------------------------
@@ -347,6 +370,11 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
     def params(self) -> NRRParams:
         """The cell's constants as used (``gamma`` is 0 when ``adaptive=False``)."""
         return NRRParams(self.decay, self.v_th, self.alpha, self.beta, self.gamma if self.adaptive else 0.0)
+
+    @property
+    def merged(self) -> bool:
+        """Whether the recurrent input enters the membrane (``recurrent_input="membrane"``)."""
+        return self.recurrent_input == "membrane"
 
     @property
     def detach_prev(self) -> bool:
@@ -392,7 +420,9 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
     def step_drive(self, zf_t: Tensor, state: NRRState) -> tuple[Tensor, NRRState]:
         """One reference step from the feed-forward drive ``zf_t = W_f x_t + b_f`` ``[B, hidden]``."""
         b = None if self.fc_r is None else self.fc_r.bias
-        return nrr_step(zf_t, state, self.recurrent_weight(), b, self.params, self.surrogate, self.detach_prev)
+        return nrr_step(
+            zf_t, state, self.recurrent_weight(), b, self.params, self.surrogate, self.detach_prev, self.merged
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes ``S`` ``[T, B, hidden]`` (values 0, 1, 2), not detached (pass them through ``tap``)."""
@@ -401,7 +431,7 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
             return self.run_drive(zf).spikes
         w = self.recurrent_weight()
         b = None if self.fc_r is None else self.fc_r.bias
-        return _NRRSequence.apply(zf, w, b, self.params, self.surrogate, self.detach_prev)
+        return _NRRSequence.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
         """Per-step reference run; ``record=True`` keeps the traces of ``v``, ``s`` and ``a``."""
@@ -416,7 +446,7 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
         spikes: list[Tensor] = []
         traces: dict[str, list[Tensor]] = {name: [] for name in NRRState._fields} if record else {}
         for zf_t in zf:
-            s_t, state = nrr_step(zf_t, state, w, b, params, self.surrogate, detach)
+            s_t, state = nrr_step(zf_t, state, w, b, params, self.surrogate, detach, self.merged)
             spikes.append(s_t)
             for name in traces:
                 traces[name].append(getattr(state, name))
@@ -430,5 +460,6 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
         return (
             f"inputs={self.inputs}, hidden={self.hidden}, recurrent={self.recurrent}, sparseness={self.sparseness}, "
             f"adaptive={self.adaptive}, gamma={self.gamma}, alpha={self.alpha}, beta={self.beta}, "
-            f"decay={self.decay}, v_th={self.v_th}, detach_prev={self.detach_prev}, fast={self.fast}"
+            f"decay={self.decay}, v_th={self.v_th}, detach_prev={self.detach_prev}, fast={self.fast}, "
+            f"recurrent_input={self.recurrent_input}"
         )
