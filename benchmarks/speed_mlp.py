@@ -24,6 +24,8 @@ initial Linear weights:
                           not one of SpikingJelly's kernel surrogates, so it runs SJ's per-step torch
                           reference implementation (autograd through every step)
 * ``floor``               the same Linear layers with no neuron, batched over T*B (rate = mean over T)
+* ``spikedyn-bf16``, ``floor-bf16``  ``spikedyn`` / ``floor`` with the forward under bfloat16 autocast
+                          (``spikedyn train --precision bf16``); not in the default list
 
 A training step = forward + rate-MSE against one-hot labels + backward + Adam step.
 An inference pass = forward under ``torch.no_grad()``.
@@ -68,6 +70,7 @@ from bench_common import (  # noqa: E402
 )
 from spikedyn.models import MDNNet
 from spikedyn.neurons import DecayLIF
+from spikedyn.precision import autocast
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS, HIDDEN, CLASSES = 784, 500, 10
@@ -104,6 +107,31 @@ class SpikedynNet(nn.Module):
         if self.keep_hidden:
             self.hidden = out.taps[0]
         return out.spikes
+
+
+class Autocast(nn.Module):
+    """``inner`` with its forward under bfloat16 autocast, as ``spikedyn train --precision bf16`` runs it
+    (products in bfloat16 with float32 accumulation, neurons and parameters in float32)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    @property
+    def keep_hidden(self):
+        return self.inner.keep_hidden
+
+    @keep_hidden.setter
+    def keep_hidden(self, value):
+        self.inner.keep_hidden = value
+
+    @property
+    def hidden(self):
+        return self.inner.hidden
+
+    def forward(self, x):
+        with autocast("bf16", x.device):
+            return self.inner(x).float()
 
 
 class Floor(nn.Module):
@@ -204,6 +232,9 @@ BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "spikingjelly": lambda: make_spikingjelly(rect=False),
     "spikingjelly-rect": lambda: make_spikingjelly(rect=True),
     "floor": Floor,
+    # mixed precision (--precision bf16; not in the default list): pays on CPUs with bfloat16 matrix units
+    "spikedyn-bf16": lambda: Autocast(SpikedynNet("lif-identity")),
+    "floor-bf16": lambda: Autocast(Floor()),
 }
 
 

@@ -63,6 +63,7 @@ from .progress import bar_disabled
 
 from .data import SpikeDataset, holdout_validation, load_dataset, static_view
 from .data.augment import check_augment, make_augmentation, require_kornia
+from .precision import autocast, check_precision
 from .data.base import check_class_targets
 from .distributed import SINGLE, DistContext, init_from_env, rank_device
 from .encoding import make_encoder, to_time_major
@@ -128,6 +129,7 @@ class TrainConfig:
     input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
     theta_per_batch_slot: bool = False  # MDN authors' [batch, N] theta (neuron "mdn" only)
     validation: float = 0.0  # fraction of each class's train samples held out to pick an epoch (PLIF accuracy-B)
+    precision: str = "fp32"  # "bf16": synaptic products in bfloat16 under autocast, neurons in float32 (spikedyn.precision)
     augment: str | None = None  # image pipeline of spikedyn.data.augment (plif-mnist, ...); None: the images as loaded
     seed: int = 3154
     out: str | None = None
@@ -152,6 +154,7 @@ class TrainConfig:
         check_settings(values, defaults)
         check_rule(self.rule)
         values["augment"] = check_augment(self.augment)
+        check_precision(self.precision)
         values["log"] = log_formats(self.log)
         entry = model_entry(self.model)
         if values["neuron"] is None:
@@ -427,7 +430,8 @@ def evaluate(
     total, loss_sum = 0, 0.0
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
         rows, count = ctx.rows(len(y)) if ctx.enabled else (slice(None), len(y))
-        out = model(x[:, rows] if ctx.enabled else x)
+        with autocast(config.precision, x.device):
+            out = model(x[:, rows] if ctx.enabled else x)
         mine = y[rows]
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
         loss_sum += float(readout.loss_fn(config.loss, target)(out.spikes, target.values)) * count
@@ -806,10 +810,11 @@ class Trainer:
                 x, mine = x[:, rows], y[rows]
             else:
                 mine, count = y, n
-            out = self.net(x)
-            target = self.readout.target(mine, self.dataset, out.rate.dtype, out.spikes.shape[0])
-            loss_fn = self.readout.loss_fn(cfg.loss, target)
-            result = self.rule(out, target.values, loss_fn, self.taps, target.mask)
+            with autocast(cfg.precision, x.device):
+                out = self.net(x)
+                target = self.readout.target(mine, self.dataset, out.rate.dtype, out.spikes.shape[0])
+                loss_fn = self.readout.loss_fn(cfg.loss, target)
+                result = self.rule(out, target.values, loss_fn, self.taps, target.mask)
             self.optimizer.zero_grad(set_to_none=True)
             if ctx.enabled:  # a masked per-step loss is a mean over this share's valid frames
                 weight = target.mask.sum() * (count > 0) if target.mask is not None else None

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..surrogate import RectWindow, Surrogate
+from ..precision import lift_to_float32
 from .base import NeuronRun
 
 
@@ -425,20 +426,31 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        """Spikes ``S`` ``[T, B, hidden]`` (values 0, 1, 2), not detached (pass them through ``tap``)."""
-        zf = self.drive(x)
+        """Spikes ``S`` ``[T, B, hidden]`` (values 0, 1, 2), not detached (pass them through ``tap``).
+
+        Under bfloat16 autocast (``--precision bf16``) the feed-forward product ``W_f x`` runs in
+        bfloat16 and is lifted to float32; the recurrence (its product ``W_r S_{t-1}`` included) runs in
+        float32 on both paths, so the fused and the reference path agree as without autocast.
+        """
+        zf = lift_to_float32(self.drive(x))
         if not self.fast:
             return self.run_drive(zf).spikes
         w = self.recurrent_weight()
         b = None if self.fc_r is None else self.fc_r.bias
-        return _NRRSequence.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
+        with torch.autocast(zf.device.type, enabled=False):
+            return _NRRSequence.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
         """Per-step reference run; ``record=True`` keeps the traces of ``v``, ``s`` and ``a``."""
-        return self.run_drive(self.drive(x), record=record)
+        return self.run_drive(lift_to_float32(self.drive(x)), record=record)
 
     def run_drive(self, zf: Tensor, record: bool = False) -> NeuronRun:
-        """Reference run from the feed-forward drive ``zf`` ``[T, B, hidden]``."""
+        """Reference run from the feed-forward drive ``zf`` ``[T, B, hidden]`` (float32 even under autocast)."""
+        zf = lift_to_float32(zf)
+        with torch.autocast(zf.device.type, enabled=False):
+            return self._run_drive(zf, record)
+
+    def _run_drive(self, zf: Tensor, record: bool) -> NeuronRun:
         w = self.recurrent_weight()  # masked once per window, used at every step
         b = None if self.fc_r is None else self.fc_r.bias
         params, detach = self.params, self.detach_prev

@@ -44,6 +44,8 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..precision import lift_to_float32
+
 #: a membrane state (V or U) beyond this magnitude counts as runaway; the 2nd-order states stay below
 #: ~50 on their sigmoid input in (0, 1), while 2nd-SDS passes it after ~700 steps (U grows by 0.9% a step).
 RUNAWAY_LIMIT = 1e3
@@ -194,7 +196,12 @@ class NeuronLayer(nn.Module):
         return self.promote(x_t)
 
     def promote(self, x: Tensor) -> Tensor:
-        """``x`` in the promoted dtype of the layer's floating parameters and ``x`` (as PyTorch ops would compute)."""
+        """``x`` in the promoted dtype of the layer's floating parameters and ``x`` (as PyTorch ops would compute).
+
+        Under bfloat16 autocast (``--precision bf16``, :mod:`spikedyn.precision`) a bfloat16 current is
+        first lifted to float32, so the membrane state is computed in single precision.
+        """
+        x = lift_to_float32(x)
         dtype = self.parameter_dtype()
         if dtype is not None and x.dtype != dtype:
             x = x.to(torch.promote_types(x.dtype, dtype))
