@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,6 +99,30 @@ ALL_VARIANTS = (
     "floor",
 )
 COMPETITORS = ("norse", "snntorch", "spikingjelly", "spikingjelly-loop")
+OURS_ALL = ("spikedyn-lif", "spikedyn-nrr")  # the verdict compares each with the fastest other library
+
+#: what each variant's recurrent layer computes (V: membrane, S: spikes, x_t: the projected input)
+NEURONS = {
+    "spikedyn-lif": "decay-LIF, `V_t = 0.2 V_{t-1} (1 - S_{t-1}) + x_t + W_r S_{t-1} + b_r`, `S_t = [V_t > 0.5]` in {0, 1}; "
+                    "rectangular surrogate (1 on abs(V - 0.5) < 0.5), reset flag differentiated; no self-loops; fused path",
+    "spikedyn-lif-brp": "the same under reward propagation (every reuse of S_{t-1} detached)",
+    "spikedyn-lif-reference": "spikedyn-lif on the per-step autograd reference path",
+    "spikedyn-nrr": "NRR two-channel cell: leaky channel as spikedyn-lif with an adaptive threshold (a_t = 0.9 a_{t-1} + "
+                    "0.1 S_{t-1}, minus a_t), plus a memory-less recurrent channel `W~_r S_{t-1} + b_r` with its own "
+                    "threshold (S in {0, 1, 2}); W_r masked 50 % sparse; fused path",
+    "spikedyn-nrr-brp": "the NRR cell under reward propagation",
+    "spikedyn-nrr-reference": "the NRR cell on the per-step autograd reference path",
+    "norse": "current-based LIF (LIFRecurrent) with dt/tau_mem = 0.8, dt/tau_syn = 1: `V_t = 0.2 V_{t-1} (1 - S_{t-1}) + "
+             "0.8 (W x_t + W_r S_{t-1})`, `S_t = [V_t > 0.5]`; SuperSpike surrogate; reset detached; no self-loops; "
+             "input projection inside the step",
+    "snntorch": "RLeaky(beta 0.2, threshold 0.5, reset zero): `U_t = (1 - R_{t-1}) (0.2 U_{t-1} + x_t + W_r S_{t-1} + "
+                "b_r)` (the reset zeroes the whole update; RLeaky evaluates it twice); rectangular surrogate; reset detached",
+    "spikingjelly": "LIFNode(tau 1.25, no input decay, v_th 0.5, hard reset to 0) in LinearRecurrentContainer: "
+                    "`H_t = 0.2 V_{t-1} + x_t + W_r S_{t-1} + b_r`, `S_t = [H_t >= 0.5]`, `V_t = H_t (1 - S_t)` (our "
+                    "recursion); PiecewiseQuadratic surrogate; reset differentiated; rc = Linear(512, 256) on [x_t, S_{t-1}]",
+    "spikingjelly-loop": "the same LIFNode, recurrence by nn.Linear(256, 256) in a plain per-step loop",
+    "floor": "no neuron, no time loop: the three Linear layers once over T*B",
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -443,19 +468,21 @@ def run(args: argparse.Namespace) -> dict:
     results = summarise(interleaved_times(fns, args.rounds, args.warmup, args.order), ours=OURS)
     versions = library_versions(("norse", "snntorch", "spikingjelly"))
     competitors = {n: results[n]["median_ms"] for n in COMPETITORS if n in results}
-    verdict = None
-    if OURS in results and competitors:
+    verdict = {}
+    if competitors:
         fastest = min(competitors, key=competitors.get)
-        verdict = {
-            "fastest_other_library": fastest,
-            "fastest_other_ms": competitors[fastest],
-            "spikedyn_ms": results[OURS]["median_ms"],
-            "speedup": competitors[fastest] / results[OURS]["median_ms"],
-        }
+        for ours in OURS_ALL:
+            if ours in results:
+                verdict[ours] = {
+                    "fastest_other_library": fastest,
+                    "fastest_other_ms": competitors[fastest],
+                    "spikedyn_ms": results[ours]["median_ms"],
+                    "speedup": competitors[fastest] / results[ours]["median_ms"],
+                }
     return {
         "workload": (f"recurrent {INPUTS} -> {HIDDEN} (recurrent) -> {CLASSES}, T={args.steps}, batch {args.batch}, "
                      f"input rate {args.input_rate}"),
-        "command": " ".join([".venv/bin/python", "benchmarks/speed_recurrent.py", *args.argv]),
+        "command": shlex.join([".venv/bin/python", "benchmarks/speed_recurrent.py", *args.argv]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "versions": versions,
         "python": platform.python_version(),
@@ -467,6 +494,8 @@ def run(args: argparse.Namespace) -> dict:
         "warmup": args.warmup,
         "order": args.order,
         "loadavg_before_after": [load_before, loadavg()],
+        "note": args.note,
+        "neurons": {name: NEURONS[name] for name in variants},
         "sanity": checks,
         "results": {"train": results},
         "verdict": verdict,
@@ -488,7 +517,8 @@ def markdown(report: dict) -> str:
         f"CPU: {report['cpu']} ({report['logical_cpus']} logical CPUs); torch threads: {report['threads']}  ",
         f"Allocator: {report['allocator']}  ",
         f"{report['rounds']} interleaved rounds ({report['order']} order) after {report['warmup']} warm-up rounds; "
-        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}",
+        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}"
+        + (f"  \nConditions: {report['note']}" if report.get("note") else ""),
         "",
         "## Training step (forward + MSE of the mean read-out + backward + Adam)",
         "",
@@ -501,13 +531,20 @@ def markdown(report: dict) -> str:
             f"| {_fmt(s[f'x_{OURS}'])} |"
         )
     lines.append("")
-    verdict = report.get("verdict")
-    if verdict:
-        lines += [
+    for ours, verdict in (report.get("verdict") or {}).items():
+        lines.append(
             f"Fastest other library: {verdict['fastest_other_library']} ({verdict['fastest_other_ms']:.2f} ms); "
-            f"{OURS} is {verdict['speedup']:.2f}x faster.",
-            "",
-        ]
+            f"{ours} ({verdict['spikedyn_ms']:.2f} ms) is {verdict['speedup']:.2f}x faster.  "
+        )
+    lines += [
+        "",
+        "## The recurrent layer of each variant",
+        "",
+        "| variant | neuron |",
+        "|---|---|",
+        *(f"| {name} | {text} |" for name, text in report["neurons"].items()),
+        "",
+    ]
     lines += [
         "## Sanity: same shapes, same weights, neurons that fire",
         "",
@@ -543,6 +580,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-reference", action="store_true", help="skip spikedyn's slow per-step reference path")
     parser.add_argument("--order", choices=["rotate", "shuffle"], default="rotate", help="order within a round")
     parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up, nothing written")
+    parser.add_argument("--note", default=None, help="measurement conditions to record in the results (free text)")
     parser.add_argument("--out", default=str(RESULTS / "speed_recurrent"), help="results path without extension")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
