@@ -90,3 +90,28 @@ def test_speed_recurrent_benchmark_smoke(capsys, tmp_path):
         assert sanity["masked_weights_zero"]
     assert (tmp_path / "rec.json").exists() and "| spikedyn-nrr |" in (tmp_path / "rec.md").read_text()
     assert "| floor |" in capsys.readouterr().out
+
+
+SPEED_CONV = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_conv.py"
+
+
+def test_speed_conv_benchmark_smoke(capsys, tmp_path):
+    """The PLIF conv speed benchmark still runs (spikedyn's fused PLIF net and the floor, tiny sizes) and its
+    fast path agrees with the reference path on the benchmark's own input."""
+    spec = importlib.util.spec_from_file_location("speed_conv", SPEED_CONV)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        report = module.main(
+            ["--rounds", "1", "--warmup", "0", "--batch", "2", "--steps", "2", "--threads", "1", "--allocator", "default",
+             "--variants", "spikedyn-plif,floor", "--out", str(tmp_path / "conv")]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert set(report["results"]["train"]) == {"spikedyn-plif", "floor"}
+    sanity = report["sanity"]["spikedyn-plif"]
+    assert sanity["output_shape"] == [2, 2, 10] and len(sanity["rates"]) == 4
+    assert sanity["output_equal_to_reference"] == 1.0 and sanity["grad_max_rel_diff_vs_reference"] < 1e-4
+    assert (tmp_path / "conv.json").exists() and "| spikedyn-plif |" in (tmp_path / "conv.md").read_text()
+    assert "| floor |" in capsys.readouterr().out

@@ -128,3 +128,14 @@ def test_surrogates_compare_by_kind_and_constants():
     assert ATan(2.0) != Sigmoid(2.0) and len({ATan(2.0), ATan(2.0), ATan(3.0)}) == 2
     assert repr(RectWindow()) == "RectWindow(half_width=0.5, height=1.0)"
     assert make_surrogate("ATan") == ATan(2.0) and make_surrogate("sigmoid", alpha=3.0) == Sigmoid(3.0)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=repr)
+def test_in_place_grad_times_incoming_gradient(surrogate):
+    """Catches a fused ``grad_mul_`` (the BPTT kernels' first chain-rule product) that differs from grad * g."""
+    x = torch.linspace(-2.0, 2.0, 101, dtype=torch.float64)
+    g = torch.linspace(3.0, -1.0, 101, dtype=torch.float64)
+    buf = x.clone()
+    out = surrogate.grad_mul_(buf, g)
+    assert out.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(out, surrogate.grad(x) * g)

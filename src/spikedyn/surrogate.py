@@ -38,6 +38,12 @@ class Surrogate:
         """``grad(x)`` written into ``x``'s own storage (saves a large temporary in BPTT kernels)."""
         return x.copy_(self.grad(x))
 
+    def grad_mul_(self, x: Tensor, g: Tensor, scale: float = 1.0) -> Tensor:
+        """``scale * grad(x) * g`` written into ``x``'s own storage (the chain rule's first product in
+        BPTT kernels; ``scale`` folds a constant factor of the next product into this one)."""
+        out = self.grad_(x).mul_(g)
+        return out if scale == 1.0 else out.mul_(scale)
+
     def spike(self, x: Tensor, inclusive: bool = False) -> Tensor:
         """Heaviside forward, ``grad(x)`` backward."""
         return _SpikeFunction.apply(x, self, inclusive)
@@ -90,9 +96,17 @@ class ATan(Surrogate):
     def grad(self, x: Tensor) -> Tensor:
         return self.alpha / (2.0 * (1.0 + (math.pi / 2.0 * self.alpha * x) ** 2))
 
+    def _denominator_(self, x: Tensor, scale: float = 1.0) -> Tensor:
+        """``(2/alpha) (1 + (pi alpha x / 2)^2) / scale`` in place, in one pass (one addcmul)."""
+        c = math.pi / 2.0 * self.alpha
+        d = 2.0 / self.alpha / scale
+        return torch.addcmul(torch.tensor(d, dtype=x.dtype, device=x.device), x, x, value=d * c * c, out=x)
+
     def grad_(self, x: Tensor) -> Tensor:
-        x.mul_(math.pi / 2.0 * self.alpha).square_().add_(1.0)
-        return x.reciprocal_().mul_(self.alpha / 2.0)
+        return self._denominator_(x).reciprocal_()
+
+    def grad_mul_(self, x: Tensor, g: Tensor, scale: float = 1.0) -> Tensor:
+        return torch.div(g, self._denominator_(x, scale), out=x)
 
     def primitive(self, x: Tensor) -> Tensor:
         return torch.atan(math.pi / 2.0 * self.alpha * x) / math.pi + 0.5

@@ -85,3 +85,33 @@ def test_voting_averages_groups_of_output_neurons():
     assert Voting(2)(torch.ones(5, 2, 6)).shape == (5, 2, 3)
     with pytest.raises(ValueError, match="not a multiple of 3"):
         Voting(3)(torch.ones(1, 10))
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("affine", [True, False])
+def test_step_batch_norm_equals_one_layer_call_per_step(momentum, affine):
+    """Catches a one-buffer step batch norm that drifts from T calls of the PyTorch layer: outputs,
+    gradients of the input and of weight and bias, running statistics and the batch counter."""
+    torch.manual_seed(5)
+    norm = StepBatchNorm(3, momentum=momentum, affine=affine)
+    plain = torch.nn.BatchNorm2d(3, momentum=momentum, affine=affine)
+    if affine:
+        with torch.no_grad():
+            norm.bn.weight.uniform_(0.5, 1.5)
+            norm.bn.bias.uniform_(-0.5, 0.5)
+        plain.load_state_dict(norm.bn.state_dict())
+    x = (torch.randn(4, 6, 3, 5, 5) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1, 1, 1)).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    g = torch.randn(4, 6, 3, 5, 5)
+    for _ in range(2):  # twice: the running statistics carry over
+        out = norm(x)
+        ref = torch.stack([plain(x_t) for x_t in x2])
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    (out * g).sum().backward()
+    (ref * g).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-6)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(norm.bn, name), getattr(plain, name), rtol=0, atol=0)
+    if affine:
+        torch.testing.assert_close(norm.bn.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(norm.bn.bias.grad, plain.bias.grad, rtol=1e-5, atol=1e-6)

@@ -2,18 +2,69 @@
 
 The PLIF code runs its ``BatchNorm2d`` once per time step in training mode, so every step is
 normalised with its own batch mean and variance, and the running statistics are updated ``T``
-times per batch (spec plif.md section 3).  :class:`StepBatchNorm` does that; in evaluation mode
-the running statistics are the same for every step, so it runs once over the folded sequence.
+times per batch (spec plif.md section 3).  :class:`StepBatchNorm` does that (the same kernel,
+called per step, writing into one buffer for the whole window); in evaluation mode the running
+statistics are the same for every step, so it runs once over the folded sequence.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .time import fold_time
 
 _BATCH_NORMS = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+
+
+class _StepBatchNormTrain(torch.autograd.Function):
+    """Training-mode batch norm of every step of ``[T, B, C, ...]`` with that step's statistics.
+
+    The same kernel as ``T`` calls of the PyTorch layer (``native_batch_norm``, running statistics
+    updated ``T`` times in order), but each step's output is written straight into one ``[T, ...]``
+    buffer and each step's input gradient into another: no stacking of the steps forward and none
+    of their gradients backward (two full copies of the activations per layer and step).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, bn: nn.Module):  # type: ignore[override]
+        T = x.shape[0]
+        x = x.contiguous()
+        y = torch.empty_like(x)
+        save_mean = x.new_empty((T, x.shape[2]))
+        save_invstd = x.new_empty((T, x.shape[2]))
+        track = bn.track_running_stats and bn.running_mean is not None
+        for t in range(T):
+            momentum = 0.0 if bn.momentum is None else bn.momentum
+            if track:
+                bn.num_batches_tracked.add_(1)
+                if bn.momentum is None:  # cumulative moving average, as nn.BatchNorm
+                    momentum = 1.0 / float(bn.num_batches_tracked)
+            torch.ops.aten.native_batch_norm.out(
+                x[t], weight, bias, bn.running_mean if track else None, bn.running_var if track else None,
+                True, momentum, bn.eps, out=y[t], save_mean=save_mean[t], save_invstd=save_invstd[t],
+            )
+        ctx.save_for_backward(x, weight, save_mean, save_invstd)
+        ctx.eps = bn.eps
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+        x, weight, save_mean, save_invstd = ctx.saved_tensors
+        T, C = x.shape[0], x.shape[2]
+        # all three computed (the out= form takes no undefined outputs); the unwanted ones are dropped
+        grad_x = torch.empty_like(x)
+        grad_w = x.new_empty((T, C))
+        grad_b = x.new_empty((T, C))
+        for t in range(T):
+            torch.ops.aten.native_batch_norm_backward.out(
+                grad_y[t], x[t], weight, None, None, save_mean[t], save_invstd[t], True, ctx.eps,
+                [True, True, True], out0=grad_x[t], out1=grad_w[t], out2=grad_b[t],
+            )
+        wanted = ctx.needs_input_grad
+        return (grad_x if wanted[0] else None, grad_w.sum(0) if weight is not None and wanted[1] else None,
+                grad_b.sum(0) if weight is not None and wanted[2] else None, None)
 
 
 class StepBatchNorm(nn.Module):
@@ -34,5 +85,7 @@ class StepBatchNorm(nn.Module):
         if x.dim() < 3:
             raise ValueError(f"StepBatchNorm expects a time-major sequence [T, B, C, ...], got shape {tuple(x.shape)}")
         if self.training:
-            return torch.stack([self.bn(x_t) for x_t in x])
+            self.bn._check_input_dim(x[0])
+            F._verify_batch_size(x[0].size())
+            return _StepBatchNormTrain.apply(x, self.bn.weight, self.bn.bias, self.bn)
         return fold_time(self.bn, x)

@@ -164,62 +164,81 @@ def plif_step(
 
 
 class _PLIFSequence(torch.autograd.Function):
-    """Whole-window PLIF as one autograd node; saves X, H (S is the output)."""
+    """Whole-window PLIF as one autograd node; saves ``X_t - V_{t-1} + V_reset``, H and V (S is the output).
+
+    Forward, four in-place passes a step, each writing into the window's buffers: the drive
+    ``D_t = X_t - (V_{t-1} - V_reset)``, the charge ``H_t = V_{t-1} + k D_t`` (the reference's
+    formula; ``k`` a 0-d tensor: no host read), the spikes ``S_t = [H_t >= V_th]`` written as floats
+    (no boolean temporary), and the hard reset ``V_t = H_t - H_t S_t (+ V_reset S_t)`` by
+    multiplication, as the reference (a NaN ``H`` stays NaN, a firing +inf gives inf - inf = NaN).
+    ``D_t = dH_t/dk`` is what backward needs of the input, so ``X`` itself is not kept.
+
+    Backward (detached reset, the default): ``k dS_t/dH_t dL/dS_t`` in place over the saved ``H``
+    (which backward needs no more; a second backward through the node is refused by autograd's
+    version check), the recursion through the membrane on ``k dL/dH`` (the input's gradient), and
+    ``dL/dk = sum <D, dL/dH>`` accumulated per neuron over the steps, then one cascade sum (a long
+    float32 dot product loses digits where terms of both signs cancel).  No ``[T, ...]`` temporary.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
         T = x.shape[0]
-        kf = float(k)
-        h = torch.empty_like(x)
-        v = torch.full_like(x[0], v_reset)
-        keep = torch.empty_like(x[0], dtype=torch.bool)  # 1 - S_t
+        k_ = k.detach().to(x.dtype)  # 0-d tensors: no host read of k
+        th = torch.tensor(v_th, dtype=x.dtype, device=x.device)
+        d = x.new_empty(x.shape)  # D_t = X_t - V_{t-1} + V_reset = dH_t/dk
+        h = torch.empty_like(d)
+        s = torch.empty_like(d)
+        v = torch.empty_like(d)
+        ds, hs, ss, vs = d.unbind(0), h.unbind(0), s.unbind(0), v.unbind(0)
+        v_init = torch.full_like(hs[0], v_reset)  # V_{-1}
         for t in range(T):
-            # H = (1 - k) V + k X + k V_reset
-            torch.mul(v, 1.0 - kf, out=h[t])
-            h[t].add_(x[t], alpha=kf)
+            v_prev = vs[t - 1] if t > 0 else v_init
+            if t > 0 or v_reset != 0.0:
+                torch.sub(x[t], v_prev, out=ds[t])  # an infinite X gives an infinite D and H, as the reference
+                if v_reset != 0.0:
+                    ds[t].add_(v_reset)
+            else:
+                ds[0].copy_(x[0])
+            torch.addcmul(v_prev, ds[t], k_, out=hs[t])
+            torch.ge(hs[t], th, out=ss[t])
+            torch.addcmul(hs[t], hs[t], ss[t], value=-1.0, out=vs[t])  # H (1 - S): H, 0, or NaN for H = inf
             if v_reset != 0.0:
-                h[t].add_(kf * v_reset)
-            # hard reset V = H (1 - S) + V_reset S by multiplication, as the reference: a NaN H
-            # (keep = 0) stays NaN, and a firing +inf gives inf * 0 = NaN there too
-            torch.lt(h[t], v_th, out=keep)
-            torch.mul(h[t], keep, out=v)
-            if v_reset != 0.0:
-                v.add_(torch.logical_not(keep), alpha=v_reset)
-        s = torch.ge(h, v_th).to(x.dtype)  # all spikes at once, outside the time loop
+                vs[t].add_(ss[t], alpha=v_reset)
         if watch is not None:
-            watch({"v": v}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
-        ctx.save_for_backward(x, h, s, k)
+            watch({"v": vs[T - 1]}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
+        ctx.save_for_backward(d, h, s, k)
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        x, h, s, k = ctx.saved_tensors
+        d, h, s, k = ctx.saved_tensors
         kf = float(k)
         v_reset = ctx.v_reset
-        T = x.shape[0]
-        sg = ctx.surrogate.grad_(h - ctx.v_th)  # dS_t/dH_t
-        carry = torch.sub(1.0, s)  # dV_t/dH_t
-        if not ctx.detach_reset:
-            carry.addcmul_(v_reset - h, sg)
-        carry.mul_(1.0 - kf)  # dH_{t+1}/dH_t = dV_t/dH_t * (1 - k)
-        grad_h = sg.mul_(grad_s)  # dL/dH_t, in place over the surrogate gradient
+        T = d.shape[0]
+        # G_t = k dL/dH_t (= dL/dX_t, the input's gradient): the recursion runs on G directly, so that
+        # no pass over the window is left for scaling at the end (k = 0, tau infinite: on dL/dH, then 0)
+        scale = kf if kf > 0.0 else 1.0
+        if ctx.detach_reset:
+            # k dS_t/dH_t dL/dS_t in place over the saved H, which backward needs no more
+            grad_x = ctx.surrogate.grad_mul_(h.sub_(ctx.v_th), grad_s, scale=scale)
+            carry = None
+        else:  # dV_t/dH_t = 1 - S_t + (V_reset - H_t) dS_t/dH_t
+            sg = ctx.surrogate.grad_(h - ctx.v_th)
+            carry = torch.sub(1.0, s[:-1]).addcmul_(v_reset - h[:-1], sg[:-1]).mul_(1.0 - kf) if T > 1 else None
+            grad_x = sg.mul_(grad_s).mul_(scale)
+        acc = torch.mul(d[T - 1], grad_x[T - 1])  # dL/dk per neuron, summed over the steps
         for t in range(T - 2, -1, -1):
-            grad_h[t].addcmul_(grad_h[t + 1], carry[t])
-        # dH_t/dk = X_t - V_{t-1} + V_reset, with V = H (1 - S) + V_reset S; reuses carry's buffer
-        dh_dk = carry
-        if T > 1:
-            torch.mul(h[:-1], s[:-1], out=dh_dk[1:])
-            torch.sub(h[:-1], dh_dk[1:], out=dh_dk[1:])
-            if v_reset != 0.0:
-                dh_dk[1:].add_(s[:-1], alpha=v_reset)
-        dh_dk[0].fill_(v_reset)
-        torch.sub(x, dh_dk, out=dh_dk)
-        if v_reset != 0.0:
-            dh_dk.add_(v_reset)
-        grad_k = dh_dk.mul_(grad_h).sum().reshape(k.shape)
-        grad_x = grad_h.mul_(kf)
-        return grad_x, grad_k, None, None, None, None, None
+            g_next = grad_x[t + 1]
+            if carry is None:  # dH_{t+1}/dH_t = (1 - k)(1 - S_t): two in-place passes, no temporary
+                grad_x[t].add_(g_next, alpha=1.0 - kf).addcmul_(g_next, s[t], value=kf - 1.0)
+            else:
+                grad_x[t].addcmul_(g_next, carry[t])
+            acc.addcmul_(d[t], grad_x[t])
+        grad_k = acc.sum() / scale  # the sums ran over k dL/dH
+        if scale != kf:
+            grad_x.mul_(kf)
+        return grad_x, grad_k.reshape(k.shape).to(k.dtype), None, None, None, None, None
 
 
 class ParametricLIF(NeuronLayer):

@@ -1,0 +1,368 @@
+"""Speed of one training step of a PLIF conv net: 2 x (32-channel conv 3x3 + BN + PLIF + max-pool), FC 128, FC 10.
+
+The network (T=8, batch 32, per-step input ``[1, 28, 28]``), every variant with the same layers
+and initial weights, timed in ONE process with interleaved repetitions as in ``speed_mlp.py``::
+
+    Conv2d(1 -> 32, 3x3, pad 1, no bias) -> BN -> PLIF -> MaxPool2
+    Conv2d(32 -> 32, 3x3, pad 1, no bias) -> BN -> PLIF -> MaxPool2
+    Flatten (32 x 7 x 7) -> Linear(1568 -> 128, no bias) -> PLIF -> Linear(128 -> 10, no bias) -> PLIF
+
+PLIF: ``H_t = V_{t-1} + k (X_t - V_{t-1})``, ``k = sigmoid(a) = 1/tau`` (one learnable ``a`` per
+layer, tau 2 at start), ``S_t = [H_t >= 1]``, hard reset to 0 (detached), ATan(2) surrogate.
+A training step is forward + MSE between the output's firing rate and the one-hot label +
+backward + Adam (lr 1e-3), on one fixed pre-encoded Bernoulli input ``[8, 32, 1, 28, 28]``
+(rate 0.3; encoding is not timed).
+
+* ``spikedyn-plif``            :class:`~spikedyn.models.PLIFNet` (``channels=32, n_conv=1, n_down=2,
+                               fc=(128,), dropout=0, voting=1``): synapses folded over ``T*B``, fused
+                               PLIF layers, batch norm with each step's statistics (the PLIF code's)
+* ``spikedyn-plif-reference``  the same on the per-step autograd reference path (``fast=False``)
+* ``spikingjelly``             SpikingJelly's multi-step net of the same layers:
+                               ``layer.SeqToANNContainer(Conv2d, BatchNorm2d)`` (batch norm over all
+                               ``T*B`` samples, SpikingJelly's idiom), ``neuron.ParametricLIFNode(init_tau=2,
+                               detach_reset=True, surrogate ATan(2), step_mode="m")``, ``functional.reset_net``
+                               before every forward
+* ``floor``                    the same synapses and batch norms (over ``T*B``) and max-pools, no neuron,
+                               computed once over the folded sequence
+
+    python benchmarks/speed_conv.py                 # writes results/speed_conv.{json,md}
+    python benchmarks/speed_conv.py --quick         # 3 rounds, nothing written
+
+SpikingJelly is optional: when it is not importable its variant is skipped with a printed note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
+from bench_common import (  # noqa: E402
+    apply_allocator,
+    cpu_model,
+    interleaved_times,
+    library_versions,
+    loadavg,
+    summarise,
+    write_results,
+)
+from spikedyn.models import PLIFNet  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHAPE, CHANNELS, HIDDEN, CLASSES = (1, 28, 28), 32, 128, 10
+#: PyTorch's default init scaled per layer (conv1, conv2, fc1, fc2) so that every spiking layer fires
+WEIGHT_GAINS = (2.0, 2.0, 12.0, 6.0)
+OURS = "spikedyn-plif"
+ALL_VARIANTS = ("spikedyn-plif", "spikedyn-plif-reference", "spikingjelly", "floor")
+
+NEURONS = {
+    "spikedyn-plif": "PLIF (fused whole-window node per layer), per-step batch-norm statistics",
+    "spikedyn-plif-reference": "PLIF on the per-step autograd reference path, per-step batch-norm statistics",
+    "spikingjelly": "ParametricLIFNode(init_tau=2, decay_input=True, v_threshold=1, v_reset=0, detach_reset=True, "
+                    "ATan(2)), multi-step; batch norm over T*B",
+    "floor": "no neuron; batch norm over T*B",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# The networks: [T, B, 1, 28, 28] -> output [T, B, 10]; ``weights()`` lists conv1, conv2, fc1, fc2.
+# ---------------------------------------------------------------------------------------
+class SpikedynPLIF(nn.Module):
+    def __init__(self, fast: bool = True) -> None:
+        super().__init__()
+        self.net = PLIFNet(SHAPE, CLASSES, channels=CHANNELS, n_conv=1, n_down=2, fc=(HIDDEN,), dropout=0.0,
+                           voting=1, static=False, fast=fast)
+        self.hidden = None
+
+    def weights(self):
+        layers = self.net.layers
+        return [layers["conv1"].conv, layers["conv2"].conv, layers["fc1"].fc, layers["fc2"].fc]
+
+    def forward(self, x):
+        out = self.net(x)
+        self.hidden = out.taps
+        return out.spikes
+
+
+class Floor(nn.Module):
+    """The synapses, batch norms and pools alone, folded over T*B."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(SHAPE[0], CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS), nn.MaxPool2d(2),
+            nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(CHANNELS * 7 * 7, HIDDEN, bias=False), nn.Linear(HIDDEN, CLASSES, bias=False),
+        )
+        self.hidden = None
+
+    def weights(self):
+        return [m for m in self.features if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+    def forward(self, x):
+        T, B = x.shape[:2]
+        return self.features(x.reshape(T * B, *x.shape[2:])).reshape(T, B, -1)
+
+
+def make_spikingjelly() -> nn.Module:
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    def plif():
+        return neuron.ParametricLIFNode(
+            init_tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0, detach_reset=True,
+            surrogate_function=surrogate.ATan(alpha=2.0), step_mode="m",
+        )
+
+    class SJNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(
+                layer.SeqToANNContainer(nn.Conv2d(SHAPE[0], CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS)),
+                plif(),
+                layer.SeqToANNContainer(nn.MaxPool2d(2)),
+                layer.SeqToANNContainer(nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS)),
+                plif(),
+                layer.SeqToANNContainer(nn.MaxPool2d(2)),
+                layer.SeqToANNContainer(nn.Flatten(), nn.Linear(CHANNELS * 7 * 7, HIDDEN, bias=False)),
+                plif(),
+                layer.SeqToANNContainer(nn.Linear(HIDDEN, CLASSES, bias=False)),
+                plif(),
+            )
+            self.hidden = None
+
+        def weights(self):
+            return [m for m in self.net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+        def forward(self, x):
+            functional.reset_net(self.net)
+            record, out = [], x
+            for module in self.net:
+                out = module(out)
+                if isinstance(module, neuron.ParametricLIFNode):
+                    record.append(out)
+            self.hidden = record[:-1]
+            return out
+
+    return SJNet()
+
+
+BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "spikedyn-plif": SpikedynPLIF,
+    "spikedyn-plif-reference": lambda: SpikedynPLIF(fast=False),
+    "spikingjelly": make_spikingjelly,
+    "floor": Floor,
+}
+
+
+def build_variants(names: list[str]) -> dict[str, nn.Module]:
+    variants: dict[str, nn.Module] = {}
+    for name in names:
+        try:
+            variants[name] = BUILDERS[name]()
+        except ImportError as err:
+            print(f"note: {name} skipped ({err.name or err} is not importable)")
+    return variants
+
+
+def share_weights(models: dict[str, nn.Module], gains=WEIGHT_GAINS) -> None:
+    """The same conv and FC weights (PyTorch's default init times the layer's gain) in every model."""
+    torch.manual_seed(1)
+    reference = Floor().weights()
+    with torch.no_grad():
+        for model in models.values():
+            mine = model.weights()
+            assert len(mine) == len(reference), (type(model).__name__, len(mine))
+            for m, r, gain in zip(mine, reference, gains):
+                m.weight.copy_(r.weight * gain)
+
+
+# ---------------------------------------------------------------------------------------
+def _loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(model(x).mean(0), target)
+
+
+def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor) -> dict[str, dict]:
+    """Per variant: output shape, firing rate of every spiking layer and, for spikedyn's fast path, the
+    agreement of its output spikes and gradients with the reference path."""
+    ref = SpikedynPLIF(fast=False)
+    share_weights({"ref": ref})
+    ref.zero_grad(set_to_none=True)
+    _loss(ref, x, target).backward()
+    ref_out = ref(x).detach()
+    ref_grads = {n: p.grad.clone() for n, p in ref.named_parameters()}
+    report = {}
+    for name, model in variants.items():
+        model.zero_grad(set_to_none=True)
+        _loss(model, x, target).backward()
+        out = model(x).detach()
+        entry: dict = {"output_shape": list(out.shape)}
+        assert entry["output_shape"] == [x.shape[0], x.shape[1], CLASSES], (name, out.shape)
+        if name != "floor":
+            entry["rates"] = [round(float(h.detach().float().mean()), 4) for h in model.hidden] + [
+                round(float(out.float().mean()), 4)]
+            if min(entry["rates"]) == 0.0:
+                print(f"WARNING: a layer of {name} does not spike: {entry['rates']}")
+        if isinstance(model, SpikedynPLIF):
+            entry["output_equal_to_reference"] = float((out == ref_out).float().mean())
+            entry["grad_max_rel_diff_vs_reference"] = max(
+                float((p.grad - ref_grads[n]).norm() / ref_grads[n].norm().clamp_min(1e-30))
+                for n, p in model.named_parameters() if p.grad is not None
+            )
+        model.zero_grad(set_to_none=True)
+        report[name] = entry
+    return report
+
+
+def train_step_fn(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = _loss(model, x, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def run(args: argparse.Namespace) -> dict:
+    allocator = apply_allocator(args.allocator)  # first, before any tensor is allocated
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = set(names) - set(BUILDERS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}")
+    if args.no_reference:
+        names = [n for n in names if n != "spikedyn-plif-reference"]
+    torch.manual_seed(0)
+    x = (torch.rand(args.steps, args.batch, *SHAPE) < args.input_rate).float()  # pre-encoded, not timed
+    target = F.one_hot(torch.randint(0, CLASSES, (args.batch,)), CLASSES).float()
+    variants = build_variants(names)
+    share_weights(variants)
+    checks = sanity(variants, x, target)
+    for name, e in checks.items():
+        line = f"sanity: {name:24s} output {tuple(e['output_shape'])}"
+        if "rates" in e:
+            line += f", firing rates per layer {e['rates']}"
+        if "output_equal_to_reference" in e:
+            line += (f"; output = reference path's: {100 * e['output_equal_to_reference']:.2f} %, "
+                     f"max rel. grad diff {e['grad_max_rel_diff_vs_reference']:.1e}")
+        print(line)
+    load_before = loadavg()
+    fns = {name: train_step_fn(m, x, target) for name, m in variants.items()}
+    results = summarise(interleaved_times(fns, args.rounds, args.warmup, args.order), ours=OURS)
+    return {
+        "workload": (f"PLIF conv net 2x(32c3-BN-PLIF-mp2)-fc{HIDDEN}-fc{CLASSES} on {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}, "
+                     f"T={args.steps}, batch {args.batch}, input rate {args.input_rate}"),
+        "command": shlex.join([".venv/bin/python", "benchmarks/speed_conv.py", *args.argv]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "versions": library_versions(("spikingjelly",)),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "allocator": allocator,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "order": args.order,
+        "loadavg_before_after": [load_before, loadavg()],
+        "note": args.note,
+        "neurons": {name: NEURONS[name] for name in variants},
+        "sanity": checks,
+        "results": {"train": results},
+    }
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def markdown(report: dict) -> str:
+    v = report["versions"]
+    libs = f"; spikingjelly {v['spikingjelly']}" if v.get("spikingjelly") else ""
+    lines = [
+        f"# Speed: {report['workload']}",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Date: {report['date']}; torch {v['torch']}{libs}; Python {report['python']}  ",
+        f"CPU: {report['cpu']} ({report['logical_cpus']} logical CPUs); torch threads: {report['threads']}  ",
+        f"Allocator: {report['allocator']}  ",
+        f"{report['rounds']} interleaved rounds ({report['order']} order) after {report['warmup']} warm-up rounds; "
+        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}"
+        + (f"  \nConditions: {report['note']}" if report.get("note") else ""),
+        "",
+        "## Training step (forward + rate-MSE + backward + Adam)",
+        "",
+        f"| variant | median ms | IQR ms | x floor | x {OURS} |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in report["results"]["train"].items():
+        lines.append(f"| {name} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {_fmt(s['x_floor'])} "
+                     f"| {_fmt(s[f'x_{OURS}'])} |")
+    lines += ["", "| variant | neurons |", "|---|---|",
+              *(f"| {name} | {text} |" for name, text in report["neurons"].items()), ""]
+    lines += [
+        "## Sanity: same shapes, same weights, layers that fire",
+        "",
+        "Firing rate of each spiking layer (conv1, conv2, fc1, output) on the benchmark's input; for spikedyn's "
+        "fast path, the fraction of output spikes equal to the reference path's and the largest relative L2 "
+        "difference of any parameter gradient from it.",
+        "",
+        "| variant | output shape | firing rates | output = reference | max grad diff vs reference |",
+        "|---|---|---|---|---|",
+    ]
+    for name, e in report["sanity"].items():
+        rates = ", ".join(f"{r:.3f}" for r in e["rates"]) if "rates" in e else "-"
+        same = f"{100 * e['output_equal_to_reference']:.2f} %" if "output_equal_to_reference" in e else "-"
+        diff = f"{e['grad_max_rel_diff_vs_reference']:.1e}" if "grad_max_rel_diff_vs_reference" in e else "-"
+        lines.append(f"| {name} | {e['output_shape']} | {rates} | {same} | {diff} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30, help="timed interleaved rounds (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up rounds (default 3)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8, help="time steps T")
+    parser.add_argument("--input-rate", type=float, default=0.3, help="Bernoulli input spike probability")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--allocator", choices=["keep", "default"], default="keep",
+                        help="keep (default): glibc keeps freed memory (mallopt), for all variants alike")
+    parser.add_argument("--variants", default=",".join(ALL_VARIANTS), help=f"comma-separated subset of {','.join(BUILDERS)}")
+    parser.add_argument("--no-reference", action="store_true", help="skip spikedyn's per-step reference path")
+    parser.add_argument("--order", choices=["rotate", "shuffle"], default="rotate", help="order within a round")
+    parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up, nothing written")
+    parser.add_argument("--note", default=None, help="measurement conditions to record in the results (free text)")
+    parser.add_argument("--out", default=str(RESULTS / "speed_conv"), help="results path without extension")
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.quick:
+        args.rounds, args.warmup = 3, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    report = run(args)
+    text = markdown(report)
+    print(text)
+    if not args.quick:
+        write_results(report, text, args.out)
+    return report
+
+
+if __name__ == "__main__":
+    main()
