@@ -115,3 +115,20 @@ def test_step_batch_norm_equals_one_layer_call_per_step(momentum, affine):
     if affine:
         torch.testing.assert_close(norm.bn.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(norm.bn.bias.grad, plain.bias.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_step_batch_norm_of_a_bfloat16_input_keeps_float32_statistics():
+    """Catches the one-buffer step batch norm failing on (or drifting from the PyTorch layer for) a bfloat16
+    input with float32 parameters, which is what a conv under bf16 autocast feeds it."""
+    torch.manual_seed(6)
+    norm, plain = StepBatchNorm(3), torch.nn.BatchNorm2d(3)
+    x = torch.randn(3, 4, 3, 5, 5).bfloat16().requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    out, ref = norm(x), torch.stack([plain(x_t) for x_t in x2])
+    assert out.dtype == torch.bfloat16 and norm.bn.running_mean.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(norm.bn.running_var, plain.running_var, rtol=0, atol=0)
+    out.float().sum().backward()
+    ref.float().sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+    torch.testing.assert_close(norm.bn.weight.grad, plain.weight.grad, rtol=1e-3, atol=1e-3)

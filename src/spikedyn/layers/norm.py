@@ -32,9 +32,11 @@ class _StepBatchNormTrain(torch.autograd.Function):
         T = x.shape[0]
         x = x.contiguous()
         y = torch.empty_like(x)
-        save_mean = x.new_empty((T, x.shape[2]))
-        save_invstd = x.new_empty((T, x.shape[2]))
         track = bn.track_running_stats and bn.running_mean is not None
+        # statistics in the parameters' precision (a bfloat16 input under autocast keeps float32 ones)
+        stat_dtype = weight.dtype if weight is not None else (bn.running_mean.dtype if track else x.dtype)
+        save_mean = x.new_empty((T, x.shape[2]), dtype=stat_dtype)
+        save_invstd = x.new_empty((T, x.shape[2]), dtype=stat_dtype)
         for t in range(T):
             momentum = 0.0 if bn.momentum is None else bn.momentum
             if track:
@@ -55,8 +57,8 @@ class _StepBatchNormTrain(torch.autograd.Function):
         T, C = x.shape[0], x.shape[2]
         # all three computed (the out= form takes no undefined outputs); the unwanted ones are dropped
         grad_x = torch.empty_like(x)
-        grad_w = x.new_empty((T, C))
-        grad_b = x.new_empty((T, C))
+        grad_w = save_mean.new_empty((T, C))
+        grad_b = save_mean.new_empty((T, C))
         for t in range(T):
             torch.ops.aten.native_batch_norm_backward.out(
                 grad_y[t], x[t], weight, None, None, save_mean[t], save_invstd[t], True, ctx.eps,
