@@ -74,6 +74,7 @@ from spikedyn.precision import autocast
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS, HIDDEN, CLASSES = 784, 500, 10
+FLOORS = ("floor", "floor-bf16")  # variants without neurons (their outputs are currents, not spikes)
 WEIGHT_GAIN = 4.0  # PyTorch's default Linear init scaled up so that both layers spike (see share_weights)
 
 ALL_VARIANTS = (
@@ -299,7 +300,7 @@ def fidelity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tens
     for name, model in variants.items():
         out, hidden, grad = _forward_backward(model, x, target)
         entry = {"output_shape": list(out.shape)}
-        if name == "floor":
+        if name in FLOORS:
             entry["note"] = "no neurons: output currents, not spikes"
         else:
             entry.update(
@@ -360,7 +361,7 @@ def run(args: argparse.Namespace) -> dict:
 
     fid = fidelity(variants, x, target)
     for name, e in fid.items():
-        if name == "floor":
+        if name in FLOORS:
             print(f"sanity: {name:19s} output {tuple(e['output_shape'])} ({e['note']})")
         else:
             print(
@@ -436,7 +437,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, e in report["fidelity"].items():
-        if name == "floor":
+        if name in FLOORS:
             continue
         lines.append(
             f"| {name} | {e['hidden_rate']:.3f} | {e['output_rate']:.3f} | {100 * e['output_spikes_equal_to_spikedyn']:.2f} % "
