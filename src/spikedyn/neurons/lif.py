@@ -77,7 +77,9 @@ class _DecayLIFSequence(torch.autograd.Function):
             torch.le(v[t - 1], v_th, out=keep)
             # a NaN V_{t-1} gives keep = 0, and NaN * 0 = NaN: NaN propagates as in the reference
             torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
-        s = torch.gt(v, v_th).to(current.dtype)  # all spikes at once, outside the time loop
+        # all spikes at once, outside the time loop; written straight as floats (a bool temporary and its
+        # conversion cost ten times the comparison on large conv maps)
+        s = torch.gt(v, v_th, out=torch.empty_like(v))
         if watch is not None:
             watch({"v": v[T - 1]}, lambda: {"v": v})
         ctx.save_for_backward(v, s)
