@@ -262,8 +262,14 @@ def _train(args: argparse.Namespace) -> int:
             config = broadcast_object(train_config(args) if ctx.is_main else None, ctx)
             return _fit(Trainer(config), resume, ctx.is_main, ctx.world_size)
         finally:
+            import gc
+
             import torch.distributed as dist
 
+            # free the trainer (its DistributedDataParallel reducer holds the process group and gloo work
+            # objects) while the interpreter is fully alive: left to interpreter shutdown, gloo's threads can
+            # abort the process ("terminate called without an active exception")
+            gc.collect()
             if dist.is_initialized():
                 dist.destroy_process_group()
     return _fit(Trainer(train_config(args)), resume, True, 1)
