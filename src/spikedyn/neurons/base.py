@@ -169,31 +169,27 @@ class NeuronLayer(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} expects a time-major sequence [T, B, ...], got shape {tuple(x.shape)}"
             )
-        if not x.is_floating_point():
-            raise ValueError(
-                f"{self.describe()} expects floating-point input, got {x.dtype}; convert it first (e.g. x.float())"
-            )
-        if self.shape is not None and tuple(x.shape[2:]) != self.shape:
-            raise ValueError(
-                f"{self.describe()} got input of shape {tuple(x.shape)}; expected [T, B, "
-                f"{', '.join(map(str, self.shape))}] (one value per neuron and step)"
-            )
-        return self.promote(x)
+        return self._checked(x, 2, "got input", "[T, B, ", "(one value per neuron and step)")
 
     def check_step_input(self, x_t: Tensor) -> Tensor:
         """One step's input ``x_t`` ``[B, ...]`` checked (floating point, neuron shape) and promoted."""
         if x_t.dim() < 1:
             raise ValueError(f"{type(self).__name__}.step expects one step's input [B, ...], got a 0-d tensor")
-        if not x_t.is_floating_point():
+        return self._checked(x_t, 1, ": step got input", "one step [B, ", "(one value per neuron)")
+
+    def _checked(self, x: Tensor, lead: int, got: str, expected: str, per: str) -> Tensor:
+        """``x`` promoted after checking it is floating point and its axes after the ``lead`` leading ones
+        are the neuron shape (the messages of :meth:`check_input` / :meth:`check_step_input`)."""
+        if not x.is_floating_point():
             raise ValueError(
-                f"{self.describe()} expects floating-point input, got {x_t.dtype}; convert it first (e.g. x.float())"
+                f"{self.describe()} expects floating-point input, got {x.dtype}; convert it first (e.g. x.float())"
             )
-        if self.shape is not None and tuple(x_t.shape[1:]) != self.shape:
+        if self.shape is not None and tuple(x.shape[lead:]) != self.shape:
             raise ValueError(
-                f"{self.describe()}: step got input of shape {tuple(x_t.shape)}; expected one step [B, "
-                f"{', '.join(map(str, self.shape))}] (one value per neuron)"
+                f"{self.describe()}{'' if got.startswith(':') else ' '}{got} of shape {tuple(x.shape)}; expected "
+                f"{expected}{', '.join(map(str, self.shape))}] {per}"
             )
-        return self.promote(x_t)
+        return self.promote(x)
 
     def promote(self, x: Tensor) -> Tensor:
         """``x`` in the promoted dtype of the layer's floating parameters and ``x`` (as PyTorch ops would compute).
