@@ -55,7 +55,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -64,14 +63,13 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
-from bench_common import cpu_model, loadavg, write_results  # noqa: E402
+import bench_common as bench  # noqa: E402
 from spikedyn.layers import spike_taps
 from spikedyn.learning import make_rule
 from spikedyn.losses import rate_mse
 from spikedyn.models import BRP_PRESETS, BRPNet
 from spikedyn.perf import keep_freed_memory
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NETS = ("mnist", "fsdd-1d")
 RULES = ("bptt", "brp", "err", "sign")
 DEFAULT_RULES = ("bptt", "brp")
@@ -340,7 +338,7 @@ def cuda_memory(variant: Variant, device: torch.device) -> dict:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model()} ({os.cpu_count()} logical CPUs)"
+    return f"{bench.cpu_model()} ({os.cpu_count()} logical CPUs)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +360,7 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit(f"unknown net(s) {sorted(unknown)}; choose from {', '.join(NETS)}")
     names = rules + ([] if args.no_inference else ["inference"])
 
-    load_before = loadavg()
+    load_before = bench.loadavg()
     started = time.perf_counter()
     report_nets = {}
     for net in nets:
@@ -406,8 +404,8 @@ def run(args: argparse.Namespace) -> dict:
         spikedyn_version = None
     return {
         "workload": "one training step (forward + rule loss + backward + Adam) of BRP's Table II nets",
-        "command": " ".join([".venv/bin/python", "benchmarks/brp_cost.py", *args.argv]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": bench.command_line("brp_cost.py", args.argv, quote=False),
+        "date": bench.utc_date(),
         "versions": {"torch": torch.__version__, "spikedyn": spikedyn_version},
         "python": platform.python_version(),
         "device": str(device),
@@ -421,14 +419,10 @@ def run(args: argparse.Namespace) -> dict:
         "weight_gain": args.weight_gain,
         "lr": LR,
         "seed": args.seed,
-        "loadavg_before_after": [load_before, loadavg()],
+        "loadavg_before_after": [load_before, bench.loadavg()],
         "wall_seconds": round(time.perf_counter() - started, 1),
         "nets": report_nets,
     }
-
-
-def _fmt(v: float | None, spec: str = ".2f") -> str:
-    return "-" if v is None else format(v, spec)
 
 
 def markdown(report: dict) -> str:
@@ -471,9 +465,9 @@ def markdown(report: dict) -> str:
             by_op = ", ".join(f"{k} {v:.2f}" for k, v in sorted(f["backward_by_op_gflop"].items())) or "-"
             mem = e.get("memory", {}).get(name, {}).get("peak_step_mib")
             lines.append(
-                f"| {name} | {s['median_ms']:.1f} | {s['q1_ms']:.1f}-{s['q3_ms']:.1f} | {_fmt(s['x_bptt'])} "
+                f"| {name} | {s['median_ms']:.1f} | {s['q1_ms']:.1f}-{s['q3_ms']:.1f} | {bench.fmt(s['x_bptt'])} "
                 f"| {f['forward_gflop']:.2f} | {f['backward_gflop']:.2f} | {by_op} "
-                f"| {e['saved_activations_mib'][name]:.1f} | {_fmt(mem, '.1f')} |"
+                f"| {e['saved_activations_mib'][name]:.1f} | {bench.fmt(mem, '.1f')} |"
             )
         lines += ["", "Weight-gradient norms after one backward (every layer learns under every rule): "
                   + "; ".join(f"{name} " + ", ".join(f"{k} {v:.2e}" for k, v in g.items())
@@ -543,9 +537,8 @@ def reading(report: dict) -> list[str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=10, help="timed interleaved rounds (default 10)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up rounds (default 2)")
+    parser = bench.new_parser(__doc__)
+    bench.add_round_options(parser, rounds=10, warmup=2)
     parser.add_argument("--nets", default=",".join(NETS), help=f"comma-separated subset of {','.join(NETS)}")
     parser.add_argument("--rules", default=",".join(DEFAULT_RULES),
                         help=f"comma-separated subset of {','.join(RULES)} (default {','.join(DEFAULT_RULES)})")
@@ -557,17 +550,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--weight-gain", type=float, default=2.0,
                         help="default init times this, so that every layer fires (default 2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    bench.add_threads_option(parser)
     parser.add_argument("--allocator", choices=["keep", "default"], default="keep",
                         help="timing process: keep (glibc keeps freed memory, as `spikedyn train`) or default")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 1 warm-up, no memory probes, nothing written")
-    parser.add_argument("--out", default=str(RESULTS / "brp_cost"), help="results path without extension")
+    bench.add_out_option(parser, "brp_cost")
     parser.add_argument("--from-json", default=None, metavar="JSON",
                         help="rewrite the .md of an earlier results JSON (its numbers, the current text) and exit")
     parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)  # internal: NET:VARIANT memory probe
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args = bench.parse(parser, argv)
     if args.quick:
         args.rounds, args.warmup, args.no_memory = 2, 1, True
     if args.rounds < 1 or args.warmup < 0 or args.batch < 1:
@@ -587,12 +579,7 @@ def main(argv: list[str] | None = None) -> dict:
         source.with_suffix(".md").write_text(markdown(report))
         print(f"wrote {source.with_suffix('.md')}")
         return report
-    report = run(args)
-    text = markdown(report)
-    print(text)
-    if not args.quick:
-        write_results(report, text, args.out)
-    return report
+    return bench.run_and_write(args, run, markdown)
 
 
 if __name__ == "__main__":

@@ -47,10 +47,7 @@ with a printed note.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -59,20 +56,11 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
-from bench_common import (  # noqa: E402
-    apply_allocator,
-    cpu_model,
-    interleaved_times,
-    library_versions,
-    loadavg,
-    summarise,
-    write_results,
-)
+import bench_common as bench  # noqa: E402
 from spikedyn.models import MDNNet
 from spikedyn.neurons import DecayLIF
 from spikedyn.precision import autocast
 
-RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS, HIDDEN, CLASSES = 784, 500, 10
 FLOORS = ("floor", "floor-bf16")  # variants without neurons (their outputs are currents, not spikes)
 WEIGHT_GAIN = 4.0  # PyTorch's default Linear init scaled up so that both layers spike (see share_weights)
@@ -239,16 +227,6 @@ BUILDERS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def build_variants(names: list[str]) -> dict[str, nn.Module]:
-    variants: dict[str, nn.Module] = {}
-    for name in names:
-        try:
-            variants[name] = BUILDERS[name]()
-        except ImportError as err:
-            print(f"note: {name} skipped ({err.name or err} is not importable)")
-    return variants
-
-
 def share_weights(models: list[nn.Module], gain: float = WEIGHT_GAIN) -> None:
     """Give every model the same two Linear layers (PyTorch's default init times ``gain``).
 
@@ -292,10 +270,6 @@ def fidelity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tens
     share_weights(list(refs.values()))
     ref_out, _, ref_grad = _forward_backward(refs["ours"], x, target)
     _, _, ref_grad_det = _forward_backward(refs["ours_detached"], x, target)
-
-    def rel(g: torch.Tensor, r: torch.Tensor) -> float:
-        return float((g - r).norm() / r.norm().clamp_min(1e-30))
-
     report = {}
     for name, model in variants.items():
         out, hidden, grad = _forward_backward(model, x, target)
@@ -307,8 +281,8 @@ def fidelity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tens
                 hidden_rate=float(hidden.mean()),
                 output_rate=float(out.mean()),
                 output_spikes_equal_to_spikedyn=float((out == ref_out).float().mean()),
-                grad_fc1_rel_diff_vs_spikedyn=rel(grad, ref_grad),
-                grad_fc1_rel_diff_vs_spikedyn_detached_reset=rel(grad, ref_grad_det),
+                grad_fc1_rel_diff_vs_spikedyn=bench.rel_diff(grad, ref_grad),
+                grad_fc1_rel_diff_vs_spikedyn_detached_reset=bench.rel_diff(grad, ref_grad_det),
             )
             if entry["hidden_rate"] == 0.0 or entry["output_rate"] == 0.0:
                 print(f"WARNING: {name} does not spike (hidden {entry['hidden_rate']}, output {entry['output_rate']})")
@@ -318,21 +292,8 @@ def fidelity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tens
 
 
 # ---------------------------------------------------------------------------------------
-# Timing
+# Timing (the training step: bench.train_step_fn, rate-MSE, Adam lr 1e-3)
 # ---------------------------------------------------------------------------------------
-def train_step_fn(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Callable[[], None]:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        rate = model(x).mean(0)
-        loss = F.mse_loss(rate, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
 def inference_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     def infer() -> None:
         with torch.no_grad():
@@ -343,20 +304,9 @@ def inference_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 # ---------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
-    allocator = apply_allocator(args.allocator)  # first, before any tensor is allocated
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    unknown = set(names) - set(BUILDERS)
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}")
-    if args.no_reference:
-        names = [n for n in names if n not in ("spikedyn-reference", "spikingjelly-rect")]
-
-    torch.manual_seed(0)
-    x = (torch.rand(args.steps, args.batch, INPUTS) < args.input_rate).float()  # pre-encoded, not timed
-    target = F.one_hot(torch.randint(0, CLASSES, (args.batch,)), CLASSES).float()
-    variants = build_variants(names)
+    allocator, names = bench.prepare(args, BUILDERS, reference=("spikedyn-reference", "spikingjelly-rect"))
+    x, target = bench.random_input(args, (INPUTS,), CLASSES)
+    variants = bench.build_variants(names, BUILDERS)
     share_weights(list(variants.values()))
 
     fid = fidelity(variants, x, target)
@@ -371,61 +321,30 @@ def run(args: argparse.Namespace) -> dict:
                 f"vs spikedyn detached reset {e['grad_fc1_rel_diff_vs_spikedyn_detached_reset']:.2e}"
             )
 
-    load_before = loadavg()
+    load_before = bench.loadavg()
     results = {}
     for mode in ("train", "inference"):
         fns = {
-            name: (train_step_fn(m, x, target) if mode == "train" else inference_fn(m, x))
+            name: (bench.train_step_fn(m, x, target) if mode == "train" else inference_fn(m, x))
             for name, m in variants.items()
         }
-        results[mode] = summarise(interleaved_times(fns, args.rounds, args.warmup, args.order))
+        results[mode] = bench.time_variants(fns, args, ours="spikedyn")
+    workload = f"{INPUTS}-{HIDDEN}-{CLASSES} LIF, T={args.steps}, batch {args.batch}, input rate {args.input_rate}"
     return {
-        "workload": f"{INPUTS}-{HIDDEN}-{CLASSES} LIF, T={args.steps}, batch {args.batch}, input rate {args.input_rate}",
-        "command": " ".join([".venv/bin/python", "benchmarks/speed_mlp.py", *args.argv]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "versions": library_versions(),
-        "python": platform.python_version(),
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "allocator": allocator,
-        "rounds": args.rounds,
-        "warmup": args.warmup,
-        "order": args.order,
-        "loadavg_before_after": [load_before, loadavg()],
+        **bench.conditions(args, "speed_mlp.py", workload=workload, allocator=allocator,
+                           versions=bench.library_versions(), load_before=load_before, quote=False),
         "fidelity": fid,
         "results": results,
     }
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
 def markdown(report: dict) -> str:
-    v = report["versions"]
-    libs = ", ".join(f"{k} {v[k]}" for k in ("snntorch", "spikingjelly") if v.get(k))
-    lines = [
-        f"# Speed: {report['workload']}",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {report['date']}; torch {v['torch']}" + (f"; {libs}" if libs else "") + f"; Python {report['python']}  ",
-        f"CPU: {report['cpu']} ({report['logical_cpus']} logical CPUs); torch threads: {report['threads']}  ",
-        f"Allocator: {report['allocator']}  ",
-        f"{report['rounds']} interleaved rounds ({report['order']} order) after {report['warmup']} warm-up rounds; "
-        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}",
-        "",
-    ]
+    lines = bench.speed_header(report)
     for mode, title in (
         ("train", "Training step (forward + rate-MSE + backward + Adam)"),
         ("inference", "Inference pass (forward, no_grad)"),
     ):
-        lines += [f"## {title}", "", "| variant | median ms | IQR ms | x floor | x spikedyn |", "|---|---|---|---|---|"]
-        for name, s in report["results"][mode].items():
-            lines.append(
-                f"| {name} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {_fmt(s['x_floor'])} | {_fmt(s['x_spikedyn'])} |"
-            )
-        lines.append("")
+        lines += [f"## {title}", "", *bench.timing_table(report["results"][mode], ours="spikedyn"), ""]
     lines += [
         "## Sanity: same work, same weights",
         "",
@@ -448,37 +367,15 @@ def markdown(report: dict) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=30, help="timed interleaved rounds (default 30)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up rounds (default 5)")
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=20, help="time steps T")
-    parser.add_argument("--input-rate", type=float, default=0.2, help="Bernoulli input spike probability")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    parser.add_argument("--allocator", choices=["keep", "default"], default="default",
-                        help="keep: glibc keeps freed memory (mallopt), for all variants alike")
-    parser.add_argument("--variants", default=",".join(ALL_VARIANTS),
-                        help=f"comma-separated subset of {','.join(ALL_VARIANTS)}")
-    parser.add_argument("--no-reference", action="store_true",
-                        help="skip the slow per-step reference paths (spikedyn-reference, spikingjelly-rect)")
-    parser.add_argument("--order", choices=["rotate", "shuffle"], default="rotate", help="order within a round")
-    parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up, nothing written")
-    parser.add_argument("--out", default=str(RESULTS / "speed_mlp"), help="results path without extension")
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.quick:
-        args.rounds, args.warmup = 3, 1
-    return args
+    return bench.speed_args(
+        argv, __doc__, name="speed_mlp", warmup=5, batch=100, steps=20, input_rate=0.2, allocator="default",
+        variants=ALL_VARIANTS, choices=ALL_VARIANTS, note=False,
+        no_reference_help="skip the slow per-step reference paths (spikedyn-reference, spikingjelly-rect)",
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    report = run(args)
-    text = markdown(report)
-    print(text)
-    if not args.quick:
-        write_results(report, text, args.out)
-    return report
+    return bench.run_and_write(parse_args(argv), run, markdown)
 
 
 if __name__ == "__main__":

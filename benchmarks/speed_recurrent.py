@@ -51,33 +51,19 @@ skipped with a printed note.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
-from bench_common import (  # noqa: E402
-    apply_allocator,
-    cpu_model,
-    interleaved_times,
-    library_versions,
-    loadavg,
-    summarise,
-    write_results,
-)
+import bench_common as bench  # noqa: E402
 from spikedyn.learning import make_rule  # noqa: E402
 from spikedyn.losses import rate_mse  # noqa: E402
 from spikedyn.models import NRRNet  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS, HIDDEN, CLASSES = 40, 256, 10
 WEIGHT_GAIN = 2.0  # PyTorch's default Linear init scaled so that the hidden layer of every variant fires
 OURS = "spikedyn-nrr"
@@ -329,16 +315,6 @@ BUILDERS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def build_variants(names: list[str]) -> dict[str, nn.Module]:
-    variants: dict[str, nn.Module] = {}
-    for name in names:
-        try:
-            variants[name] = BUILDERS[name]()
-        except ImportError as err:
-            print(f"note: {name} skipped ({err.name or err} is not importable)")
-    return variants
-
-
 def share_weights(models: dict[str, nn.Module], gain: float = WEIGHT_GAIN) -> None:
     """Give every model the same input, recurrent and read-out weights.
 
@@ -374,7 +350,7 @@ def share_weights(models: dict[str, nn.Module], gain: float = WEIGHT_GAIN) -> No
 def _loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if hasattr(model, "loss"):
         return model.loss(x, target)
-    return F.mse_loss(model(x).mean(0), target)
+    return bench.rate_mse_loss(model, x, target)
 
 
 def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor) -> dict[str, dict]:
@@ -408,11 +384,7 @@ def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor
         if isinstance(model, SpikedynNRR):
             ref_spikes, ref_grads = reference(model)
             entry["spikes_equal_to_reference"] = float((model.hidden.detach() == ref_spikes).float().mean())
-            entry["grad_max_rel_diff_vs_reference"] = max(
-                float((p.grad - ref_grads[n]).norm() / ref_grads[n].norm().clamp_min(1e-30))
-                for n, p in model.named_parameters()
-                if p.grad is not None
-            )
+            entry["grad_max_rel_diff_vs_reference"] = bench.max_rel_grad_diff(model, ref_grads)
             rfc = model.net.rfc[0]
             entry["masked_weights_zero"] = bool(torch.all(rfc.fc_r.weight[rfc.mask == 0] == 0))
         model.zero_grad(set_to_none=True)
@@ -421,35 +393,12 @@ def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor
 
 
 # ---------------------------------------------------------------------------------------
-# Timing
+# Timing: the training step is bench.train_step_fn with _loss (Adam lr 1e-3)
 # ---------------------------------------------------------------------------------------
-def train_step_fn(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Callable[[], None]:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        loss = _loss(model, x, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
 def run(args: argparse.Namespace) -> dict:
-    allocator = apply_allocator(args.allocator)  # first, before any tensor is allocated
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    unknown = set(names) - set(BUILDERS)
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}")
-    if args.no_reference:
-        names = [n for n in names if n != "spikedyn-nrr-reference"]
-
-    torch.manual_seed(0)
-    x = (torch.rand(args.steps, args.batch, INPUTS) < args.input_rate).float()  # pre-encoded, not timed
-    target = F.one_hot(torch.randint(0, CLASSES, (args.batch,)), CLASSES).float()
-    variants = build_variants(names)
+    allocator, names = bench.prepare(args, BUILDERS, reference=("spikedyn-nrr-reference",))
+    x, target = bench.random_input(args, (INPUTS,), CLASSES)
+    variants = bench.build_variants(names, BUILDERS)
     share_weights(variants)
 
     checks = sanity(variants, x, target)
@@ -463,10 +412,10 @@ def run(args: argparse.Namespace) -> dict:
                      f"masked weights zero: {e['masked_weights_zero']}")
         print(line)
 
-    load_before = loadavg()
-    fns = {name: train_step_fn(m, x, target) for name, m in variants.items()}
-    results = summarise(interleaved_times(fns, args.rounds, args.warmup, args.order), ours=OURS)
-    versions = library_versions(("norse", "snntorch", "spikingjelly"))
+    load_before = bench.loadavg()
+    fns = {name: bench.train_step_fn(m, x, target, loss=_loss) for name, m in variants.items()}
+    results = bench.time_variants(fns, args, ours=OURS)
+    versions = bench.library_versions(("norse", "snntorch", "spikingjelly"))
     competitors = {n: results[n]["median_ms"] for n in COMPETITORS if n in results}
     verdict = {}
     if competitors:
@@ -479,22 +428,11 @@ def run(args: argparse.Namespace) -> dict:
                     "spikedyn_ms": results[ours]["median_ms"],
                     "speedup": competitors[fastest] / results[ours]["median_ms"],
                 }
+    workload = (f"recurrent {INPUTS} -> {HIDDEN} (recurrent) -> {CLASSES}, T={args.steps}, batch {args.batch}, "
+                f"input rate {args.input_rate}")
     return {
-        "workload": (f"recurrent {INPUTS} -> {HIDDEN} (recurrent) -> {CLASSES}, T={args.steps}, batch {args.batch}, "
-                     f"input rate {args.input_rate}"),
-        "command": shlex.join([".venv/bin/python", "benchmarks/speed_recurrent.py", *args.argv]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "versions": versions,
-        "python": platform.python_version(),
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "allocator": allocator,
-        "rounds": args.rounds,
-        "warmup": args.warmup,
-        "order": args.order,
-        "loadavg_before_after": [load_before, loadavg()],
-        "note": args.note,
+        **bench.conditions(args, "speed_recurrent.py", workload=workload, allocator=allocator, versions=versions,
+                           load_before=load_before),
         "neurons": {name: NEURONS[name] for name in variants},
         "sanity": checks,
         "results": {"train": results},
@@ -502,35 +440,14 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
 def markdown(report: dict) -> str:
-    v = report["versions"]
-    libs = ", ".join(f"{k} {v[k]}" for k in ("norse", "snntorch", "spikingjelly") if v.get(k))
     lines = [
-        f"# Speed: {report['workload']}",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {report['date']}; torch {v['torch']}" + (f"; {libs}" if libs else "") + f"; Python {report['python']}  ",
-        f"CPU: {report['cpu']} ({report['logical_cpus']} logical CPUs); torch threads: {report['threads']}  ",
-        f"Allocator: {report['allocator']}  ",
-        f"{report['rounds']} interleaved rounds ({report['order']} order) after {report['warmup']} warm-up rounds; "
-        f"load average (1/5/15 min) before/after: {report['loadavg_before_after']}"
-        + (f"  \nConditions: {report['note']}" if report.get("note") else ""),
-        "",
+        *bench.speed_header(report),
         "## Training step (forward + MSE of the mean read-out + backward + Adam)",
         "",
-        f"| variant | median ms | IQR ms | x floor | x {OURS} |",
-        "|---|---|---|---|---|",
+        *bench.timing_table(report["results"]["train"], ours=OURS),
+        "",
     ]
-    for name, s in report["results"]["train"].items():
-        lines.append(
-            f"| {name} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {_fmt(s['x_floor'])} "
-            f"| {_fmt(s[f'x_{OURS}'])} |"
-        )
-    lines.append("")
     for ours, verdict in (report.get("verdict") or {}).items():
         lines.append(
             f"Fastest other library: {verdict['fastest_other_library']} ({verdict['fastest_other_ms']:.2f} ms); "
@@ -566,37 +483,14 @@ def markdown(report: dict) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=30, help="timed interleaved rounds (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up rounds (default 3)")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=200, help="time steps T")
-    parser.add_argument("--input-rate", type=float, default=0.2, help="Bernoulli input spike probability")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    parser.add_argument("--allocator", choices=["keep", "default"], default="keep",
-                        help="keep (default): glibc keeps freed memory (mallopt), for all variants alike")
-    parser.add_argument("--variants", default=",".join(ALL_VARIANTS),
-                        help=f"comma-separated subset of {','.join(BUILDERS)}")
-    parser.add_argument("--no-reference", action="store_true", help="skip spikedyn's slow per-step reference path")
-    parser.add_argument("--order", choices=["rotate", "shuffle"], default="rotate", help="order within a round")
-    parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up, nothing written")
-    parser.add_argument("--note", default=None, help="measurement conditions to record in the results (free text)")
-    parser.add_argument("--out", default=str(RESULTS / "speed_recurrent"), help="results path without extension")
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.quick:
-        args.rounds, args.warmup = 3, 1
-    return args
+    return bench.speed_args(
+        argv, __doc__, name="speed_recurrent", warmup=3, batch=32, steps=200, input_rate=0.2, allocator="keep",
+        variants=ALL_VARIANTS, choices=BUILDERS, no_reference_help="skip spikedyn's slow per-step reference path",
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    report = run(args)
-    text = markdown(report)
-    print(text)
-    if not args.quick:
-        write_results(report, text, args.out)
-    return report
+    return bench.run_and_write(parse_args(argv), run, markdown)
 
 
 if __name__ == "__main__":

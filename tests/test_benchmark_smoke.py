@@ -1,4 +1,5 @@
-"""The speed benchmark script still runs (spikedyn fast path and floor only, tiny sizes, nothing written)."""
+"""The benchmark scripts still run (spikedyn's fast paths and the floor, tiny sizes, one round) and write
+their results pair; the speed benchmarks' fast paths agree with their reference paths on their own input."""
 
 import importlib.util
 from pathlib import Path
@@ -6,47 +7,74 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_mlp.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = ["--rounds", "1", "--warmup", "0", "--threads", "1"]
 
 
-def test_speed_benchmark_smoke(capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("speed_mlp", SCRIPT)
+def load(script: str):
+    """The benchmark script ``benchmarks/<script>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(script, BENCHMARKS / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def run_main(module, argv: list[str]) -> dict:
+    """``module.main(argv)``, then torch's thread count as before (the scripts set it process-wide)."""
     threads = torch.get_num_threads()
     try:
-        report = module.main(
-            ["--rounds", "1", "--warmup", "0", "--batch", "4", "--steps", "3", "--threads", "1",
-             "--variants", "spikedyn,floor", "--out", str(tmp_path / "speed")]
-        )
+        return module.main(argv)
     finally:
-        torch.set_num_threads(threads)  # the script sets it process-wide
-    for mode in ("train", "inference"):
-        assert set(report["results"][mode]) == {"spikedyn", "floor"}
-        assert report["results"][mode]["floor"]["x_floor"] == 1.0
-        assert report["results"][mode]["spikedyn"]["n"] == 1
+        torch.set_num_threads(threads)
+
+
+def check_mlp(report):
     fid = report["fidelity"]["spikedyn"]
     assert fid["output_shape"] == [3, 4, 10]
     assert fid["output_spikes_equal_to_spikedyn"] == 1.0
-    assert (tmp_path / "speed.json").exists() and "| spikedyn |" in (tmp_path / "speed.md").read_text()
-    assert "| spikedyn |" in capsys.readouterr().out
 
 
-BRP_COST = Path(__file__).resolve().parents[1] / "benchmarks" / "brp_cost.py"
+def check_recurrent(report):
+    for name in ("spikedyn-lif", "spikedyn-nrr", "spikedyn-nrr-brp"):
+        sanity = report["sanity"][name]
+        assert sanity["output_shape"] == [5, 3, 10]
+        assert sanity["spikes_equal_to_reference"] == 1.0 and sanity["grad_max_rel_diff_vs_reference"] < 1e-5
+        assert sanity["masked_weights_zero"]
+
+
+def check_conv(report):
+    sanity = report["sanity"]["spikedyn-plif"]
+    assert sanity["output_shape"] == [2, 2, 10] and len(sanity["rates"]) == 4
+    assert sanity["output_equal_to_reference"] == 1.0 and sanity["grad_max_rel_diff_vs_reference"] < 1e-4
+
+
+SPEED_CASES = [
+    pytest.param("speed_mlp", ["--batch", "4", "--steps", "3"], "spikedyn,floor", "| spikedyn |", "| spikedyn |",
+                 check_mlp, id="mlp"),
+    pytest.param("speed_recurrent", ["--batch", "3", "--steps", "5", "--allocator", "default"],
+                 "spikedyn-lif,spikedyn-nrr,spikedyn-nrr-brp,floor", "| spikedyn-nrr |", "| floor |",
+                 check_recurrent, id="recurrent"),
+    pytest.param("speed_conv", ["--batch", "2", "--steps", "2", "--allocator", "default"], "spikedyn-plif,floor",
+                 "| spikedyn-plif |", "| floor |", check_conv, id="conv"),
+]
+
+
+@pytest.mark.parametrize("script, options, variants, md_row, printed_row, check", SPEED_CASES)
+def test_speed_benchmark_smoke(script, options, variants, md_row, printed_row, check, capsys, tmp_path):
+    report = run_main(load(script), [*TINY, *options, "--variants", variants, "--out", str(tmp_path / "speed")])
+    for mode, results in report["results"].items():  # speed_mlp: train and inference; the others: train
+        assert set(results) == set(variants.split(",")), mode
+        assert results["floor"]["x_floor"] == 1.0
+        assert all(s["n"] == 1 for s in results.values())
+    check(report)
+    assert (tmp_path / "speed.json").exists() and md_row in (tmp_path / "speed.md").read_text()
+    assert printed_row in capsys.readouterr().out
 
 
 def test_brp_cost_benchmark_smoke(capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("brp_cost", BRP_COST)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    threads = torch.get_num_threads()
-    try:
-        report = module.main(
-            ["--nets", "fsdd-1d", "--rounds", "1", "--warmup", "0", "--batch", "3", "--steps", "2", "--threads", "1",
-             "--allocator", "default", "--no-memory", "--out", str(tmp_path / "cost")]
-        )
-    finally:
-        torch.set_num_threads(threads)
+    module = load("brp_cost")
+    report = run_main(module, [*TINY, "--nets", "fsdd-1d", "--batch", "3", "--steps", "2", "--allocator", "default",
+                               "--no-memory", "--out", str(tmp_path / "cost")])
     net = report["nets"]["fsdd-1d"]
     assert set(net["time"]) == {"bptt", "brp", "inference"} and net["time"]["bptt"]["x_bptt"] == 1.0
     flops = net["flops"]
@@ -62,56 +90,3 @@ def test_brp_cost_benchmark_smoke(capsys, tmp_path):
     args = module.parse_args(["--batch", "3", "--steps", "2", "--threads", "1"])
     probe = module.cpu_memory("fsdd-1d", "brp", args)
     assert probe["peak_step_mib"] is None or probe["peak_step_mib"] >= 0
-
-
-SPEED_RECURRENT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_recurrent.py"
-
-
-def test_speed_recurrent_benchmark_smoke(capsys, tmp_path):
-    """The recurrent speed benchmark still runs (spikedyn's fused paths, floor; tiny sizes) and its fast
-    paths agree with their reference paths on the benchmark's own input."""
-    spec = importlib.util.spec_from_file_location("speed_recurrent", SPEED_RECURRENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    threads = torch.get_num_threads()
-    try:
-        report = module.main(
-            ["--rounds", "1", "--warmup", "0", "--batch", "3", "--steps", "5", "--threads", "1", "--allocator", "default",
-             "--variants", "spikedyn-lif,spikedyn-nrr,spikedyn-nrr-brp,floor", "--out", str(tmp_path / "rec")]
-        )
-    finally:
-        torch.set_num_threads(threads)
-    assert set(report["results"]["train"]) == {"spikedyn-lif", "spikedyn-nrr", "spikedyn-nrr-brp", "floor"}
-    assert report["results"]["train"]["floor"]["x_floor"] == 1.0
-    for name in ("spikedyn-lif", "spikedyn-nrr", "spikedyn-nrr-brp"):
-        sanity = report["sanity"][name]
-        assert sanity["output_shape"] == [5, 3, 10]
-        assert sanity["spikes_equal_to_reference"] == 1.0 and sanity["grad_max_rel_diff_vs_reference"] < 1e-5
-        assert sanity["masked_weights_zero"]
-    assert (tmp_path / "rec.json").exists() and "| spikedyn-nrr |" in (tmp_path / "rec.md").read_text()
-    assert "| floor |" in capsys.readouterr().out
-
-
-SPEED_CONV = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_conv.py"
-
-
-def test_speed_conv_benchmark_smoke(capsys, tmp_path):
-    """The PLIF conv speed benchmark still runs (spikedyn's fused PLIF net and the floor, tiny sizes) and its
-    fast path agrees with the reference path on the benchmark's own input."""
-    spec = importlib.util.spec_from_file_location("speed_conv", SPEED_CONV)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    threads = torch.get_num_threads()
-    try:
-        report = module.main(
-            ["--rounds", "1", "--warmup", "0", "--batch", "2", "--steps", "2", "--threads", "1", "--allocator", "default",
-             "--variants", "spikedyn-plif,floor", "--out", str(tmp_path / "conv")]
-        )
-    finally:
-        torch.set_num_threads(threads)
-    assert set(report["results"]["train"]) == {"spikedyn-plif", "floor"}
-    sanity = report["sanity"]["spikedyn-plif"]
-    assert sanity["output_shape"] == [2, 2, 10] and len(sanity["rates"]) == 4
-    assert sanity["output_equal_to_reference"] == 1.0 and sanity["grad_max_rel_diff_vs_reference"] < 1e-4
-    assert (tmp_path / "conv.json").exists() and "| spikedyn-plif |" in (tmp_path / "conv.md").read_text()
-    assert "| floor |" in capsys.readouterr().out
