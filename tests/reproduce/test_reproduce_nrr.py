@@ -178,3 +178,20 @@ def test_a_swept_dict_option_must_be_set_in_every_row():
         bad = RowSpec("a, X", "digits", task="a", column="X", train_options=options)
         with pytest.raises(ValueError, match="swept option 'model_options.sparseness' is not set"):
             validate_table(TableSpec("t", "t", "s", ("nrr",), (bad,), columns=("X",), sweep="model_options.sparseness"))
+
+
+def test_set_one_entry_of_a_dict_option_keeps_the_rows_others(tmp_path):
+    """--set model_options.input_scale=39 scales every FSDD row's input and keeps each row's own loop settings."""
+    plan = build_plan(get_table("nrr-table2"), out_root=tmp_path, seeds=1, epochs=2, lr_step=20, tasks=["fsdd"], load_data=False,
+                      overrides={"model_options.input_scale": 39})
+    configs = {cell.run_dir.parent.parent.name: plan.config_for(cell) for cell in plan.cells}
+    assert configs, "the FSDD rows are planned"
+    for folder, config in configs.items():
+        assert config["model_options"]["input_scale"] == 39, folder
+    assert configs["fsdd-ff"]["model_options"]["recurrent"] is False
+    assert configs["fsdd-nrr"]["model_options"] == {"recurrent": True, "sparseness": 0.5, "adaptive": True,
+                                                   "input_scale": 39}
+    assert plan.expected(plan.cells[0])["model_options"]["input_scale"] == 39
+    with pytest.raises(ValueError, match="only the entries of data_options and model_options"):
+        build_plan(get_table("nrr-table2"), out_root=tmp_path, seeds=1, epochs=2, lr_step=20, overrides={"lr.x": 1},
+                   load_data=False)

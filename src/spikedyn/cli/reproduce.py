@@ -115,7 +115,8 @@ def add_run_arguments(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--report-dir", default=None, help="where to write the report .md / .json (default: --out)")
     p.add_argument("--results", default=None, metavar="DIR", help="also copy the report into DIR (e.g. benchmarks/results)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training option for every cell, repeatable "
-                   "(e.g. hidden=32 for a quick try); existing cells with other values are not touched")
+                   "(e.g. hidden=32 for a quick try; model_options.input_scale=39 sets one entry of a dict-valued option "
+                   "and keeps the row's others); existing cells with other values are not touched")
     p.add_argument("--dry-run", action="store_true", help="print the plan (cells, their state, rows without data); train nothing")
     p.add_argument("--report-only", action="store_true", help="write the report from the run folders; train nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

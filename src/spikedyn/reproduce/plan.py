@@ -69,7 +69,7 @@ class Plan:
         """
         values = {"dataset": cell.dataset, "data_options": cell.data_options, "seed": cell.seed}
         values.update(cell.train_options)
-        values.update(self.overrides)
+        values = with_overrides(values, self.overrides)
         if self.lr_step is not None and uses_lr_step(values):
             values["lr_step"] = self.lr_step
         return values
@@ -81,12 +81,12 @@ class Plan:
         """Keyword arguments of the cell's :class:`~spikedyn.train.TrainConfig`."""
         if self.epochs is None or self.lr_step is None:
             raise ValueError("a plan built without epochs / lr_step can be reported but not run")
-        return {
+        return with_overrides({
             "dataset": cell.dataset, "data_root": self.data_root, "data_options": dict(cell.data_options),
             "neuron": cell.neuron, "seed": cell.seed, "epochs": self.epochs, "lr_step": self.lr_step,
             "out": str(cell.run_dir), "device": device, "progress": False,
-            **cell.train_options, **self.overrides,
-        }
+            **cell.train_options,
+        }, self.overrides)
 
 
 def constant_lr(options: dict) -> bool:
@@ -105,11 +105,35 @@ def _train_config_fields() -> set[str]:
     return {f.name for f in fields(TrainConfig)}
 
 
+def with_overrides(options: dict, overrides: dict) -> dict:
+    """``options`` with ``overrides`` applied (a copy): a plain key replaces the option, a dotted key
+    ``model_options.input_scale`` sets one entry of a dict-valued option, keeping its other entries."""
+    out = dict(options)
+    for key, value in overrides.items():
+        field_name, dot, entry = key.partition(".")
+        if dot:
+            out[field_name] = {**(out.get(field_name) or {}), entry: value}
+        else:
+            out[key] = value
+    return out
+
+
+#: TrainConfig fields holding a dict, whose entries ``--set NAME.KEY=VALUE`` may set one by one
+DICT_FIELDS = ("data_options", "model_options")
+
+
 def check_overrides(overrides: dict | None) -> dict:
-    """Validate extra :class:`~spikedyn.train.TrainConfig` values (e.g. ``{"hidden": 8}``)."""
+    """Validate extra :class:`~spikedyn.train.TrainConfig` values (e.g. ``{"hidden": 8}``, or
+    ``{"model_options.input_scale": 39}`` for one entry of a dict-valued option)."""
     overrides = dict(overrides or {})
     known = _train_config_fields()
-    unknown = sorted(set(overrides) - known)
+    dotted = sorted(k for k in overrides if "." in k and k.partition(".")[0] not in DICT_FIELDS)
+    if dotted:
+        raise ValueError(
+            f"{', '.join(dotted)}: only the entries of {' and '.join(DICT_FIELDS)} can be set one by one "
+            f"(NAME.KEY=VALUE); set other options whole (KEY=VALUE)"
+        )
+    unknown = sorted({k.partition(".")[0] for k in overrides} - known)
     if unknown:
         raise ValueError(f"unknown training option(s) {', '.join(unknown)}; options: {', '.join(sorted(known - set(RUNNER_FIELDS)))}")
     reserved = sorted(set(overrides) & set(RUNNER_FIELDS))
@@ -312,7 +336,7 @@ def describe_plan(plan: Plan) -> Iterable[str]:
         yield f"  paper's schedule: {t.paper_schedule}"
     if t.train_options:
         yield f"  every row: {options_text(t.train_options)}"
-    options = [{**t.row_options(rp.row), **plan.overrides} for rp in plan.rows]
+    options = [with_overrides(t.row_options(rp.row), plan.overrides) for rp in plan.rows]
     constant = bool(options) and all(constant_lr(o) for o in options)
     cosine = bool(options) and all(o.get("schedule") == "cosine" for o in options)
     gammas = sorted({o.get("lr_gamma", 0.1) for o in options}) or [0.1]

@@ -27,7 +27,7 @@ from typing import Sequence
 
 from ..analysis.capability import Capability, capability
 from .cells import Cell
-from .plan import Plan, RowPlan, constant_lr
+from .plan import Plan, RowPlan, constant_lr, with_overrides
 from .runner import RunSummary
 from .tables import SCORES, CheckSpec, RowSpec, TableSpec
 
@@ -333,7 +333,7 @@ def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
         "asked": {"seeds": plan.seeds, "epochs": plan.epochs, "lr_step": plan.lr_step, "overrides": plan.overrides,
                   "data_root": plan.data_root,
                   "constant_lr": bool(plan.rows) and all(
-                      constant_lr({**table.row_options(rp.row), **plan.overrides}) for rp in plan.rows)},
+                      constant_lr(with_overrides(table.row_options(rp.row), plan.overrides)) for rp in plan.rows)},
         "rows": rows, "cells": records, "checks": checks, "capability": _capabilities(table, rows),
     }
     if curves is not None:
