@@ -443,7 +443,12 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
                "run folder yet.  ")
     asked = doc["asked"]
     if asked["epochs"] is not None:
-        lr = "constant learning rate" if asked.get("constant_lr") else f"lr step {asked['lr_step']}"
+        if asked.get("constant_lr"):
+            lr = "constant learning rate"
+        elif asked["lr_step"] is None:
+            lr = "each run's own lr step"  # a report of the runs found, without --lr-step
+        else:
+            lr = f"lr step {asked['lr_step']}"
         out.append(f"Asked for: {len(asked['seeds'] or []) or 'the found'} seed(s), {asked['epochs']} epochs, "
                    f"{lr}" + (f", overrides {asked['overrides']}" if asked["overrides"] else "") + ".  ")
     out.append(f"Written {doc['generated']} from the run folders under `{doc['out_root']}/{doc['table']}`.")
