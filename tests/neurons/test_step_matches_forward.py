@@ -38,13 +38,9 @@ def step_through(layer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(spikes), torch.stack(v)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_stepping_equals_forward(kind):
-    """Spikes equal the fused forward's exactly, V the reference run's (input function applied once
-    over the sequence) to 1e-6; the input makes some but not all neurons fire, so a step that skips
-    or doubles the input function gives other spikes."""
-    layer = make_neuron(kind, N)
-    x = random_input()
+def assert_steps_like_forward(layer, x) -> None:
+    """Stepping ``layer`` through ``x`` gives exactly the forward's spikes (some but not all neurons fire)
+    and the reference run's V to 1e-6."""
     with torch.no_grad():
         spikes, v = step_through(layer, x)
         forward = layer(x)
@@ -52,6 +48,14 @@ def test_stepping_equals_forward(kind):
     assert 0 < forward.sum() < forward.numel()
     assert torch.equal(spikes, forward)
     torch.testing.assert_close(v, reference.traces["v"], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stepping_equals_forward(kind):
+    """Spikes equal the fused forward's exactly, V the reference run's (input function applied once
+    over the sequence) to 1e-6; the input makes some but not all neurons fire, so a step that skips
+    or doubles the input function gives other spikes."""
+    assert_steps_like_forward(make_neuron(kind, N), random_input())
 
 
 @pytest.mark.parametrize("kind", ["lif", "mdn"])
@@ -86,13 +90,7 @@ def test_stepping_the_nir_lif_equals_forward():
         decay=0.5 + 0.4 * torch.rand(N, generator=gen), gain=torch.ones(N), offset=torch.zeros(N),
         v_th=torch.full((N,), 1.0), v_reset=torch.zeros(N),
     )
-    x = random_input()
-    with torch.no_grad():
-        spikes, v = step_through(layer, x)
-        run = layer.run(x, record=True)
-    assert 0 < spikes.sum() < spikes.numel()
-    assert torch.equal(spikes, layer(x))
-    torch.testing.assert_close(v, run.traces["v"], atol=1e-6, rtol=0)
+    assert_steps_like_forward(layer, random_input())
 
 
 @pytest.mark.parametrize("recurrent", [True, False])
@@ -102,13 +100,7 @@ def test_stepping_the_nrr_cell_equals_forward(recurrent):
     torch.manual_seed(0)
     layer = RecurrentNRR(N, 5, recurrent=recurrent, mask_seed=1)
     x = random_input(scale=1.5)
-    with torch.no_grad():
-        spikes, v = step_through(layer, x)
-        forward = layer(x)
-        run = layer.run(x, record=True)
-    assert 0 < forward.sum() < forward.numel()
-    assert torch.equal(spikes, forward)
-    torch.testing.assert_close(v, run.traces["v"], atol=1e-6, rtol=0)
+    assert_steps_like_forward(layer, x)
     with pytest.raises(ValueError, match=r"one step's input \[B, 7\]"):
         layer.step(x, layer.initial_state(torch.zeros(B, 5)))
 
