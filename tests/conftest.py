@@ -1,5 +1,7 @@
 """Shared fixtures: where the real data sets live.
 
+Without a GPU, ``TRITON_INTERPRET=1`` is set for the whole run (the kernel tests of ``tests/kernels``).
+
 Tests that read real files use ``data_root``: ``$SPIKEDYN_DATA`` if set, else the folder
 ``shared/data`` beside the repository (where CI keeps it); they skip with the reason when
 neither exists.
@@ -11,6 +13,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Without a GPU the Triton kernels (spikedyn.kernels) run in Triton's interpreter; it is chosen when
+# Triton is first imported, so it is set here, before any test imports it.  On a GPU they run on the device.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 

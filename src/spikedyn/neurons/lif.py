@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..surrogate import ATan, RectWindow, Surrogate, heaviside
 from typing import Sequence
 
+from ..kernels import use_triton
 from .base import NeuronLayer
 
 
@@ -136,6 +137,10 @@ class DecayLIF(NeuronLayer):
         return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
+        if use_triton(current, self.surrogate):
+            from ..kernels.triton_neurons import DecayLIFTriton
+
+            return DecayLIFTriton.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
         return _DecayLIFSequence.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
 
     def extra_repr(self) -> str:
@@ -296,6 +301,10 @@ class ParametricLIF(NeuronLayer):
 
     def fast_sequence(self, current: Tensor) -> Tensor:
         k = torch.sigmoid(self.a).to(current.dtype)
+        if use_triton(current, self.surrogate):
+            from ..kernels.triton_neurons import PLIFTriton
+
+            return PLIFTriton.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state)
         return _PLIFSequence.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state)
 
     def extra_repr(self) -> str:

@@ -26,6 +26,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..kernels import use_triton
 from ..surrogate import RectWindow, Surrogate
 from .base import RUNAWAY_LIMIT, NeuronLayer
 
@@ -239,6 +240,10 @@ class SecondOrder(NeuronLayer):
 
     def fast_sequence(self, current: Tensor) -> Tensor:
         theta = self.theta_for(current.shape[1], current.dtype)
+        if use_triton(current, self.surrogate):
+            from ..kernels.triton_neurons import SecondOrderTriton
+
+            return SecondOrderTriton.apply(current, theta, self.v0, self.u0, self.v_th, self.surrogate, self.watch_state)
         keep_u = theta.requires_grad and torch.is_grad_enabled()
         return _SecondOrderSequence.apply(
             current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state

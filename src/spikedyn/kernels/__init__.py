@@ -1,0 +1,97 @@
+"""Which implementation runs a neuron layer's whole-window fast path.
+
+Two back ends compute the same thing:
+
+* ``torch``: the hand-written PyTorch time loops of :mod:`spikedyn.neurons` (a few in-place
+  tensor operations per step), the CPU path;
+* ``triton``: one fused kernel per direction and layer (:mod:`spikedyn.kernels.triton_neurons`):
+  the forward keeps the membrane state in registers over all T steps and writes only the spikes
+  and what backward needs; the backward runs the recursion through time in registers and writes
+  the input's gradient (and per-element partial sums for the learnable dynamics).
+
+The choice is automatic by device: a float32 CUDA tensor goes to Triton when it is importable
+(it ships with PyTorch's CUDA builds), everything else to the torch loops.  ``SPIKEDYN_KERNELS``
+overrides it for the process: ``torch`` never uses Triton; ``triton`` uses it also for CPU tensors,
+which only works under Triton's interpreter (``TRITON_INTERPRET=1`` set before Triton is first
+imported) and is how the test suite checks the kernels' logic without a GPU.  :func:`backend`
+does the same for a block of code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from ..surrogate import ATan, RectWindow, Sigmoid, Surrogate
+
+#: surrogate classes compiled into the Triton kernels (others run the torch loops)
+TRITON_SURROGATES = (RectWindow, ATan, Sigmoid)
+BACKENDS = ("auto", "torch", "triton")
+_forced: str | None = None
+
+
+def triton_importable() -> bool:
+    """True when the ``triton`` package can be imported (it is not imported here)."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def interpreter_mode() -> bool:
+    """True when Triton kernels run in its CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+
+
+def selected_backend() -> str:
+    """The back end chosen for this process: :func:`backend`'s, else ``$SPIKEDYN_KERNELS``, else ``auto``."""
+    choice = _forced or os.environ.get("SPIKEDYN_KERNELS", "auto").lower()
+    if choice not in BACKENDS:
+        raise ValueError(f"SPIKEDYN_KERNELS={choice!r} is not a kernel back end; choose one of {', '.join(BACKENDS)}")
+    return choice
+
+
+def use_triton(x: Tensor, surrogate: Surrogate | None = None) -> bool:
+    """Whether a fast path fed ``x`` (with ``surrogate``) runs the Triton kernels.
+
+    ``auto``: ``x`` is a float32 CUDA tensor and Triton is importable.  ``triton``: any float32
+    tensor (a CPU tensor needs the interpreter: a clear error otherwise).  ``torch``: never.
+    Other dtypes (float64; bf16 is lifted to float32 by the neurons first) and surrogates without
+    a compiled kind (:data:`TRITON_SURROGATES`) always take the torch loops.
+    """
+    choice = selected_backend()
+    if choice == "torch" or x.dtype != torch.float32:
+        return False
+    if surrogate is not None and type(surrogate) not in TRITON_SURROGATES:
+        return False
+    if choice == "auto":
+        return x.is_cuda and triton_importable()
+    if not triton_importable():
+        raise RuntimeError(
+            "the Triton kernel back end was requested (SPIKEDYN_KERNELS=triton) but Triton is not installed: "
+            "pip install triton, or unset SPIKEDYN_KERNELS"
+        )
+    if not x.is_cuda and not interpreter_mode():
+        raise RuntimeError(
+            "the Triton kernels got a CPU tensor: on a machine without a GPU they run only in Triton's interpreter; "
+            "set TRITON_INTERPRET=1 before the first import of triton, or use SPIKEDYN_KERNELS=torch"
+        )
+    return True
+
+
+@contextlib.contextmanager
+def backend(name: str) -> Iterator[None]:
+    """Run the enclosed code with the fast paths on back end ``name`` (``auto``, ``torch``, ``triton``)."""
+    global _forced
+    if name not in BACKENDS:
+        raise ValueError(f"unknown kernel back end {name!r}; choose one of {', '.join(BACKENDS)}")
+    previous, _forced = _forced, name
+    try:
+        yield
+    finally:
+        _forced = previous
+
+
+__all__ = ["BACKENDS", "TRITON_SURROGATES", "backend", "interpreter_mode", "selected_backend", "triton_importable", "use_triton"]
