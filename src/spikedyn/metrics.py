@@ -56,15 +56,16 @@ class Accuracy(Metric):
         self.total = 0
 
     def update(self, rate: Tensor, target: Tensor) -> None:
+        # the count stays a tensor on the outputs' device: no host round trip per batch on a GPU
         pred = rate.argmax(1)
         if target.dim() == 1:
-            self.correct += int((pred == target).sum())
+            self.correct = (pred == target).sum() + self.correct
         else:
-            self.correct += int(target.gather(1, pred.unsqueeze(1)).gt(0).sum())
+            self.correct = target.gather(1, pred.unsqueeze(1)).gt(0).sum() + self.correct
         self.total += len(target)
 
     def value(self) -> float:
-        return self.correct / max(self.total, 1)
+        return int(self.correct) / max(self.total, 1)
 
 
 class NETtalkCosine(Metric):
@@ -109,9 +110,9 @@ class FrameAccuracy(Metric):
         pred = scores.argmax(2)  # [B, T]
         if target.dim() == 1:  # one class per sample, repeated at every step
             hit = pred == target.unsqueeze(1)
-            self.frames_correct += int(hit.sum())
+            self.frames_correct = hit.sum() + self.frames_correct  # tensors on the scores' device: no host sync
             self.frames += hit.numel()
-            self.sample_sum += int((scores.sum(1).argmax(1) == target).sum())
+            self.sample_sum = (scores.sum(1).argmax(1) == target).sum().double() + self.sample_sum
             self.samples += len(target)
             return
         if target.shape != pred.shape:
@@ -122,17 +123,18 @@ class FrameAccuracy(Metric):
         valid = target >= 0
         hit = (pred == target) & valid
         counts = valid.sum(1)
-        self.frames_correct += int(hit.sum())
-        self.frames += int(counts.sum())
+        self.frames_correct = hit.sum() + self.frames_correct
+        self.frames = counts.sum() + self.frames
         some = counts > 0
-        self.sample_sum += float((hit.sum(1)[some].double() / counts[some].double()).sum())
-        self.samples += int(some.sum())
+        per_sample = hit.sum(1).double() / counts.clamp(min=1).double()  # 0 where a sample has no valid frame
+        self.sample_sum = per_sample.sum() + self.sample_sum
+        self.samples = some.sum() + self.samples
 
     def value(self) -> float:
-        return self.frames_correct / max(self.frames, 1)
+        return int(self.frames_correct) / max(int(self.frames), 1)
 
     def extras(self) -> dict[str, float]:
-        return {"sample_accuracy": self.sample_sum / max(self.samples, 1)}
+        return {"sample_accuracy": float(self.sample_sum) / max(int(self.samples), 1)}
 
 
 METRICS: dict[str, Callable[..., Metric]] = {

@@ -73,7 +73,7 @@ from .models import MDNNet
 from .readout import frame_batch, readout_of
 from .models.registry import build_model as build_registered_model
 from .models.registry import model_entry, rebuild_model
-from .neurons.base import label_neuron_layers
+from .neurons.base import label_neuron_layers, read_deferred_state_checks
 from .tensorboard_log import TENSORBOARD_DIR, TensorBoardLog, log_formats, require_tensorboard, tap_firing_rates
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
@@ -290,9 +290,41 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+#: the progress bar's running loss is refreshed every this many batches (each refresh reads it from the device)
+POSTFIX_EVERY = 20
+
+
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """dtype of the running sums of a loss over an epoch: float64, except on MPS, which has none."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def epoch_generator(seed: int, epoch: int, purpose: int = 0) -> torch.Generator:
     """The generator for one epoch's randomness (0: shuffling/encoding, 1: evaluation)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7 + purpose)
+
+
+#: a data set is kept on the GPU when all of a split's tensors take at most this share of its free memory
+RESIDENT_SHARE = 0.25
+
+
+def fits_on_device(tensors: tuple[Tensor, ...], device: torch.device) -> bool:
+    """Whether ``tensors`` may live on ``device`` for the whole run: a CUDA device with at least
+    ``1 / RESIDENT_SHARE`` times their size free (the rest is the training's own memory)."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return sum(t.numel() * t.element_size() for t in tensors) <= RESIDENT_SHARE * free
+
+
+def device_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """The generator the encoder draws from on ``device``: ``generator`` itself on the CPU; on another
+    device a generator there, seeded by one draw from ``generator`` (so the encoding is reproducible
+    per seed, epoch and device, and the uniform draws never cross to the host)."""
+    if device.type == "cpu":
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 class Batcher:
@@ -308,6 +340,7 @@ class Batcher:
         self.dataset = dataset
         self.steps = config.steps
         self.device = device
+        self._resident: dict[str, tuple[Tensor, ...] | None] = {}  # splits copied to the GPU once
         self.encoder = make_encoder(config.encoder or dataset.encoder, config.alpha)
         # sequence data is fed as stored unless an encoder is asked for (e.g. Bernoulli spikes from
         # TIDigits band energies, spec mdn.md section 3 [A] option)
@@ -322,35 +355,51 @@ class Batcher:
                 f"{dataset.name} stores {dataset.steps} steps per sample; --steps {config.steps} asks for more"
             )
 
-    def batches(self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool):
+    def split_tensors(self, split: str) -> tuple[Tensor, ...]:
+        """A split's tensors, on the training device when they fit there (:func:`fits_on_device`), else
+        where the data set keeps them (each batch is then copied over)."""
         tensors = getattr(self.dataset, split).tensors
+        if self.device.type == "cpu":
+            return tensors
+        if split not in self._resident:
+            self._resident[split] = (
+                tuple(t.to(self.device) for t in tensors) if fits_on_device(tensors, self.device) else None
+            )
+        return self._resident[split] or tensors
+
+    def batches(self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool):
+        """``(x [T, B, ...], y)`` batches of a split on the training device.
+
+        ``generator`` (a CPU generator) draws the order and the augmentations; on a GPU the encoder
+        draws from a generator on the device seeded from it (:func:`device_generator`), so that a
+        batch is encoded where it is used, and a run is reproducible per seed and device.
+        """
+        tensors = self.split_tensors(split)
         x_all, y_all = tensors[:2]
         lengths = tensors[2] if self.frames and len(tensors) > 2 else None
         n = len(x_all)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        order = order.to(x_all.device)
+        encoding = device_generator(generator, self.device)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             x, y = x_all[idx], y_all[idx]
             if self.frames:  # cut to the batch's longest sequence, padded frames labelled PAD_LABEL
                 x, y = frame_batch(x, y, None if lengths is None else lengths[idx], self.steps)
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.augmentation is not None:
                 x = self.augmentation(x, split == "train", generator)
-            yield self.encode(x, generator), y
+            yield self.encode(x, encoding), y
 
     def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """``x`` encoded on its own device with ``generator`` (which must live there)."""
         if self.dataset.kind == "sequence":
             seq = to_time_major(x[:, : self.steps].float())
             if self.sequence_encoder is None:
                 return seq
             # x_t = 1[p_t > alpha u_t]: one fresh draw per step and value (the encoder's T = 1)
-            if seq.device.type == "cpu":
-                return self.sequence_encoder(seq, 1, generator=generator)[0]
-            return self.sequence_encoder(seq.cpu(), 1, generator=generator)[0].to(seq.device)
-        if x.device.type == "cpu":
-            return self.encoder(x, self.steps, generator=generator)
-        # keep the encoding randomness on the CPU generator for reproducibility across devices
-        return self.encoder(x.cpu(), self.steps, generator=generator).to(x.device)
+            return self.sequence_encoder(seq, 1, generator=generator)[0]
+        return self.encoder(x, self.steps, generator=generator)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         return math.ceil(len(getattr(self.dataset, split)) / batch_size)
@@ -434,10 +483,11 @@ def evaluate(
             out = model(x[:, rows] if ctx.enabled else x)
         mine = y[rows]
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
-        loss_sum += float(readout.loss_fn(config.loss, target)(out.spikes, target.values)) * count
+        loss = readout.loss_fn(config.loss, target)(out.spikes, target.values)
+        loss_sum = loss.to(sum_dtype(loss.device)) * count + loss_sum  # summed on the device: no sync per batch
         metric.update(ctx.gather_rows(readout.scores(out)[:count], len(y)), y)
         total += len(y)
-    loss_sum = ctx.sum([loss_sum], batcher.device)[0]
+    loss_sum = ctx.sum([float(loss_sum)], batcher.device)[0]
     model.train()
     return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras()}
 
@@ -800,8 +850,8 @@ class Trainer:
             dynamic_ncols=True,
         )
         metric = self.readout.metric(self.dataset, cfg.batch_size)
-        total, loss_sum = 0, 0.0
-        part_sums: dict[str, float] = {}  # the rule's other terms (reward propagation: one per tap)
+        total, batch = 0, 0
+        part_sums: dict[str, float | Tensor] = {}  # the read-out loss and the rule's other terms (BRP: one per tap)
         ctx = self.dist
         for x, y in bar:
             n = len(y)
@@ -822,19 +872,23 @@ class Trainer:
             else:
                 result.total.backward()
             self.optimizer.step()
-            names = list(result.parts)
-            sums = ctx.sum([result.parts[k].item() * count for k in names], self.device)
-            for name, value in zip(names, sums):
-                if name == "readout":
-                    loss_sum += value
-                else:
+            if ctx.enabled:  # summed over the processes every batch
+                names = list(result.parts)
+                sums = ctx.sum([result.parts[k].item() * count for k in names], self.device)
+                for name, value in zip(names, sums):
                     part_sums[name] = part_sums.get(name, 0.0) + value
+            else:  # summed on the device: no host round trip per batch on a GPU
+                for name, value in result.parts.items():
+                    part_sums[name] = value.detach().to(sum_dtype(value.device)) * count + part_sums.get(name, 0.0)
             metric.update(ctx.gather_rows(self.readout.scores(out).detach()[:count], n), y)
             total += n
-            bar.set_postfix(loss=f"{loss_sum / total:.4f}", refresh=False)
-        summary = {"loss": loss_sum / total, "accuracy": metric.value(), **metric.extras()}
-        if part_sums:
-            summary["parts"] = {name: value / total for name, value in part_sums.items()}
+            batch += 1
+            if batch % POSTFIX_EVERY == 0:  # one read of the running loss every few batches
+                bar.set_postfix(loss=f"{float(part_sums['readout']) / total:.4f}", refresh=False)
+        sums = {name: float(value) / total for name, value in part_sums.items()}
+        summary = {"loss": sums.pop("readout"), "accuracy": metric.value(), **metric.extras()}
+        if sums:
+            summary["parts"] = sums
         return summary
 
     def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
@@ -886,6 +940,7 @@ class Trainer:
             train = self.train_epoch(epoch)
             test = evaluate(self.model, self.batcher, self.config, "test", epoch, self.dist)
             val = evaluate(self.model, self.batcher, self.config, "val", epoch, self.dist) if self.dataset.val is not None else None
+            read_deferred_state_checks(self.model)  # a GPU run's membrane checks, read once per epoch
             lrs = [g["lr"] for g in self.optimizer.param_groups]
             self.scheduler.step()
             record = {

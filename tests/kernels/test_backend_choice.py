@@ -56,3 +56,30 @@ def test_missing_triton_is_a_clear_error_when_asked_for(monkeypatch):
     assert not kernels.use_triton(torch.zeros(2, 3))  # auto: the torch loops, silently
     with kernels.backend("triton"), pytest.raises(RuntimeError, match="Triton is not installed: pip install triton"):
         DecayLIF()(torch.zeros(3, 2, 4))
+
+
+def test_a_deferred_state_check_warns_at_a_later_call(monkeypatch):
+    """On a GPU the membrane check is read at a later call (no host wait); forced here on the CPU."""
+    from spikedyn.neurons.base import NeuronStateWarning, read_deferred_state_checks
+
+    layer = DecayLIF()
+    monkeypatch.setattr(type(layer), "defer_watch", lambda self, healthy: True)
+    bad = torch.zeros(3, 2, 4)
+    bad[1, 0, 0] = float("inf")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(bad)  # queued, not read yet
+    with pytest.warns(NeuronStateWarning, match="at the end of a recent call is non-finite"):
+        layer(torch.zeros(3, 2, 4))  # reads the earlier call's check
+    layer2 = DecayLIF()
+    monkeypatch.setattr(type(layer2), "defer_watch", lambda self, healthy: True)
+    layer2(bad)
+    with pytest.warns(NeuronStateWarning, match="V at the end of a recent call"):
+        read_deferred_state_checks(torch.nn.Sequential(layer2))
+    layer3 = DecayLIF()
+    layer3(torch.zeros(3, 2, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_deferred_state_checks(torch.nn.Sequential(layer3))  # nothing pending, nothing wrong

@@ -26,7 +26,9 @@ operation would: a float64 layer fed float32 input returns float64 spikes, and t
 reference paths agree on the dtype.
 
 State watch: after every call (not every step) the layer looks at its membrane state at the
-end of the window (one reduction per state field).  A non-finite value (NaN or inf input, or
+end of the window (one reduction per state field).  On a GPU the result is read at a later call,
+once the device has it, so that the host never waits for the device (the warning then cannot
+name the step; :func:`read_deferred_state_checks` reads what is pending).  A non-finite value (NaN or inf input, or
 an overflow), or for families that can run away by themselves (the 2nd-order neurons with
 ``theta_a < 0``, e.g. 2nd-SDS) a magnitude above :data:`RUNAWAY_LIMIT`, gives one
 :class:`NeuronStateWarning` per layer naming the layer and the first step where it happened
@@ -216,7 +218,12 @@ class NeuronLayer(nn.Module):
             checks = [
                 (torch.isfinite(v).all() if limit is None else (v.abs() <= limit).all()) for v in last.values()
             ]
-            if bool(torch.stack(checks).all()):
+            healthy = torch.stack(checks).all()
+            if self.defer_watch(healthy):
+                self._read_deferred(wait=False)
+                self._defer(healthy, last)
+                return
+            if bool(healthy):
                 return
             steps = {}
             for name, trace in (traces() if traces is not None else {}).items():
@@ -243,6 +250,50 @@ class NeuronLayer(nn.Module):
                 f"there are meaningless. Use fewer time steps (--steps) or a neuron whose dynamics stay bounded"
             )
         warnings.warn(f"{self.describe()}: membrane state {where}: {why}.", NeuronStateWarning, stacklevel=2)
+
+    def defer_watch(self, healthy: Tensor) -> bool:
+        """Whether the state check is read later instead of now: on a GPU, reading it at once would make
+        the host wait for the device at every call (see :meth:`_defer`)."""
+        return healthy.device.type == "cuda"
+
+    def _defer(self, healthy: Tensor, last: dict[str, Tensor]) -> None:
+        """Queue the check's copy to the host and read it at a later call, once the device is done with it.
+
+        The warning then names the layer and the state fields but not the step (the trajectories are gone);
+        :func:`read_deferred_state_checks` reads what is still pending (the trainer, after every epoch).
+        """
+        if healthy.device.type == "cuda":
+            flag = torch.empty((), dtype=torch.bool, pin_memory=True)
+            flag.copy_(healthy, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        else:  # another device (or a test on the CPU): the flag is read when asked for
+            flag, event = healthy, None
+        self._pending_check = (flag, event, tuple(last))
+
+    def _read_deferred(self, wait: bool) -> None:
+        """Warn if a deferred check failed; ``wait=False`` skips a check the device has not finished."""
+        pending = getattr(self, "_pending_check", None)
+        if pending is None or self._state_warned:
+            return
+        flag, event, names = pending
+        if event is not None and not wait and not event.query():
+            return
+        if event is not None:
+            event.synchronize()
+        self._pending_check = None
+        if bool(flag):
+            return
+        self._state_warned = True
+        warnings.warn(
+            f"{self.describe()}: membrane state {', '.join(n.upper() for n in names)} at the end of a recent call "
+            f"is non-finite or beyond {self.runaway_limit if self.runaway_limit is not None else 'the finite range'} "
+            f"(checked without stopping the GPU, so the step is not known; rerun the batch on the CPU to find it). "
+            f"Non-finite input or an overflow, or dynamics that grow without bound over long windows (a 2nd-order "
+            f"neuron with theta_a < 0): spikes and gradients there are meaningless.",
+            NeuronStateWarning,
+            stacklevel=3,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes ``[T, B, ...]`` for synaptic input ``x`` of the same shape."""
@@ -307,6 +358,14 @@ class NeuronLayer(nn.Module):
     def extra_repr(self) -> str:
         shape = f"shape={self.shape}, " if self.shape is not None else ""
         return f"{shape}input_fn={self.input_fn}, fast={self.fast}"
+
+
+def read_deferred_state_checks(model: nn.Module) -> None:
+    """Read every neuron layer's pending state check (GPU runs defer them, see
+    :meth:`NeuronLayer.watch_state`), waiting for the device; warns as the check would have."""
+    for module in model.modules():
+        if isinstance(module, NeuronLayer):
+            module._read_deferred(wait=True)
 
 
 def label_neuron_layers(model: nn.Module) -> None:
