@@ -90,3 +90,20 @@ def test_brp_cost_benchmark_smoke(capsys, tmp_path):
     args = module.parse_args(["--batch", "3", "--steps", "2", "--threads", "1"])
     probe = module.cpu_memory("fsdd-1d", "brp", args)
     assert probe["peak_step_mib"] is None or probe["peak_step_mib"] >= 0
+
+
+def test_gpu_benchmark_smoke_on_cpu(capsys):
+    """The GPU benchmark's code path (workload nets, shared weights, interleaved steps) runs on the CPU;
+    every spikedyn variant computes the same spikes as decay-LIF where it is the same neuron."""
+    module = load("speed_gpu")
+    report = module.main(["--device", "cpu", "--quick", "--workloads", "mlp-small",
+                          "--variants", "floor,spikedyn-lif,spikedyn-lif-torch,spikedyn-mdn"])
+    results = report["workloads"]["mlp-small"]["results"]
+    assert set(results) == {"floor", "spikedyn-lif", "spikedyn-lif-torch", "spikedyn-mdn"}
+    assert results["floor"]["x_floor"] == 1.0 and all(s["n"] == 3 for s in results.values())
+    # the same weights and input: both back ends of decay-LIF fire alike, and the neurons fire at all
+    assert results["spikedyn-lif"]["output_rate"] == results["spikedyn-lif-torch"]["output_rate"] > 0
+    out = capsys.readouterr().out
+    assert "wall-clock timing (not a GPU: a smoke run)" in out and "| spikedyn-mdn |" in out
+    with pytest.raises(SystemExit, match="unknown workload"):
+        module.main(["--device", "cpu", "--quick", "--workloads", "mlp-huge"])
