@@ -19,8 +19,10 @@ Nothing here is written by hand twice, so nothing here can go stale:
 
 from __future__ import annotations
 
+import ast
 import html
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import re
@@ -61,8 +63,19 @@ def api_path(module: str, is_package: bool) -> str:
     return "/".join(["api", *parts, "index.md"]) if is_package else "/".join(["api", *parts]) + ".md"
 
 
+def module_docstring(module: str) -> str:
+    """The module's docstring; read from its source when importing it needs an optional package that is
+    missing (``spikedyn.kernels.triton_neurons`` imports Triton)."""
+    try:
+        return inspect.getdoc(importlib.import_module(module)) or ""
+    except ModuleNotFoundError:
+        spec = importlib.util.find_spec(module)
+        tree = ast.parse(Path(spec.origin).read_text())
+        return inspect.cleandoc(ast.get_docstring(tree) or "")
+
+
 def summary(module: str) -> str:
-    doc = inspect.getdoc(importlib.import_module(module)) or ""
+    doc = module_docstring(module)
     first = doc.strip().split("\n\n")[0].replace("\n", " ")
     return re.sub(r":(?:py:)?\w+:`~?\.?([^`]+)`", r"``\1``", first)
 
