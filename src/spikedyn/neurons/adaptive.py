@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..kernels import use_triton
 from ..surrogate import RectWindow, Surrogate
 from ..precision import lift_to_float32
 from .base import NeuronRun
@@ -438,6 +439,10 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
         w = self.recurrent_weight()
         b = None if self.fc_r is None else self.fc_r.bias
         with torch.autocast(zf.device.type, enabled=False):
+            if use_triton(zf, self.surrogate):  # float32 on a GPU: the fused kernels (spikedyn.kernels)
+                from ..kernels.triton_nrr import NRRTriton
+
+                return NRRTriton.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
             return _NRRSequence.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
