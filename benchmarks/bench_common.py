@@ -6,9 +6,12 @@ The scripts import it as a sibling module (``sys.path`` gets their folder first)
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -122,6 +125,62 @@ def library_versions(names=("snntorch", "spikingjelly")) -> dict[str, str | None
         except PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+# ---------------------------------------------------------------------------------------
+# Peak resident memory of one step (in a fresh process)
+# ---------------------------------------------------------------------------------------
+def _proc_status_kb(key: str) -> int | None:
+    try:
+        match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+def _reset_high_water_mark() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+def fresh_process_allocator():
+    """Fix glibc's thresholds (every block above 64 KiB mmapped, trimmed at 128 KiB) so that a step's
+    peak shows in the resident set and is given back after it; returns libc (None where unavailable)."""
+    libc = _libc()
+    if libc is not None and sys.platform.startswith("linux"):
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: fixed, so every block > 64 KiB is mmapped
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+    return libc
+
+
+def peak_step_memory(step, libc, warmup: int = 2, repeats: int = 3) -> dict:
+    """Peak resident memory of one call of ``step`` above the memory held before it (MiB): ``VmHWM``
+    after the call minus ``VmRSS`` before it, high-water mark reset first; median of ``repeats`` calls
+    after ``warmup`` ones.  Call it in a fresh process set up by :func:`fresh_process_allocator`."""
+    import statistics
+
+    for _ in range(warmup):
+        step()
+    peaks = []
+    for _ in range(repeats):
+        if libc is not None:
+            libc.malloc_trim(0)
+        before = _proc_status_kb("VmRSS")
+        if before is None or not _reset_high_water_mark():
+            return {"peak_step_mib": None, "method": "unavailable: needs Linux /proc/self/clear_refs"}
+        step()
+        peaks.append((_proc_status_kb("VmHWM") - before) / 1024)
+    return {"peak_step_mib": statistics.median(peaks), "peaks_mib": peaks,
+            "method": f"fresh process, mmap threshold 64 KiB, VmHWM - VmRSS of one step (median of {repeats})"}
 
 
 # ---------------------------------------------------------------------------------------

@@ -45,12 +45,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import ctypes.util
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -249,56 +246,16 @@ def firing(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # Peak memory of one step
 # ---------------------------------------------------------------------------------------------
-def _proc_status_kb(key: str) -> int | None:
-    try:
-        match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
-
-
-def _libc():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-def _reset_high_water_mark() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def probe_cpu_memory(args: argparse.Namespace) -> dict:
     """In a fresh process: peak resident memory of one step above the memory held before it (MiB)."""
-    libc = _libc()
-    if libc is not None and sys.platform.startswith("linux"):
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: fixed, so every block > 64 KiB is mmapped
-        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+    libc = bench.fresh_process_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
     net, name = args.probe.split(":")
     base, x, target = make_workload(net, args.batch, args.steps, args.input_rate, args.seed, torch.device("cpu"), args.weight_gain)
     variant = Variant(name, base, x, target)
     del base
-    for _ in range(2):
-        variant.step()
-    peaks = []
-    for _ in range(3):
-        if libc is not None:
-            libc.malloc_trim(0)
-        before = _proc_status_kb("VmRSS")
-        if before is None or not _reset_high_water_mark():
-            return {"peak_step_mib": None, "method": "unavailable: needs Linux /proc/self/clear_refs"}
-        variant.step()
-        peaks.append((_proc_status_kb("VmHWM") - before) / 1024)
-    return {"peak_step_mib": statistics.median(peaks), "peaks_mib": peaks,
-            "method": "fresh process, mmap threshold 64 KiB, VmHWM - VmRSS of one step (median of 3)"}
+    return bench.peak_step_memory(variant.step, libc)
 
 
 def cpu_memory(net: str, name: str, args: argparse.Namespace) -> dict:
