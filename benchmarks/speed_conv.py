@@ -57,6 +57,10 @@ NEURONS = {
     "spikingjelly": "ParametricLIFNode(init_tau=2, decay_input=True, v_threshold=1, v_reset=0, detach_reset=True, "
                     "ATan(2)), multi-step; batch norm over T*B",
     "floor": "no neuron; batch norm over T*B",
+    "spikedyn-lif": "decay-LIF (identity input, reset flag differentiated) in place of PLIF, fused",
+    "spikedyn-lif-tau": "fixed-tau LIF (tau 2) in place of PLIF, fused",
+    "spikedyn-2nd-fs": "MDN 2nd-FS meta neuron (frozen theta, sigmoid input) in place of PLIF, fused",
+    "spikedyn-mdn": "MDN 2nd-order neuron with learnable per-neuron theta in place of PLIF, fused",
 }
 
 
@@ -64,10 +68,10 @@ NEURONS = {
 # The networks: [T, B, 1, 28, 28] -> output [T, B, 10]; ``weights()`` lists conv1, conv2, fc1, fc2.
 # ---------------------------------------------------------------------------------------
 class SpikedynPLIF(nn.Module):
-    def __init__(self, fast: bool = True) -> None:
+    def __init__(self, fast: bool = True, neuron: str = "plif") -> None:
         super().__init__()
         self.net = PLIFNet(SHAPE, CLASSES, channels=CHANNELS, n_conv=1, n_down=2, fc=(HIDDEN,), dropout=0.0,
-                           voting=1, static=False, fast=fast)
+                           voting=1, static=False, fast=fast, neuron=neuron)
         self.hidden = None
 
     def weights(self):
@@ -145,6 +149,11 @@ def make_spikingjelly() -> nn.Module:
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "spikedyn-plif": SpikedynPLIF,
     "spikedyn-plif-reference": lambda: SpikedynPLIF(fast=False),
+    # the other neuron families in the same net (issue #10's CPU conv targets; not in the default list)
+    "spikedyn-lif": lambda: SpikedynPLIF(neuron="lif-identity"),
+    "spikedyn-lif-tau": lambda: SpikedynPLIF(neuron="lif-tau"),
+    "spikedyn-2nd-fs": lambda: SpikedynPLIF(neuron="2nd-fs"),
+    "spikedyn-mdn": lambda: SpikedynPLIF(neuron="mdn"),
     "spikingjelly": make_spikingjelly,
     "floor": Floor,
 }
@@ -186,7 +195,7 @@ def sanity(variants: dict[str, nn.Module], x: torch.Tensor, target: torch.Tensor
                 round(float(out.float().mean()), 4)]
             if min(entry["rates"]) == 0.0:
                 print(f"WARNING: a layer of {name} does not spike: {entry['rates']}")
-        if isinstance(model, SpikedynPLIF):
+        if name == OURS:
             entry["output_equal_to_reference"] = float((out == ref_out).float().mean())
             entry["grad_max_rel_diff_vs_reference"] = bench.max_rel_grad_diff(model, ref_grads)
         model.zero_grad(set_to_none=True)
