@@ -133,3 +133,20 @@ def test_a_training_step_of_the_mdn_net_is_the_same_on_both_back_ends():
         tri = grads()
     for r, t in zip(ref, tri):
         torch.testing.assert_close(t, r, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["decay-lif", "plif-paper-reset-gradient", "mdn"])
+@pytest.mark.parametrize("steps, neurons", [(1, 5), (2, 1)])
+def test_kernel_edge_sizes(name, steps, neurons):
+    """One time step, or one neuron (sizes the compiler may treat as constants)."""
+    x = scale_of(name) * torch.randn(steps, 4, neurons, generator=torch.Generator().manual_seed(4)) + 0.6
+    layer = CASES[name](neurons).to(DEVICE)
+    with kernels.backend("triton"):
+        xt = x.to(DEVICE).requires_grad_()
+        st = layer(xt)
+        st.sum().backward()
+    xr = x.to(DEVICE).requires_grad_()
+    sr = layer.run(xr).spikes
+    sr.sum().backward()
+    assert torch.equal(st, sr)
+    torch.testing.assert_close(xt.grad, xr.grad, rtol=1e-5, atol=1e-6)

@@ -96,13 +96,13 @@ def _decay_lif_forward(i_ptr, v_ptr, s_ptr, N, T, decay, v_th, BLOCK: tl.constex
 
 @triton.jit
 def _decay_lif_backward(
-    gs_ptr, v_ptr, gi_ptr, N, T, decay, v_th,
+    gs_ptr, v_ptr, gi_ptr, N, T, last, decay, v_th,
     KIND: tl.constexpr, P0, P1, DETACH_RESET: tl.constexpr, BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     g_next = tl.zeros([BLOCK], dtype=tl.float32)  # dL/dV_{t+1}
-    base = offs.to(tl.int64) + (T - 1).to(tl.int64) * N
+    base = offs.to(tl.int64) + last  # last = (T - 1) N, 64-bit from the host
     for _ in range(T):
         v = tl.load(v_ptr + base, mask=mask, other=0.0)
         gs = tl.load(gs_ptr + base, mask=mask, other=0.0)
@@ -141,7 +141,7 @@ class DecayLIFTriton(torch.autograd.Function):
         grad_i = torch.empty_like(v)
         kind, p0, p1 = _surrogate_args(ctx.surrogate)
         _decay_lif_backward[_grid(n)](
-            grad_s.contiguous(), v, grad_i, n, T, ctx.decay, ctx.v_th, kind, p0, p1, ctx.detach_reset, BLOCK=BLOCK
+            grad_s.contiguous(), v, grad_i, n, T, (T - 1) * n, ctx.decay, ctx.v_th, kind, p0, p1, ctx.detach_reset, BLOCK=BLOCK
         )
         return grad_i, None, None, None, None, None
 
@@ -174,7 +174,7 @@ def _plif_forward(
 
 @triton.jit
 def _plif_backward(
-    gs_ptr, d_ptr, h_ptr, k_ptr, gx_ptr, gk_ptr, N, T, v_th, v_reset,
+    gs_ptr, d_ptr, h_ptr, k_ptr, gx_ptr, gk_ptr, N, T, last, v_th, v_reset,
     KIND: tl.constexpr, P0, P1, DETACH_RESET: tl.constexpr, NEED_K: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -183,7 +183,7 @@ def _plif_backward(
     k = tl.load(k_ptr)
     g_h_next = tl.zeros([BLOCK], dtype=tl.float32)  # dL/dH_{t+1}
     acc = tl.zeros([BLOCK], dtype=tl.float32)  # dL/dk per neuron, summed over the steps
-    base = offs.to(tl.int64) + (T - 1).to(tl.int64) * N
+    base = offs.to(tl.int64) + last  # last = (T - 1) N, 64-bit from the host
     for _ in range(T):
         h = tl.load(h_ptr + base, mask=mask, other=0.0)
         gs = tl.load(gs_ptr + base, mask=mask, other=0.0)
@@ -232,7 +232,7 @@ class PLIFTriton(torch.autograd.Function):
         partial = h.new_empty(_grid(n)[0]) if need_k else h.new_empty(1)
         kind, p0, p1 = _surrogate_args(ctx.surrogate)
         _plif_backward[_grid(n)](
-            grad_s.contiguous(), d, h, k, grad_x, partial, n, T, ctx.v_th, ctx.v_reset,
+            grad_s.contiguous(), d, h, k, grad_x, partial, n, T, (T - 1) * n, ctx.v_th, ctx.v_reset,
             kind, p0, p1, ctx.detach_reset, need_k, BLOCK=BLOCK,
         )
         grad_k = partial.sum().reshape(ctx.k_shape).to(ctx.k_dtype) if need_k else None
