@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import analyze, data, export, meta, plot, reproduce, sweep, train
+from . import analyze, data, export, info, meta, plot, reproduce, sweep, train
 from .options import parse_data_options
 
 #: what ``spikedyn --help`` says first (plain text: the module docstring is for the API reference)
@@ -22,10 +22,11 @@ quick start:
   spikedyn train                                   train the demo (embedded digits, no files needed)
   spikedyn train --dataset mnist --data-root DATA  any data set of `spikedyn data list`
   spikedyn COMMAND --help                          the options of one command
+  spikedyn info                                    versions, devices and neuron kernels of this installation
 """
 
 #: the command groups, in the order ``spikedyn --help`` lists them.
-COMMAND_GROUPS = [train, data, plot, meta, reproduce, sweep, analyze, export]
+COMMAND_GROUPS = [train, data, plot, meta, reproduce, sweep, analyze, export, info]
 
 
 def build_parser() -> argparse.ArgumentParser:

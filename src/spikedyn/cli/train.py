@@ -281,6 +281,10 @@ def _fit(trainer, resume: bool, main: bool, processes: int) -> int:
     mc = trainer.model.config
     shape = getattr(trainer.model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes"))
     parallel = f" x {processes} processes (torchrun, batch shared)" if processes > 1 else ""
+    if trainer.device.type == "cuda":  # which neuron implementation the GPU run takes
+        from .info import kernel_line
+
+        parallel = f" [{kernel_line('cuda')}]" + parallel
     if main:
         print(
             f"training {cfg.model} network {shape} of {cfg.neuron} neurons "
