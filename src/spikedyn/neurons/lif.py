@@ -178,7 +178,8 @@ class _PLIFSequence(torch.autograd.Function):
     formula; ``k`` a 0-d tensor: no host read), the spikes ``S_t = [H_t >= V_th]`` written as floats
     (no boolean temporary), and the hard reset ``V_t = H_t - H_t S_t (+ V_reset S_t)`` by
     multiplication, as the reference (a NaN ``H`` stays NaN, a firing +inf gives inf - inf = NaN).
-    ``D_t = dH_t/dk`` is what backward needs of the input, so ``X`` itself is not kept.
+    ``D_t = dH_t/dk`` is what backward needs of the input, so ``X`` itself is not kept (nor ``D`` when ``k``
+    is fixed, LIF-tau); ``V`` lives in two rolling slots.
 
     Backward (detached reset, the default): ``k dS_t/dH_t dL/dS_t`` in place over the saved ``H``
     (which backward needs no more; a second backward through the node is refused by autograd's
@@ -192,14 +193,15 @@ class _PLIFSequence(torch.autograd.Function):
         T = x.shape[0]
         k_ = k.detach().to(x.dtype)  # 0-d tensors: no host read of k
         th = torch.tensor(v_th, dtype=x.dtype, device=x.device)
-        d = x.new_empty(x.shape)  # D_t = X_t - V_{t-1} + V_reset = dH_t/dk
-        h = torch.empty_like(d)
-        s = torch.empty_like(d)
-        v = torch.empty_like(d)
-        ds, hs, ss, vs = d.unbind(0), h.unbind(0), s.unbind(0), v.unbind(0)
+        need_k = ctx.needs_input_grad[1]  # PLIF's learnable k; a fixed-tau LIF keeps no D (one step's slot)
+        d = x.new_empty(x.shape if need_k else (1, *x.shape[1:]))  # D_t = X_t - V_{t-1} + V_reset = dH_t/dk
+        h = x.new_empty(x.shape)
+        s = torch.empty_like(h)
+        v = x.new_empty((2, *x.shape[1:]))  # V_t in slot t % 2: backward rebuilds nothing from V
+        ds, hs, ss, vs = d.unbind(0) if need_k else (d[0],) * T, h.unbind(0), s.unbind(0), v.unbind(0)
         v_init = torch.full_like(hs[0], v_reset)  # V_{-1}
         for t in range(T):
-            v_prev = vs[t - 1] if t > 0 else v_init
+            v_prev = vs[(t - 1) % 2] if t > 0 else v_init
             if t > 0 or v_reset != 0.0:
                 torch.sub(x[t], v_prev, out=ds[t])  # an infinite X gives an infinite D and H, as the reference
                 if v_reset != 0.0:
@@ -208,11 +210,12 @@ class _PLIFSequence(torch.autograd.Function):
                 ds[0].copy_(x[0])
             torch.addcmul(v_prev, ds[t], k_, out=hs[t])
             torch.ge(hs[t], th, out=ss[t])
-            torch.addcmul(hs[t], hs[t], ss[t], value=-1.0, out=vs[t])  # H (1 - S): H, 0, or NaN for H = inf
+            v_now = vs[t % 2]
+            torch.addcmul(hs[t], hs[t], ss[t], value=-1.0, out=v_now)  # H (1 - S): H, 0, or NaN for H = inf
             if v_reset != 0.0:
-                vs[t].add_(ss[t], alpha=v_reset)
+                v_now.add_(ss[t], alpha=v_reset)
         if watch is not None:
-            watch({"v": vs[T - 1]}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
+            watch({"v": vs[(T - 1) % 2]}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
         ctx.save_for_backward(d, h, s, k)
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
         return s
@@ -222,7 +225,7 @@ class _PLIFSequence(torch.autograd.Function):
         d, h, s, k = ctx.saved_tensors
         kf = float(k)
         v_reset = ctx.v_reset
-        T = d.shape[0]
+        T = h.shape[0]  # (D is one step long when k is fixed)
         # G_t = k dL/dH_t (= dL/dX_t, the input's gradient): the recursion runs on G directly, so that
         # no pass over the window is left for scaling at the end (k = 0, tau infinite: on dL/dH, then 0)
         scale = kf if kf > 0.0 else 1.0
@@ -234,18 +237,20 @@ class _PLIFSequence(torch.autograd.Function):
             sg = ctx.surrogate.grad_(h - ctx.v_th)
             carry = torch.sub(1.0, s[:-1]).addcmul_(v_reset - h[:-1], sg[:-1]).mul_(1.0 - kf) if T > 1 else None
             grad_x = sg.mul_(grad_s).mul_(scale)
-        acc = torch.mul(d[T - 1], grad_x[T - 1])  # dL/dk per neuron, summed over the steps
+        need_k = ctx.needs_input_grad[1]
+        acc = torch.mul(d[T - 1], grad_x[T - 1]) if need_k else None  # dL/dk per neuron, summed over the steps
         for t in range(T - 2, -1, -1):
             g_next = grad_x[t + 1]
             if carry is None:  # dH_{t+1}/dH_t = (1 - k)(1 - S_t): two in-place passes, no temporary
                 grad_x[t].add_(g_next, alpha=1.0 - kf).addcmul_(g_next, s[t], value=kf - 1.0)
             else:
                 grad_x[t].addcmul_(g_next, carry[t])
-            acc.addcmul_(d[t], grad_x[t])
-        grad_k = acc.sum() / scale  # the sums ran over k dL/dH
+            if need_k:
+                acc.addcmul_(d[t], grad_x[t])
+        grad_k = acc.sum() / scale if need_k else None  # the sums ran over k dL/dH
         if scale != kf:
             grad_x.mul_(kf)
-        return grad_x, grad_k.reshape(k.shape).to(k.dtype), None, None, None, None, None
+        return grad_x, grad_k.reshape(k.shape).to(k.dtype) if need_k else None, None, None, None, None, None
 
 
 class ParametricLIF(NeuronLayer):
