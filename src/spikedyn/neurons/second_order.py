@@ -67,7 +67,12 @@ def second_order_step(
 
 
 class _SecondOrderSequence(torch.autograd.Function):
-    """Whole-window MDN neuron as one autograd node; saves V, U (S is the output)."""
+    """Whole-window MDN neuron as one autograd node; saves V, U (only for theta's gradient) and S.
+
+    Backward runs one pass back through time over one step's buffers (the post-reset states rebuilt from
+    the step before, the recursion's gradients in two rolling slots, theta's gradient summed per element):
+    the only window-sized buffer it allocates is the input's gradient.
+    """
 
     @staticmethod
     def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool, watch=None):  # type: ignore[override]
@@ -107,62 +112,64 @@ class _SecondOrderSequence(torch.autograd.Function):
         v, u, s, theta = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
-        # dL/dV_t is built in place over dS_t/dV_t
+        # dL/dV_t is built in place over dS_t/dV_t (the only window-sized buffer backward allocates)
         grad_v = ctx.surrogate.grad_(v - ctx.v_th)
         need_theta = ctx.needs_input_grad[1]
-        # post-reset states V'_t (and U'_t, only for theta's gradient) from the saved V, U, S
-        vp = torch.empty_like(v)
-        vp[0] = ctx.v0
-        if T > 1:
-            torch.sub(v[:-1], c, out=vp[1:])
-            vp[1:].mul_(s[:-1])
-            torch.sub(v[:-1], vp[1:], out=vp[1:])  # V' = V - S (V - c)
-        if need_theta:
-            up = torch.empty_like(u)
-            up[0] = ctx.u0
-            if T > 1:
-                torch.addcmul(u[:-1], s[:-1], d, out=up[1:])  # U' = U + d S
         ab = a * b
         one_minus_a = 1.0 - a
-
-        grad_vp = torch.empty_like(v)  # dL/dV'_t
-        grad_up = torch.empty_like(v)  # dL/dU'_t;  dL/dU_t = dL/dU'_{t+1}
-        g_spk = torch.empty_like(v[0])
-        buf = torch.empty_like(v[0])
+        step = v.shape[1:]
+        # one step's buffers: dL/dV'_t and dL/dU'_t in rolling slots t % 2, the post-reset V'_t (U'_t) rebuilt
+        # from step t-1, and theta's gradient summed over the steps per element (reduced over the batch at the end)
+        grad_vp = v.new_empty((2, *step))
+        grad_up = v.new_empty((2, *step))
+        vp = v.new_empty(step)
+        g_spk = v.new_empty(step)
+        buf = v.new_empty(step)
+        if need_theta:
+            up = v.new_empty(step)
+            acc = torch.zeros((4, *step), dtype=v.dtype, device=v.device)
         for t in range(T - 1, -1, -1):
             g_v = grad_v[t]  # holds dS_t/dV_t until overwritten here with dL/dV_t (== dL/dI_t)
-            if t == T - 1:
+            last = t == T - 1
+            if last:
                 g_v.mul_(grad_s[t])
             else:
-                g_vp_next, g_u = grad_vp[t + 1], grad_up[t + 1]
+                g_vp_next, g_u = grad_vp[(t + 1) % 2], grad_up[(t + 1) % 2]  # g_u = dL/dU'_{t+1} = dL/dU_t
                 # S_t enters V'_{t+1} = V_t - S_t (V_t - c) and U'_{t+1} = U_t + d S_t
                 torch.sub(c, v[t], out=buf)
                 torch.addcmul(grad_s[t], g_vp_next, buf, out=g_spk)
                 g_spk.addcmul_(g_u, d)
                 g_v.mul_(g_spk).add_(g_vp_next).addcmul_(g_vp_next, s[t], value=-1.0)
+            if t == 0:  # V'_t = V_{t-1} - S_{t-1} (V_{t-1} - c), V'_0 = V0
+                vp.fill_(ctx.v0)
+            else:
+                torch.sub(v[t - 1], c, out=vp)
+                vp.mul_(s[t - 1])
+                torch.sub(v[t - 1], vp, out=vp)
+            if need_theta and not last:
+                if t == 0:  # U'_t = U_{t-1} + d S_{t-1}, U'_0 = U0
+                    up.fill_(ctx.u0)
+                else:
+                    torch.addcmul(u[t - 1], s[t - 1], d, out=up)
+                torch.mul(vp, b, out=buf)
+                acc[0].addcmul_(buf.sub_(up), g_u)  # dU_t/da = b V' - U'
+                acc[1].addcmul_(vp, g_u)  # dU_t/db = a V' (a applied after the sum)
+                acc[2].addcmul_(g_vp_next, s[t])  # dV'_{t+1}/dc = S_t
+                acc[3].addcmul_(g_u, s[t])  # dU'_{t+1}/dd = S_t
             # V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
-            torch.mul(g_v, vp[t], out=grad_vp[t])
-            grad_vp[t].mul_(2.0)
-            torch.neg(g_v, out=grad_up[t])
-            if t < T - 1:
-                grad_vp[t].addcmul_(g_u, ab)
-                grad_up[t].addcmul_(g_u, one_minus_a)
+            g_vp, g_up = grad_vp[t % 2], grad_up[t % 2]
+            torch.mul(g_v, vp, out=g_vp)
+            g_vp.mul_(2.0)
+            torch.neg(g_v, out=g_up)
+            if not last:
+                g_vp.addcmul_(g_u, ab)
+                g_up.addcmul_(g_u, one_minus_a)
         if not need_theta:
             return grad_v, None, None, None, None, None, None, None
-        reduce_dims = tuple(range(v.dim() - theta.dim() + 1))
-        grad_theta = torch.zeros_like(theta)
-        if T > 1:
-            g_u = grad_up[1:]  # dL/dU_t for t < T-1 (dL/dU_{T-1} = 0)
-            work = torch.mul(vp[:-1], b)
-            work.sub_(up[:-1]).mul_(g_u)
-            grad_theta[0] = work.sum(reduce_dims)  # dU_t/da = b V' - U'
-            torch.mul(vp[:-1], g_u, out=work)
-            grad_theta[1] = work.sum(reduce_dims).mul_(a)  # dU_t/db = a V'
-            torch.mul(grad_vp[1:], s[:-1], out=work)
-            grad_theta[2] = work.sum(reduce_dims)  # dV'_t/dc = S_{t-1}
-            torch.mul(grad_up[1:], s[:-1], out=work)
-            grad_theta[3] = work.sum(reduce_dims)  # dU'_t/dd = S_{t-1}
-        return grad_v, grad_theta, None, None, None, None, None, None
+        batch_dims = tuple(range(1, v.dim() - theta.dim() + 1))  # acc's axes that theta does not have
+        grad_theta = acc.sum(batch_dims) if batch_dims else acc
+        grad_theta[1].mul_(a)
+        return grad_v, grad_theta.reshape(theta.shape), None, None, None, None, None, None
 
 
 class SecondOrder(NeuronLayer):
