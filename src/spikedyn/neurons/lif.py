@@ -66,7 +66,8 @@ def decay_lif_step(
 
 
 class _DecayLIFSequence(torch.autograd.Function):
-    """Whole-window decay-LIF as one autograd node; saves V (and S, the output)."""
+    """Whole-window decay-LIF as one autograd node; saves V (and S, the output); backward overwrites V with
+    the input's gradient, one step at a time."""
 
     @staticmethod
     def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
@@ -92,20 +93,23 @@ class _DecayLIFSequence(torch.autograd.Function):
         v, s = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
-        # dL/dV_t = dL/dI_t, built in place over dS_t/dV_t (one large buffer in all)
-        grad_v = ctx.surrogate.grad_(v - ctx.v_th)
-        grad_v[T - 1].mul_(grad_s[T - 1])
-        g_spk = torch.empty_like(v[0])
-        for t in range(T - 2, -1, -1):
-            g_next, g = grad_v[t + 1], grad_v[t]
-            if ctx.detach_reset:
-                g.mul_(grad_s[t])
+        # dL/dV_t (= dL/dI_t) is written over the saved V_t once step t is done with it, so the input's
+        # gradient takes no buffer of its own (a second backward through the node is refused by autograd's
+        # version check); dS_t/dV_t is computed one step at a time into a step-sized buffer
+        sg = torch.empty_like(v[0])
+        g_next = None  # dL/dV_{t+1}
+        for t in range(T - 1, -1, -1):
+            ctx.surrogate.grad_(torch.sub(v[t], ctx.v_th, out=sg))
+            g = v[t]
+            if g_next is None or ctx.detach_reset:
+                torch.mul(grad_s[t], sg, out=g)
             else:  # S_t also enters V_{t+1} through the reset flag: dV_{t+1}/dS_t = -decay V_t
-                torch.addcmul(grad_s[t], g_next, v[t], value=-decay, out=g_spk)
-                g.mul_(g_spk)
-            # dV_{t+1}/dV_t = decay (1 - S_t)
-            g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
-        return grad_v, None, None, None, None, None
+                torch.addcmul(grad_s[t], g, g_next, value=-decay, out=g)
+                g.mul_(sg)
+            if g_next is not None:  # dV_{t+1}/dV_t = decay (1 - S_t)
+                g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
+            g_next = g
+        return v, None, None, None, None, None
 
 
 class DecayLIF(NeuronLayer):
