@@ -8,6 +8,10 @@ one-hot labels, backward, Adam step) on pre-encoded Bernoulli input (20 % spikes
 * ``conv``       3 x [Conv 3x3 (128 channels, no bias) + BatchNorm + neuron] on 3x32x32, then
                  Flatten + Linear(128*32*32 -> 10) + neuron; T = 8, batch 64.  Convolutions, batch norm
                  and the Linear run folded over T*B.
+* ``recurrent``  ``speed_recurrent.py``'s workload and networks: 40 -> 256 recurrent -> 10 read-out at every
+                 step, T = 200, batch 32 (decay-LIF with recurrent input as ``spikedyn-lif``, NRR's
+                 two-channel cell as ``spikedyn-nrr``, SpikingJelly's and snnTorch's recurrent LIF, Norse's
+                 ``LIFRecurrent``; the floor's recurrence has no neuron)
 
 Variants, all in ONE process, timed in interleaved rounds (every round runs each variant once, in a
 rotating order) with CUDA events around each step:
@@ -24,7 +28,9 @@ rotating order) with CUDA events around each step:
                            ``ParametricLIFNode(init_tau=2, v_threshold=1, detach_reset=True)``; SpikingJelly
                            picks its own fused GPU path
 * ``snntorch``             ``snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero")``, snnTorch's per-step
-                           loop (MLPs only)
+                           loop (MLPs; ``RLeaky`` on the recurrent workload)
+* ``spikedyn-nrr``, ``spikedyn-nrr-torch``, ``norse``  recurrent workload only: NRR's cell on its Triton
+                           kernels and on its torch loop, and Norse
 
 Peak memory: for each variant alone, the largest allocation above what was allocated before one
 step (``torch.cuda.max_memory_allocated``).
@@ -55,9 +61,14 @@ WORKLOADS = {
     "mlp-small": {"kind": "mlp", "sizes": (784, 500, 10), "steps": 20, "batch": 100},
     "mlp-large": {"kind": "mlp", "sizes": (784, 4096, 10), "steps": 32, "batch": 1024},
     "conv": {"kind": "conv", "channels": 128, "image": (3, 32, 32), "classes": 10, "steps": 8, "batch": 64},
+    "recurrent": {"kind": "recurrent", "sizes": (40, 256, 10), "steps": 200, "batch": 32},
 }
 VARIANTS = ("floor", "spikedyn-lif", "spikedyn-lif-torch", "spikedyn-plif", "spikedyn-2nd-fs", "spikedyn-mdn",
-            "sj-lif", "sj-plif", "snntorch")
+            "sj-lif", "sj-plif", "snntorch", "spikedyn-nrr", "spikedyn-nrr-torch", "norse")
+#: the recurrent workload's variants: speed_recurrent.py's network of each
+RECURRENT = {"floor": "floor", "spikedyn-lif": "spikedyn-lif", "spikedyn-lif-torch": "spikedyn-lif",
+             "spikedyn-nrr": "spikedyn-nrr", "spikedyn-nrr-torch": "spikedyn-nrr", "sj-lif": "spikingjelly",
+             "snntorch": "snntorch", "norse": "norse"}
 #: spikedyn neuron kind of each spikedyn variant
 KINDS = {"spikedyn-lif": "lif-identity", "spikedyn-lif-torch": "lif-identity", "spikedyn-plif": "plif",
          "spikedyn-2nd-fs": "2nd-fs", "spikedyn-mdn": "mdn"}
@@ -151,6 +162,14 @@ class SnnTorchMLP(nn.Module):
 
 
 def build(workload: dict, variant: str) -> nn.Module:
+    if workload["kind"] == "recurrent":
+        if variant not in RECURRENT:
+            raise LookupError("not a variant of the recurrent workload")
+        import speed_recurrent
+
+        return speed_recurrent.BUILDERS[RECURRENT[variant]]()
+    if variant in ("spikedyn-nrr", "spikedyn-nrr-torch", "norse"):
+        raise LookupError("a variant of the recurrent workload only")
     if variant == "snntorch":
         if workload["kind"] != "mlp":
             raise LookupError("snnTorch variant is for the MLPs only")
@@ -174,7 +193,13 @@ def share_weights(models: list[nn.Module]) -> None:
 
 
 def backend_for(variant: str):
-    return kernels.backend("torch") if variant == "spikedyn-lif-torch" else contextlib.nullcontext()
+    return kernels.backend("torch") if variant.endswith("-torch") else contextlib.nullcontext()
+
+
+def output_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``[T, B, classes]``: the output spikes (the per-step read-out on the recurrent workload)."""
+    out = model(x)
+    return out.spikes if hasattr(out, "spikes") else out
 
 
 def make_step(model: nn.Module, variant: str, x: torch.Tensor, target: torch.Tensor):
@@ -182,7 +207,7 @@ def make_step(model: nn.Module, variant: str, x: torch.Tensor, target: torch.Ten
 
     def step() -> None:
         with backend_for(variant):
-            loss = F.mse_loss(model(x).mean(0), target)
+            loss = F.mse_loss(output_of(model, x).mean(0), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -228,17 +253,23 @@ def run_workload(name: str, args, device: torch.device) -> dict:
             print(f"note: {name}/{variant} skipped ({err.name or err} is not importable)")
         except LookupError as err:
             print(f"note: {name}/{variant} skipped ({err})")
-    share_weights(list(models.values()))
+    if workload["kind"] == "recurrent":
+        import speed_recurrent
+
+        for variant, model in models.items():  # one call each: two variants may share a network's name
+            speed_recurrent.share_weights({RECURRENT[variant]: model})
+    else:
+        share_weights(list(models.values()))
     torch.manual_seed(0)
-    shape = (workload["sizes"][0],) if workload["kind"] == "mlp" else workload["image"]
-    classes = workload["sizes"][2] if workload["kind"] == "mlp" else workload["classes"]
+    shape = (workload["sizes"][0],) if workload["kind"] != "conv" else workload["image"]
+    classes = workload["sizes"][2] if workload["kind"] != "conv" else workload["classes"]
     x = (torch.rand(workload["steps"], workload["batch"], *shape, device=device) < 0.2).float()
     target = F.one_hot(torch.randint(0, classes, (workload["batch"],), device=device), classes).float()
     rates = {}
     with torch.no_grad():
         for variant, model in models.items():
             with backend_for(variant):
-                rates[variant] = float(model(x).float().mean()) if variant != "floor" else None
+                rates[variant] = float(output_of(model, x).float().mean()) if variant != "floor" else None
     steps = {variant: make_step(model, variant, x, target) for variant, model in models.items()}
     memory = {variant: peak_mib(step, device) for variant, step in steps.items()}
     for _ in range(args.warmup):

@@ -107,3 +107,10 @@ def test_gpu_benchmark_smoke_on_cpu(capsys):
     assert "wall-clock timing (not a GPU: a smoke run)" in out and "| spikedyn-mdn |" in out
     with pytest.raises(SystemExit, match="unknown workload"):
         module.main(["--device", "cpu", "--quick", "--workloads", "mlp-huge"])
+    # the recurrent workload: NRR on both back ends (the same network and weights), variants of other workloads skipped
+    report = module.main(["--device", "cpu", "--quick", "--rounds", "1", "--workloads", "recurrent",
+                          "--variants", "spikedyn-nrr,spikedyn-nrr-torch,spikedyn-plif"])
+    results = report["workloads"]["recurrent"]["results"]
+    assert set(results) == {"spikedyn-nrr", "spikedyn-nrr-torch"}
+    assert results["spikedyn-nrr"]["output_rate"] == results["spikedyn-nrr-torch"]["output_rate"]
+    assert "recurrent/spikedyn-plif skipped" in capsys.readouterr().out
