@@ -188,3 +188,14 @@ def test_overrides_are_checked(tiny, tmp_path):
         tiny_plan(tmp_path, overrides={"hiden": 3})
     with pytest.raises(ValueError, match="runner sets"):
         tiny_plan(tmp_path, overrides={"seed": 3})
+
+
+def test_dry_run_shows_the_options_with_the_overrides(tiny, tmp_path, capsys):
+    """``--set KEY=VALUE``: the plan's "trains with" line is what the cells train with, not the row's defaults."""
+    from spikedyn.reproduce.plan import describe_plan
+
+    plan = tiny_plan(tmp_path, overrides={"hidden": 7, "lr": 0.125})
+    text = "\n".join(describe_plan(plan))
+    trains = [line for line in text.splitlines() if "trains with" in line]
+    assert trains and all("lr=0.125" in line and "hidden=7" in line for line in trains)
+    assert all(plan.config_for(cell)["lr"] == 0.125 for cell in plan.cells)

@@ -351,7 +351,7 @@ def describe_plan(plan: Plan) -> Iterable[str]:
     counts: dict[str, int] = {}
     for rp in plan.rows:
         yield ""
-        own = rp.row.train_options
+        own = with_overrides(rp.row.train_options, plan.overrides)  # as the cells will train (--set applied)
         if rp.status == "unsupported":
             yield f"{rp.row.label}: cannot run: {rp.problem}"
             continue
