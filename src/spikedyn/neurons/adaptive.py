@@ -156,6 +156,11 @@ class _NRRSequence(torch.autograd.Function):
         v = torch.empty_like(zf[0]) if two else None  # V_t = V^f_t + V^r_t
         spk = torch.empty_like(pot[:, 0]) if two else None  # the two channels' spikes of one step
         v_prev = None
+        # NRR's channel V^r with weights and bias: the bias is written into the whole window at once, and each
+        # step's product is accumulated onto it in place (the same gemm as addmm(b, S, W~^T), without its copy)
+        biased_window = two and w is not None and b is not None
+        if biased_window:
+            pot[1].copy_(b.expand_as(pot[1]))
         for t in range(T):
             vf = vfs[t]
             if t == 0:
@@ -170,7 +175,10 @@ class _NRRSequence(torch.autograd.Function):
                     vf.sub_(a if gamma_ is None else torch.mul(a, gamma_, out=scaled_a))
             if recurrent:
                 r = rec[t]
-                if w is None or t == 0:  # S_0 = 0 (or no recurrent weights): the recurrent input is b_r
+                if biased_window:  # V^r_t = b_r + W~_r S_{t-1} accumulated onto the bias filled in before the loop
+                    if t > 0:
+                        r.addmm_(s_prev, w_t)
+                elif w is None or t == 0:  # S_0 = 0 (or no recurrent weights): the recurrent input is b_r
                     r.zero_() if b is None else r.copy_(b.expand_as(r))
                 elif b is None:
                     torch.mm(s_prev, w_t, out=r)
