@@ -148,11 +148,11 @@ class _NRRSequence(torch.autograd.Function):
         w_t = w.t().contiguous() if w is not None else None  # [in, out]: the fast layout for S_{t-1} W~^T
         zs, ss, vfs, pots = zf.unbind(0), s.unbind(0), pot[0].unbind(0), pot.unbind(1)
         rec = pot[1].unbind(0) if two else ((torch.empty_like(zf[0]),) * T if recurrent else None)
-        decay_, v_th_, alpha_ = const(decay), const(v_th), const(alpha)
+        decay_, v_th_, alpha_, one_ = const(decay), const(v_th), const(alpha), const(1.0)
         gamma_ = const(gamma) if gamma not in (0.0, 1.0) else None
         scaled_a = torch.empty_like(zf[0]) if gamma_ is not None else None
         a = torch.zeros_like(zf[0])  # threshold trace a_t
-        u = torch.empty_like(zf[0])  # lambda V_{t-1} (1 - S_{t-1})
+        u = torch.empty_like(zf[0])  # 1 - S_{t-1}
         v = torch.empty_like(zf[0]) if two else None  # V_t = V^f_t + V^r_t
         spk = torch.empty_like(pot[:, 0]) if two else None  # the two channels' spikes of one step
         v_prev = None
@@ -167,9 +167,9 @@ class _NRRSequence(torch.autograd.Function):
                 vf.copy_(zs[0])  # V_0 = S_0 = a_0 = 0
             else:
                 s_prev = ss[t - 1]
-                torch.mul(v_prev, decay_, out=u)
-                u.addcmul_(u, s_prev, value=-1.0)  # (lambda V) (1 - S), exact for S in {0, 1, 2}
-                torch.add(u, zs[t], out=vf)
+                torch.sub(one_, s_prev, out=u)  # 1 - S_{t-1} in {1, 0, -1}
+                # z + (lambda V) (1 - S): addcmul multiplies in this order, so it rounds as nrr_step does
+                torch.addcmul(zs[t], v_prev, u, value=decay, out=vf)
                 if gamma != 0.0:
                     a.mul_(alpha_).add_(s_prev, alpha=beta)  # beta S is exact: same rounding as nrr_step
                     vf.sub_(a if gamma_ is None else torch.mul(a, gamma_, out=scaled_a))
