@@ -244,16 +244,24 @@ class PLIFTriton(torch.autograd.Function):
 #                 V_t = I_t + V'^2 - U' ;  U_t = (1 - a) U' + a b V' ;  S_t = [V_t > V_th]
 # ---------------------------------------------------------------------------------------
 @triton.jit
+def _load_theta(th_ptr, offs, mask, M):
+    """theta ``[4, M]`` at each element's column: one value per neuron (``M`` = neurons) or per batch slot
+    and neuron (``M`` = the whole step)."""
+    col = offs % M
+    a = tl.load(th_ptr + col, mask=mask, other=0.0)
+    b = tl.load(th_ptr + M + col, mask=mask, other=0.0)
+    c = tl.load(th_ptr + 2 * M + col, mask=mask, other=0.0)
+    dd = tl.load(th_ptr + 3 * M + col, mask=mask, other=0.0)
+    return a, b, c, dd
+
+
+@triton.jit
 def _second_order_forward(
     i_ptr, th_ptr, v_ptr, u_ptr, s_ptr, N, M, T, v0, u0, v_th, STORE_U: tl.constexpr, BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    col = offs % M  # theta is [4, M]: one value per neuron (M = neurons) or per batch slot and neuron
-    a = tl.load(th_ptr + col, mask=mask, other=0.0)
-    b = tl.load(th_ptr + M + col, mask=mask, other=0.0)
-    c = tl.load(th_ptr + 2 * M + col, mask=mask, other=0.0)
-    dd = tl.load(th_ptr + 3 * M + col, mask=mask, other=0.0)
+    a, b, c, dd = _load_theta(th_ptr, offs, mask, M)
     one_minus_a = 1.0 - a
     ab = a * b
     v = tl.zeros([BLOCK], dtype=tl.float32) + v0
@@ -281,11 +289,7 @@ def _second_order_backward(
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    col = offs % M
-    a = tl.load(th_ptr + col, mask=mask, other=0.0)
-    b = tl.load(th_ptr + M + col, mask=mask, other=0.0)
-    c = tl.load(th_ptr + 2 * M + col, mask=mask, other=0.0)
-    dd = tl.load(th_ptr + 3 * M + col, mask=mask, other=0.0)
+    a, b, c, dd = _load_theta(th_ptr, offs, mask, M)
     ab = a * b
     one_minus_a = 1.0 - a
     g_vp_next = tl.zeros([BLOCK], dtype=tl.float32)  # dL/dV'_{t+1}

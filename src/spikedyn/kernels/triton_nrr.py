@@ -41,17 +41,25 @@ def _layout(n: int) -> tuple[int, int, int]:
 
 
 @triton.jit
-def _nrr_forward(
-    zf_ptr, wt_ptr, b_ptr, pot_ptr, s_ptr, B, N, T, step, channel, decay, v_th, alpha, beta, gamma,
-    HAS_W: tl.constexpr, HAS_B: tl.constexpr, TWO: tl.constexpr, USE_GAMMA: tl.constexpr,
-    NP: tl.constexpr, BB: tl.constexpr, KC: tl.constexpr,
-):
+def _sample_block(B, N, NP: tl.constexpr, BB: tl.constexpr):
+    """This instance's ``BB`` samples by all ``NP`` (padded) neurons: row and column indices, their masks,
+    the 2-D mask and the offsets of the block in one step's ``[B, N]``."""
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, NP)
     rmask = rows < B
     cmask = cols < N
     mask = rmask[:, None] & cmask[None, :]
     offs = rows[:, None].to(tl.int64) * N + cols[None, :]
+    return rows, cols, rmask, cmask, mask, offs
+
+
+@triton.jit
+def _nrr_forward(
+    zf_ptr, wt_ptr, b_ptr, pot_ptr, s_ptr, B, N, T, step, channel, decay, v_th, alpha, beta, gamma,
+    HAS_W: tl.constexpr, HAS_B: tl.constexpr, TWO: tl.constexpr, USE_GAMMA: tl.constexpr,
+    NP: tl.constexpr, BB: tl.constexpr, KC: tl.constexpr,
+):
+    rows, cols, rmask, cmask, mask, offs = _sample_block(B, N, NP, BB)
     # step = B N, channel = T B N (the offset of V^r in the potentials [2, T, B, N]): 64-bit from the host
     if HAS_B:
         bias = tl.load(b_ptr + cols, mask=cmask, other=0.0)
@@ -105,12 +113,7 @@ def _nrr_backward(
     KIND: tl.constexpr, P0, P1, HAS_W: tl.constexpr, TWO: tl.constexpr, DETACH: tl.constexpr,
     TRACE: tl.constexpr, NP: tl.constexpr, BB: tl.constexpr, KC: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.arange(0, NP)
-    rmask = rows < B
-    cmask = cols < N
-    mask = rmask[:, None] & cmask[None, :]
-    offs = rows[:, None].to(tl.int64) * N + cols[None, :]
+    rows, cols, rmask, cmask, mask, offs = _sample_block(B, N, NP, BB)
     g_next = tl.zeros([BB, NP], dtype=tl.float32)  # dL/dV^f_{t+1}
     h = tl.zeros([BB, NP], dtype=tl.float32)  # -dL/da_{t+1} / gamma, the threshold trace's running gradient
     for i in range(T):

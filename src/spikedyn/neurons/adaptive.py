@@ -148,7 +148,7 @@ class _NRRSequence(torch.autograd.Function):
         w_t = w.t().contiguous() if w is not None else None  # [in, out]: the fast layout for S_{t-1} W~^T
         zs, ss, vfs, pots = zf.unbind(0), s.unbind(0), pot[0].unbind(0), pot.unbind(1)
         rec = pot[1].unbind(0) if two else ((torch.empty_like(zf[0]),) * T if recurrent else None)
-        decay_, v_th_, alpha_, one_ = const(decay), const(v_th), const(alpha), const(1.0)
+        v_th_, alpha_, one_ = const(v_th), const(alpha), const(1.0)
         gamma_ = const(gamma) if gamma not in (0.0, 1.0) else None
         scaled_a = torch.empty_like(zf[0]) if gamma_ is not None else None
         a = torch.zeros_like(zf[0])  # threshold trace a_t
