@@ -53,7 +53,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -35,7 +35,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..surrogate import ATan, RectWindow, Surrogate, heaviside
+from ..surrogate import ATan, RectWindow, Surrogate
 from typing import Sequence
 
 from ..kernels import use_triton
