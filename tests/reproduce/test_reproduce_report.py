@@ -116,3 +116,30 @@ def test_check_outcomes():
     assert evaluate_check(check, {})["result"] == "not measurable"
     loose = CheckSpec("a at least b", ("x",), ("a",), ("b",), strict=False)
     assert evaluate_check(loose, {"x": {"a": 2, "b": 2}})["result"] == "holds"
+
+
+def test_a_run_trained_past_the_epochs_asked_is_scored_after_those_epochs(tmp_path):
+    """Every cell of a table is compared after the same training: a run with 6 epochs reported for
+    ``--epochs 4`` scores its 4th epoch (final) and its best of epochs 1-4, and says "4 of 6 ep"."""
+    out = tmp_path / "runs"
+    for neuron in ("2nd-fs", "lif"):
+        fake_cell(cell_dir(out, "mdn-table3", "mnist", neuron, 3154), [0.5, 0.8, 0.9, 0.7, 0.95, 0.97],
+                  mnist_config(neuron, 3154, epochs=6, lr_step=15))
+    plan = build_plan(get_table("mdn-table3"), out_root=out, seeds=1, epochs=4, lr_step=15, tasks=["mnist"],
+                      data_root=str(tmp_path / "empty"), load_data=False)
+    paths = write_report(plan, tmp_path / "report")
+    mnist = json.loads(paths["json"].read_text())["rows"][0]
+    fs = mnist["ours"]["2nd-fs"]
+    assert fs["seeds_finished"] == 1
+    assert fs["score_mean"] == pytest.approx(70.0) and fs["best_mean"] == pytest.approx(90.0)
+    assert fs["per_seed"]["3154"]["epochs"] == 4
+    assert fs["schedules"][0]["epochs_scored"] == 4
+    assert "4 of 6 ep" in paths["markdown"].read_text()
+
+    # asked for the run's own length: the last epoch, and no "of"
+    plan = build_plan(get_table("mdn-table3"), out_root=out, seeds=1, epochs=6, lr_step=15, tasks=["mnist"],
+                      data_root=str(tmp_path / "empty"), load_data=False)
+    paths = write_report(plan, tmp_path / "report6")
+    fs = json.loads(paths["json"].read_text())["rows"][0]["ours"]["2nd-fs"]
+    assert fs["score_mean"] == pytest.approx(97.0) and "epochs_scored" not in fs["schedules"][0]
+    assert " of 6 ep" not in paths["markdown"].read_text()

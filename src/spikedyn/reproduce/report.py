@@ -55,16 +55,24 @@ def cell_record(plan: Plan, cell: Cell, now: float | None = None) -> dict:
         "run_dir": str(cell.run_dir), "status": state.status, "epochs_done": state.epochs_done,
         "epochs": state.target, "asked": cell.planned,
     }
+    history = state.history
+    if state.target is not None and len(history) > state.target:
+        # a run trained past the epochs asked (extended, or still running): scored after the epochs asked,
+        # so that every cell of the table is compared after the same training
+        history = history[: state.target]
     if state.config:
         rec["schedule"] = {k: state.config.get(k) for k in SCHEDULE_KEYS if k in state.config}
-    if state.history:
-        scores = [100 * h["test_accuracy"] for h in state.history]
+        if state.status == "finished" and len(history) != state.config.get("epochs"):
+            rec["schedule"]["epochs_scored"] = len(history)
+    if history:
+        rec["epochs_scored"] = len(history)
+        scores = [100 * h["test_accuracy"] for h in history]
         rec.update(final=round(scores[-1], 6), best=round(max(scores), 6), best_epoch=1 + scores.index(max(scores)))
-        val = [h.get("val_accuracy") for h in state.history]
+        val = [h.get("val_accuracy") for h in history]
         if all(v is not None for v in val):  # accuracy-B: the test score where validation peaks (first such epoch)
             pick = val.index(max(val))
             rec.update(selected=round(scores[pick], 6), selected_epoch=pick + 1)
-        metric = state.history[-1].get("metric")
+        metric = history[-1].get("metric")
         if metric:
             rec["metric"] = metric
         metrics = cell.run_dir / "metrics.jsonl"
@@ -93,7 +101,7 @@ def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: li
             "score_mean": score_mean, "score_std": score_std, "best_mean": best_mean,
             "seeds_finished": len(done), "cells": len(mine),
             "seeds": sorted(r["seed"] for r in done), "schedules": schedules,
-            "per_seed": {str(r["seed"]): {"final": r["final"], "best": r["best"], "epochs": r["epochs_done"]} for r in done},
+            "per_seed": {str(r["seed"]): {"final": r["final"], "best": r["best"], "epochs": r["epochs_scored"]} for r in done},
         }
     measured = [(n, v["score_mean"]) for n, v in ours.items() if v["score_mean"] is not None]
     best = max(measured, key=lambda nv: nv[1]) if measured else None
@@ -366,7 +374,9 @@ def _schedule_text(s: dict) -> str:
     constant = s.get("schedule", "step") == "step" and s.get("lr_gamma") == 1.0
     lr = "constant lr" if constant else (f"lr step {s.get('lr_step')}" if s.get("schedule", "step") == "step"
                                          else f"{s.get('schedule')} lr")
-    parts = [f"{s.get('epochs')} ep", lr, f"T {s.get('steps')}", f"batch {s.get('batch_size')}"]
+    # a run scored after fewer (or more) epochs than its own setting says: both, e.g. "13 of 30 ep"
+    epochs = f"{s['epochs_scored']} of {s.get('epochs')} ep" if "epochs_scored" in s else f"{s.get('epochs')} ep"
+    parts = [epochs, lr, f"T {s.get('steps')}", f"batch {s.get('batch_size')}"]
     if s.get("model") not in (None, "mdn"):
         topology = (s.get("model_options") or {}).get("topology")
         parts.append(f"model {s['model']}" + (f" ({topology})" if topology else ""))
