@@ -143,3 +143,14 @@ def test_a_run_trained_past_the_epochs_asked_is_scored_after_those_epochs(tmp_pa
     fs = json.loads(paths["json"].read_text())["rows"][0]["ours"]["2nd-fs"]
     assert fs["score_mean"] == pytest.approx(97.0) and "epochs_scored" not in fs["schedules"][0]
     assert " of 6 ep" not in paths["markdown"].read_text()
+
+
+def test_a_cell_run_with_other_settings_is_listed_as_such_not_as_failed(tmp_path):
+    out = tmp_path / "runs"
+    fake_cell(cell_dir(out, "mdn-table3", "mnist", "lif", 3154), [0.9, 0.95], mnist_config("lif", 3154, epochs=2, lr_step=1))
+    plan = build_plan(get_table("mdn-table3"), out_root=out, seeds=1, epochs=2, lr_step=15, tasks=["mnist"],
+                      data_root=str(tmp_path / "empty"), load_data=False)
+    md = write_report(plan, tmp_path / "report")["markdown"].read_text()
+    assert "## Cells run with other settings (not scored)" in md
+    assert "lr_step=1 (asked: 15)" in md
+    assert "## Failed cells" not in md

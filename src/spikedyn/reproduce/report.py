@@ -589,7 +589,8 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
     cells = doc["cells"]
     unfinished = [c for c in cells if c["status"] in ("partial", "running")]
     not_started = [c for c in cells if c["status"] == "new" and not c["epochs_done"]]
-    failed = [c for c in cells if c["status"] in ("failed", "conflict")]
+    failed = [c for c in cells if c["status"] == "failed"]
+    other_settings = [c for c in cells if c["status"] == "conflict"]
     if unfinished or not_started:
         out += ["## Unfinished cells", ""]
         if unfinished:
@@ -607,6 +608,12 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
     if failed:
         out += ["## Failed cells", "", "| cell | error |", "|---|---|"]
         for c in failed:
+            err = (c.get("error") or "").replace("\n", " ").replace("|", "\\|")
+            out.append(f"| `{c['run_dir']}` | {err} |")
+        out.append("")
+    if other_settings:  # not scored: a run folder of this cell made with other settings than those asked
+        out += ["## Cells run with other settings (not scored)", "", "| cell | settings |", "|---|---|"]
+        for c in other_settings:
             err = (c.get("error") or "").replace("\n", " ").replace("|", "\\|")
             out.append(f"| `{c['run_dir']}` | {err} |")
         out.append("")
