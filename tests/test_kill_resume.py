@@ -23,6 +23,7 @@ import pytest
 import torch
 from tiny_runs import (
     BATCHES_PER_EPOCH,
+    EPOCHS,
     assert_same_run,
     finish,
     read_metrics,
@@ -65,6 +66,32 @@ def test_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path: Path, r
     assert leftovers(run) == []  # killed between saves: no file half written
 
     train_here(run, resume=True)
+    assert_same_run(run, reference)
+
+
+@needs_sigkill
+def test_killed_inside_an_epoch_resumes_from_the_mid_epoch_checkpoint(tmp_path: Path, reference: Path) -> None:
+    """With a checkpoint after every batch (``checkpoint_minutes`` tiny), SIGKILL before the 4th batch of
+    epoch 2: the checkpoint holds epoch 1 plus 3 batches of epoch 2, and the resumed run continues at
+    batch 4 with the generators, sums and metric where they were, ending bitwise where the
+    uninterrupted run ends (the same metrics lines, epoch 2's train loss and accuracy included)."""
+    run, ready = tmp_path / "run", tmp_path / "ready"
+    every_batch = {"checkpoint_minutes": 1e-9}
+    proc = start_run(run, kill={"at": "batch", "n": BATCHES_PER_EPOCH + 4, "ready": str(ready)}, settings=every_batch)
+    wait_for(ready, proc)
+    proc.send_signal(signal.SIGKILL)
+    rc, err = finish(proc)
+    assert rc == -signal.SIGKILL, err
+    saved = read_checkpoint(run / "checkpoint.pt")
+    assert saved["epoch"] == 1 and saved["partial_epoch"]["epoch"] == 1 and saved["partial_epoch"]["batch"] == 3
+    assert [r["epoch"] for r in read_metrics(run)] == [1]
+
+    with pytest.warns(UserWarning, match="inside epoch 2, after 3 of its batches"):
+        load_checkpoint(run)  # eval / analyses say which weights they got
+
+    trainer = train_here(run, resume=True, **every_batch)
+    assert trainer.epoch == EPOCHS
+    assert "partial_epoch" not in read_checkpoint(run / "checkpoint.pt")  # the epoch's end replaces it
     assert_same_run(run, reference)
 
 

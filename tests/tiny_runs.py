@@ -45,12 +45,14 @@ def tiny_dataset() -> SpikeDataset:
     return SpikeDataset("tiny", split(TRAIN), split(TEST), CLASSES)
 
 
-def tiny_config(out: Path, seed: int = 11) -> TrainConfig:
-    """The run settings (Bernoulli rate encoding, so every epoch uses its seeded generator)."""
-    return TrainConfig(
-        dataset="tiny", neuron="mdn", hidden=12, steps=4, epochs=EPOCHS, batch_size=BATCH, lr=1e-2,
-        lr_dynamics=1e-2, eval_batch_size=BATCH, seed=seed, out=str(out), progress=False,
-    )
+def tiny_config(out: Path, seed: int = 11, **settings) -> TrainConfig:
+    """The run settings (Bernoulli rate encoding, so every epoch uses its seeded generator); ``settings``
+    override fields (e.g. ``checkpoint_minutes``)."""
+    return TrainConfig(**{
+        "dataset": "tiny", "neuron": "mdn", "hidden": 12, "steps": 4, "epochs": EPOCHS, "batch_size": BATCH,
+        "lr": 1e-2, "lr_dynamics": 1e-2, "eval_batch_size": BATCH, "seed": seed, "out": str(out), "progress": False,
+        **settings,
+    })
 
 
 @contextmanager
@@ -64,17 +66,18 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def train_here(out: Path, resume: bool = False, seed: int = 11) -> Trainer:
+def train_here(out: Path, resume: bool = False, seed: int = 11, **settings) -> Trainer:
     """Train (or resume) the tiny run in ``out`` in this process."""
     with one_thread():
-        trainer = Trainer(tiny_config(out, seed), dataset=tiny_dataset())
+        trainer = Trainer(tiny_config(out, seed, **settings), dataset=tiny_dataset())
         trainer.fit(resume=resume)
     return trainer
 
 
-def start_run(out: Path, kill: dict | None = None, env: dict | None = None) -> subprocess.Popen:
-    """Start the tiny run in ``out`` in a fresh Python process; ``kill`` as for :func:`plant_kill`."""
-    spec = json.dumps({"out": str(out), "kill": kill})
+def start_run(out: Path, kill: dict | None = None, env: dict | None = None, settings: dict | None = None) -> subprocess.Popen:
+    """Start the tiny run in ``out`` in a fresh Python process; ``kill`` as for :func:`plant_kill`,
+    ``settings`` as for :func:`tiny_config`."""
+    spec = json.dumps({"out": str(out), "kill": kill, "settings": settings or {}})
     child_env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), spec],
@@ -163,7 +166,7 @@ def child_main(spec: str) -> None:
     """The child process: train the tiny run ``spec`` names (JSON: out, kill)."""
     settings = json.loads(spec)
     torch.set_num_threads(1)
-    trainer = Trainer(tiny_config(Path(settings["out"])), dataset=tiny_dataset())
+    trainer = Trainer(tiny_config(Path(settings["out"]), **settings.get("settings", {})), dataset=tiny_dataset())
     if settings["kill"]:
         plant_kill(trainer, settings["kill"])
     trainer.fit()

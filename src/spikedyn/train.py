@@ -53,6 +53,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -137,6 +138,9 @@ class TrainConfig:
     device: str = "auto"
     eval_batch_size: int = 500
     progress: bool = True
+    # minutes between checkpoints inside an epoch (a long CPU epoch interrupted resumes at its last batch
+    # boundary, bitwise as if never stopped); 0: a checkpoint at the end of each epoch only
+    checkpoint_minutes: float = 15.0
     # what to log besides metrics.jsonl (always written): ["jsonl", "tensorboard"] adds RUN/tensorboard/ event files
     log: list[str] = field(default_factory=lambda: ["jsonl"])
 
@@ -171,6 +175,12 @@ class TrainConfig:
             raise ValueError(f"unknown input_view {self.input_view!r}; choose 'native' or 'static'")
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"unknown schedule {self.schedule!r}; choose 'step' or 'cosine'")
+        c = self.checkpoint_minutes
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not c >= 0.0 or math.isinf(c):
+            raise ValueError(
+                f"checkpoint_minutes (--checkpoint-minutes), the minutes between checkpoints inside an epoch, must be "
+                f"a finite number >= 0 (0: a checkpoint at the end of each epoch only), got {c!r}."
+            )
         v = self.validation
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= v < 1.0:
             raise ValueError(
@@ -299,6 +309,32 @@ def sum_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
+def global_rng_state(device: torch.device) -> dict:
+    """PyTorch's global random states (CPU, and ``device``'s when it is a GPU): what dropout draws from."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_global_rng(state: dict, device: torch.device) -> None:
+    """Put the global random states of :func:`global_rng_state` back (the GPU's on ``device``)."""
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def move_to(value, device: torch.device):
+    """``value`` (tensors, possibly inside dicts, lists and tuples) with every tensor moved to ``device``."""
+    if isinstance(value, Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: move_to(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(move_to(v, device) for v in value)
+    return value
+
+
 def epoch_generator(seed: int, epoch: int, purpose: int = 0) -> torch.Generator:
     """The generator for one epoch's randomness (0: shuffling/encoding, 1: evaluation)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7 + purpose)
@@ -367,12 +403,19 @@ class Batcher:
             )
         return self._resident[split] or tensors
 
-    def batches(self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool):
+    def batches(
+        self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool,
+        start_batch: int = 0, generator_states: dict | None = None,
+    ):
         """``(x [T, B, ...], y)`` batches of a split on the training device.
 
         ``generator`` (a CPU generator) draws the order and the augmentations; on a GPU the encoder
         draws from a generator on the device seeded from it (:func:`device_generator`), so that a
         batch is encoded where it is used, and a run is reproducible per seed and device.
+
+        Continuing an epoch: ``start_batch`` skips the first batches of the same order, and
+        ``generator_states`` (what :meth:`generator_states` read after the last batch done) puts the
+        generators where they were, so the rest of the epoch draws exactly what it would have.
         """
         tensors = self.split_tensors(split)
         x_all, y_all = tensors[:2]
@@ -381,7 +424,12 @@ class Batcher:
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         order = order.to(x_all.device)
         encoding = device_generator(generator, self.device)
-        for start in range(0, n, batch_size):
+        self._generators = (generator, encoding)
+        if generator_states is not None:
+            generator.set_state(generator_states["generator"])
+            if encoding is not generator:
+                encoding.set_state(generator_states["encoding"])
+        for start in range(start_batch * batch_size, n, batch_size):
             idx = order[start : start + batch_size]
             x, y = x_all[idx], y_all[idx]
             if self.frames:  # cut to the batch's longest sequence, padded frames labelled PAD_LABEL
@@ -390,6 +438,14 @@ class Batcher:
             if self.augmentation is not None:
                 x = self.augmentation(x, split == "train", generator)
             yield self.encode(x, encoding), y
+
+    def generator_states(self) -> dict:
+        """The states of the last :meth:`batches` call's generators (order and augmentation; encoding)."""
+        generator, encoding = self._generators
+        states = {"generator": generator.get_state()}
+        if encoding is not generator:
+            states["encoding"] = encoding.get_state()
+        return states
 
     def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """``x`` encoded on its own device with ``generator`` (which must live there)."""
@@ -743,6 +799,8 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
+        self.partial_epoch: dict | None = None  # set by resume() from a checkpoint written inside an epoch
+        self._epoch_start, self._epoch_seconds = time.perf_counter(), 0.0
         self.out = Path(self.config.out)
 
     @property
@@ -789,6 +847,20 @@ class Trainer:
             "history": self.history,
         }
 
+    def save_partial_epoch(self, batch: int, total: int, part_sums: dict, metric) -> None:
+        """Checkpoint in the middle of epoch ``self.epoch + 1``, after ``batch`` batches (atomic, as at an
+        epoch's end): the run's state plus what continuing the epoch needs (``partial_epoch``)."""
+        state = self.state()
+        state["partial_epoch"] = {
+            "epoch": self.epoch, "batch": batch, "total": total,
+            "part_sums": {k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in part_sums.items()},
+            "metric": move_to(dict(metric.__dict__), torch.device("cpu")),
+            "generators": self.batcher.generator_states(),
+            "rng": global_rng_state(self.device),
+            "seconds": self._epoch_seconds + time.perf_counter() - self._epoch_start,
+        }
+        atomic_save(state, self.checkpoint_path)
+
     def resume(self) -> bool:
         """Load ``checkpoint.pt`` from the run directory if present; True if resumed.
 
@@ -815,6 +887,7 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch = int(ckpt["epoch"])
         self.history = list(ckpt["history"])
+        self.partial_epoch = ckpt.get("partial_epoch")  # a checkpoint written inside an epoch: continue that epoch
         if self.dist.is_main:
             self.restore_metrics_file()
         return True
@@ -850,23 +923,37 @@ class Trainer:
             board.write_dynamics(self.model, 0)
         return board
 
-    def train_epoch(self, epoch: int) -> dict:
+    def train_epoch(self, epoch: int, partial: dict | None = None) -> dict:
+        """One epoch of training; ``partial`` (a mid-epoch checkpoint's ``partial_epoch``) continues it
+        after its last batch, with the generators, sums and metric where they were."""
         cfg = self.config
         generator = epoch_generator(cfg.seed, epoch)
         torch.manual_seed(cfg.seed + epoch)
-        batches = self.batcher.batches("train", cfg.batch_size, generator, shuffle=True)
+        metric = self.readout.metric(self.dataset, cfg.batch_size)
+        total, batch = 0, 0
+        part_sums: dict[str, float | Tensor] = {}  # the read-out loss and the rule's other terms (BRP: one per tap)
+        if partial is not None:
+            total, batch = partial["total"], partial["batch"]
+            part_sums = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in partial["part_sums"].items()}
+            metric.__dict__.update(move_to(partial["metric"], self.device))
+            restore_global_rng(partial["rng"], self.device)
+        batches = self.batcher.batches(
+            "train", cfg.batch_size, generator, shuffle=True, start_batch=batch,
+            generator_states=None if partial is None else partial["generators"],
+        )
         bar = tqdm(
             batches,
             total=self.batcher.num_batches("train", cfg.batch_size),
+            initial=batch,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             disable=bar_disabled(cfg.progress and self.dist.is_main),
             leave=False,
             dynamic_ncols=True,
         )
-        metric = self.readout.metric(self.dataset, cfg.batch_size)
-        total, batch = 0, 0
-        part_sums: dict[str, float | Tensor] = {}  # the read-out loss and the rule's other terms (BRP: one per tap)
         ctx = self.dist
+        # mid-epoch checkpoints: a single process only (the ranks of a data-parallel run would each need theirs)
+        every = 60.0 * cfg.checkpoint_minutes if cfg.checkpoint_minutes > 0 and not ctx.enabled else None
+        last_save = time.monotonic()
         for x, y in bar:
             n = len(y)
             if ctx.enabled:  # this process's share of the batch (see spikedyn.distributed)
@@ -899,6 +986,9 @@ class Trainer:
             batch += 1
             if batch % POSTFIX_EVERY == 0:  # one read of the running loss every few batches
                 bar.set_postfix(loss=f"{float(part_sums['readout']) / total:.4f}", refresh=False)
+            if every is not None and time.monotonic() - last_save >= every:
+                self.save_partial_epoch(batch, total, part_sums, metric)
+                last_save = time.monotonic()
         sums = {name: float(value) / total for name, value in part_sums.items()}
         summary = {"loss": sums.pop("readout"), "accuracy": metric.value(), **metric.extras()}
         if sums:
@@ -950,8 +1040,12 @@ class Trainer:
         main = self.dist.is_main
         while self.epoch < last:
             epoch = self.epoch
+            partial, self.partial_epoch = self.partial_epoch, None
+            if partial is not None and partial["epoch"] != epoch:
+                partial = None
             start = time.perf_counter()
-            train = self.train_epoch(epoch)
+            self._epoch_start, self._epoch_seconds = start, 0.0 if partial is None else partial["seconds"]
+            train = self.train_epoch(epoch, partial)
             test = evaluate(self.model, self.batcher, self.config, "test", epoch, self.dist)
             val = evaluate(self.model, self.batcher, self.config, "val", epoch, self.dist) if self.dataset.val is not None else None
             read_deferred_state_checks(self.model)  # a GPU run's membrane checks, read once per epoch
@@ -964,7 +1058,7 @@ class Trainer:
                 "test_loss": test["loss"],
                 "test_accuracy": test["accuracy"],
                 "lr": lrs,
-                "seconds": round(time.perf_counter() - start, 3),
+                "seconds": round(self._epoch_seconds + time.perf_counter() - start, 3),
             }
             if val is not None:  # the epoch with the best val_accuracy is the one to report (accuracy-B)
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
@@ -999,13 +1093,23 @@ class Trainer:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
-    """Model, config and raw checkpoint from a ``checkpoint.pt`` (or the run directory holding it)."""
+    """Model, config and raw checkpoint from a ``checkpoint.pt`` (or the run directory holding it).
+
+    A checkpoint written inside an epoch (``checkpoint_minutes``) holds the weights of that moment,
+    which a warning says (its ``epoch`` counts the epochs completed before it)."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: pass a run directory or its checkpoint.pt")
     ckpt = read_checkpoint(path, map_location=device)
+    partial = ckpt.get("partial_epoch")
+    if partial is not None:
+        warnings.warn(
+            f"{path} was written inside epoch {partial['epoch'] + 1}, after {partial['batch']} of its batches: "
+            f"the weights are those of that moment, not of the end of an epoch (the run resumes from there)",
+            stacklevel=2,
+        )
     config = TrainConfig.from_dict(ckpt["config"])
     # checkpoints written before the model registry hold an MDN net
     model = rebuild_model(ckpt.get("model_name", "mdn"), ckpt["model_config"], fast=config.fast)

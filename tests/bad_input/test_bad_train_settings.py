@@ -16,6 +16,8 @@ CASES = [  # (flag, value, TrainConfig field)
     ("--alpha", "0", "alpha"),
     ("--alpha", "-0.5", "alpha"),
     ("--eval-batch-size", "0", "eval_batch_size"),
+    ("--checkpoint-minutes", "-1", "checkpoint_minutes"),
+    ("--checkpoint-minutes", "inf", "checkpoint_minutes"),
 ]
 
 
@@ -29,7 +31,7 @@ def test_cli_refuses_the_value_before_training(tmp_path, capsys, flag, value, fi
 @pytest.mark.parametrize("flag, value, field", CASES)
 def test_python_api_gets_the_same_check(flag, value, field):
     with pytest.raises(ValueError, match=f"{field} \\({flag}\\)"):
-        TrainConfig(**{field: float(value) if "lr" in field or field == "alpha" else int(value)}).resolved()
+        TrainConfig(**{field: float(value) if "lr" in field or field in ("alpha", "checkpoint_minutes") else int(value)}).resolved()
 
 
 def test_zero_epochs_is_an_error_saying_nothing_would_be_trained(tmp_path, capsys):

@@ -9,8 +9,8 @@ Run directories and ``--resume`` (the same text closes ``spikedyn train --help``
 * ``--resume`` continues the run in ``--out`` (or in the default directory of the flags given)
   and refuses a directory without a checkpoint.  Every setting comes from the run's
   ``config.json``; a flag given on the command line must agree with it, except ``--epochs`` (to
-  extend the run), ``--device``, ``--eval-batch-size``, ``--data-root``, ``--log``, and the
-  per-invocation ``--quiet``, ``--reference`` and ``--allocator``.
+  extend the run), ``--device``, ``--eval-batch-size``, ``--data-root``, ``--log``,
+  ``--checkpoint-minutes``, and the per-invocation ``--quiet``, ``--reference`` and ``--allocator``.
 
 Which flags were given is known because the train parser's arguments default to
 ``argparse.SUPPRESS``: a flag not typed is absent from the parsed namespace, and
@@ -133,6 +133,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help=f"cpu, cuda, cuda:1, mps or auto (default {d.device})")
     p.add_argument("--eval-batch-size", type=int, help=f"evaluation batch size, >= 1 (default {d.eval_batch_size})")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument(
+        "--checkpoint-minutes", type=float, metavar="MIN",
+        help="also checkpoint every MIN minutes inside an epoch, so that an interrupted long epoch resumes at "
+        f"its last batch boundary exactly as if never stopped; 0: at the end of each epoch only (default "
+        f"{d.checkpoint_minutes:g}; single-process runs)",
+    )
     from ..tensorboard_log import LOG_FORMATS
 
     p.add_argument(
@@ -149,7 +155,8 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 #: settings a resumed run may change; every other flag must agree with the run's config.json.
-RESUME_MAY_CHANGE = ("epochs", "device", "eval_batch_size", "data_root", "progress", "fast", "log", "precision")
+RESUME_MAY_CHANGE = ("epochs", "device", "eval_batch_size", "data_root", "progress", "fast", "log", "precision",
+                     "checkpoint_minutes")
 #: the command-line flag of a config field, where it is not ``--`` + the name with dashes.
 _FLAGS = {"data_options": "--data-option", "model_options": "--model-option", "fast": "--reference", "progress": "--quiet"}
 
@@ -205,7 +212,8 @@ def resume_values(run_dir: Path, given: dict) -> dict:
         raise ValueError(
             f"cannot resume {run_dir} with other settings than it was trained with: {'; '.join(conflicts)}. "
             f"Drop those flags (--resume reads every setting from {run_dir / 'config.json'}; only --epochs, "
-            f"--device, --eval-batch-size, --data-root, --log, --quiet, --reference and --allocator may change), "
+            f"--device, --eval-batch-size, --data-root, --log, --quiet, --checkpoint-minutes, --reference and "
+            f"--allocator may change), "
             f"or start a new run with another --out."
         )
     return {**saved, **given, "out": str(run_dir)}
@@ -335,8 +343,10 @@ resuming:
   --resume continues the run in --out (or in the default directory of the flags given) from its
   checkpoint; a directory without one is an error.  Every setting comes from the run's
   config.json.  Flags typed with --resume must agree with it, except --epochs (the new total,
-  to extend the run), --device, --eval-batch-size, --data-root, --log, --quiet, --reference
-  and --allocator.
+  to extend the run), --device, --eval-batch-size, --data-root, --log, --checkpoint-minutes,
+  --quiet, --reference and --allocator.  A long epoch is also checkpointed every
+  --checkpoint-minutes (15 by default), and a run stopped inside an epoch resumes at the last
+  such checkpoint exactly as if it had never stopped.
 
 logging:
   metrics.jsonl (one JSON object per epoch) is always written.  --log tensorboard also writes
