@@ -95,6 +95,19 @@ def test_killed_inside_an_epoch_resumes_from_the_mid_epoch_checkpoint(tmp_path: 
     assert_same_run(run, reference)
 
 
+def test_sigterm_stops_at_the_batch_boundary_with_a_checkpoint_of_that_moment(tmp_path: Path, reference: Path) -> None:
+    """SIGTERM arriving during the 2nd batch of epoch 2 (a batch system's pre-emption): the batch is finished,
+    a checkpoint of that moment written, and the process stops; the resumed run ends bitwise where the
+    uninterrupted one does, though no periodic mid-epoch checkpoint was due."""
+    run = tmp_path / "run"
+    rc, err = finish(start_run(run, kill={"at": "sigterm", "n": BATCHES_PER_EPOCH + 2}))
+    assert rc != 0 and "TrainingStopped" in err and "stopped inside epoch 2 after 2 batch(es)" in err
+    saved = read_checkpoint(run / "checkpoint.pt")
+    assert saved["epoch"] == 1 and saved["partial_epoch"]["batch"] == 2
+    train_here(run, resume=True)
+    assert_same_run(run, reference)
+
+
 #: where a save is killed: (what, which save of that file, how); checkpoint.pt is written once per
 #: epoch, theta_history.pt before training (epoch 0) and after every epoch.
 SAVE_KILLS = {

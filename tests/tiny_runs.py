@@ -114,6 +114,7 @@ def plant_kill(trainer: Trainer, kill: dict) -> None:
 
     * ``{"at": "batch", "n": N, "ready": FILE}``: before the N-th training forward pass (counted
       over all epochs), create ``FILE`` and sleep, for the parent to ``SIGKILL`` the process;
+    * ``{"at": "sigterm", "n": N}``: send itself ``SIGTERM`` before the N-th training forward pass;
     * ``{"at": "write", "file": NAME, "n": N}``: in the N-th ``torch.save`` aimed at ``NAME``
       (or a temporary file named after it), write half of the bytes, then ``SIGKILL`` itself;
     * ``{"at": "rename", "file": NAME, "n": N}``: ``SIGKILL`` itself just before the N-th rename onto ``NAME``.
@@ -130,6 +131,12 @@ def plant_kill(trainer: Trainer, kill: dict) -> None:
             if module.training and nth():
                 Path(kill["ready"]).touch()
                 time.sleep(600)
+
+        trainer.model.register_forward_pre_hook(before_forward)
+    elif kill["at"] == "sigterm":
+        def before_forward(module: torch.nn.Module, args: tuple) -> None:
+            if module.training and nth():
+                os.kill(os.getpid(), signal.SIGTERM)  # as a batch system's pre-emption would, mid-batch
 
         trainer.model.register_forward_pre_hook(before_forward)
     elif kill["at"] == "write":

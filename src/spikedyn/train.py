@@ -52,6 +52,8 @@ import json
 import math
 import numbers
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -582,6 +584,15 @@ class CheckpointError(ValueError):
     """A run file (``checkpoint.pt``, ``theta_history.pt``) that cannot be read; the message says what to do."""
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Training stopped on request (SIGTERM, e.g. a batch system's pre-emption) at a batch boundary, after
+    a checkpoint of that moment was written; ``--resume`` continues from it as if never stopped."""
+
+    def __init__(self, epoch: int, batch: int, saved: bool) -> None:
+        self.epoch, self.batch, self.saved = epoch, batch, saved
+        super().__init__(f"stopped inside epoch {epoch + 1} after {batch} batch(es)" + ("; checkpoint saved" if saved else ""))
+
+
 def _recorded_epochs(run_dir: Path) -> str:
     metrics = run_dir / "metrics.jsonl"
     if not metrics.exists():
@@ -800,6 +811,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.partial_epoch: dict | None = None  # set by resume() from a checkpoint written inside an epoch
+        self._stop_requested = False  # set by SIGTERM during fit(): stop at the next batch boundary
         self._epoch_start, self._epoch_seconds = time.perf_counter(), 0.0
         self.out = Path(self.config.out)
 
@@ -846,6 +858,18 @@ class Trainer:
             "epoch": self.epoch,
             "history": self.history,
         }
+
+    def _catch_sigterm(self):
+        """In a single-process run on the main thread, make SIGTERM a request to stop at the next batch
+        boundary (checkpoint written, :class:`TrainingStopped` raised); returns the handler it replaced, or None."""
+        if self.dist.enabled or threading.current_thread() is not threading.main_thread():
+            return None
+        self._stop_requested = False
+
+        def request_stop(signum, frame) -> None:
+            self._stop_requested = True
+
+        return signal.signal(signal.SIGTERM, request_stop)
 
     def save_partial_epoch(self, batch: int, total: int, part_sums: dict, metric) -> None:
         """Checkpoint in the middle of epoch ``self.epoch + 1``, after ``batch`` batches (atomic, as at an
@@ -986,6 +1010,11 @@ class Trainer:
             batch += 1
             if batch % POSTFIX_EVERY == 0:  # one read of the running loss every few batches
                 bar.set_postfix(loss=f"{float(part_sums['readout']) / total:.4f}", refresh=False)
+            if self._stop_requested:  # SIGTERM: stop here, where the state is whole, and keep this moment
+                saved = ctx.is_main and not ctx.enabled
+                if saved:
+                    self.save_partial_epoch(batch, total, part_sums, metric)
+                raise TrainingStopped(epoch, batch, saved)
             if every is not None and time.monotonic() - last_save >= every:
                 self.save_partial_epoch(batch, total, part_sums, metric)
                 last_save = time.monotonic()
@@ -1027,9 +1056,12 @@ class Trainer:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)  # left by a run that never saved a checkpoint
             self.record_dynamics()  # epoch 0: the initial theta
         board = self.open_tensorboard() if main and "tensorboard" in self.config.log and self.epoch < last else None
+        previous = self._catch_sigterm()
         try:
             self.train_epochs(last, board)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             if board is not None:
                 board.close()
         self.dist.barrier()  # every process returns once rank 0 has written the last checkpoint

@@ -301,8 +301,18 @@ def _fit(trainer, resume: bool, main: bool, processes: int) -> int:
             f"device {trainer.device}{parallel}; run dir {cfg.out}",
             flush=True,
         )
+    from ..train import TrainingStopped
+
     try:
         history = trainer.fit(resume=resume)
+    except TrainingStopped as stop:
+        if main:
+            print(
+                f"\nstopped (SIGTERM) inside epoch {stop.epoch + 1} after {stop.batch} batch(es); the checkpoint "
+                f"holds that moment. Continue with: spikedyn train --out {cfg.out} --resume",
+                file=sys.stderr,
+            )
+        return 143
     except KeyboardInterrupt:
         done = trainer.epoch
         if main:
