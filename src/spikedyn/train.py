@@ -429,7 +429,7 @@ class Batcher:
         self._generators = (generator, encoding)
         if generator_states is not None:
             generator.set_state(generator_states["generator"])
-            if encoding is not generator:
+            if encoding is not generator and "encoding" in generator_states:  # (saved on another device: none)
                 encoding.set_state(generator_states["encoding"])
         for start in range(start_batch * batch_size, n, batch_size):
             idx = order[start : start + batch_size]
