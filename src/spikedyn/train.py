@@ -588,9 +588,9 @@ class TrainingStopped(KeyboardInterrupt):
     """Training stopped on request (SIGTERM, e.g. a batch system's pre-emption) at a batch boundary, after
     a checkpoint of that moment was written; ``--resume`` continues from it as if never stopped."""
 
-    def __init__(self, epoch: int, batch: int, saved: bool) -> None:
-        self.epoch, self.batch, self.saved = epoch, batch, saved
-        super().__init__(f"stopped inside epoch {epoch + 1} after {batch} batch(es)" + ("; checkpoint saved" if saved else ""))
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch = epoch, batch
+        super().__init__(f"stopped inside epoch {epoch + 1} after {batch} batch(es); checkpoint saved")
 
 
 def _recorded_epochs(run_dir: Path) -> str:
@@ -877,7 +877,7 @@ class Trainer:
         state = self.state()
         state["partial_epoch"] = {
             "epoch": self.epoch, "batch": batch, "total": total,
-            "part_sums": {k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in part_sums.items()},
+            "part_sums": move_to(part_sums, torch.device("cpu")),
             "metric": move_to(dict(metric.__dict__), torch.device("cpu")),
             "generators": self.batcher.generator_states(),
             "rng": global_rng_state(self.device),
@@ -958,7 +958,7 @@ class Trainer:
         part_sums: dict[str, float | Tensor] = {}  # the read-out loss and the rule's other terms (BRP: one per tap)
         if partial is not None:
             total, batch = partial["total"], partial["batch"]
-            part_sums = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in partial["part_sums"].items()}
+            part_sums = move_to(partial["part_sums"], self.device)
             metric.__dict__.update(move_to(partial["metric"], self.device))
             restore_global_rng(partial["rng"], self.device)
         batches = self.batcher.batches(
@@ -1010,11 +1010,9 @@ class Trainer:
             batch += 1
             if batch % POSTFIX_EVERY == 0:  # one read of the running loss every few batches
                 bar.set_postfix(loss=f"{float(part_sums['readout']) / total:.4f}", refresh=False)
-            if self._stop_requested:  # SIGTERM: stop here, where the state is whole, and keep this moment
-                saved = ctx.is_main and not ctx.enabled
-                if saved:
-                    self.save_partial_epoch(batch, total, part_sums, metric)
-                raise TrainingStopped(epoch, batch, saved)
+            if self._stop_requested:  # SIGTERM (single-process runs only): stop here, where the state is whole
+                self.save_partial_epoch(batch, total, part_sums, metric)
+                raise TrainingStopped(epoch, batch)
             if every is not None and time.monotonic() - last_save >= every:
                 self.save_partial_epoch(batch, total, part_sums, metric)
                 last_save = time.monotonic()

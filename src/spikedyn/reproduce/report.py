@@ -605,18 +605,15 @@ def render_markdown(doc: dict, chart: str | None = None) -> str:
             out.append("")
         if not_started:
             out += [f"{len(not_started)} cell(s) not started yet.", ""]
-    if failed:
-        out += ["## Failed cells", "", "| cell | error |", "|---|---|"]
-        for c in failed:
-            err = (c.get("error") or "").replace("\n", " ").replace("|", "\\|")
-            out.append(f"| `{c['run_dir']}` | {err} |")
-        out.append("")
-    if other_settings:  # not scored: a run folder of this cell made with other settings than those asked
-        out += ["## Cells run with other settings (not scored)", "", "| cell | settings |", "|---|---|"]
-        for c in other_settings:
-            err = (c.get("error") or "").replace("\n", " ").replace("|", "\\|")
-            out.append(f"| `{c['run_dir']}` | {err} |")
-        out.append("")
+    # cells that failed, and cells whose run folder was made with other settings than those asked (not scored)
+    for title, column, group in (("Failed cells", "error", failed),
+                                 ("Cells run with other settings (not scored)", "settings", other_settings)):
+        if group:
+            out += [f"## {title}", "", f"| cell | {column} |", "|---|---|"]
+            for c in group:
+                err = (c.get("error") or "").replace("\n", " ").replace("|", "\\|")
+                out.append(f"| `{c['run_dir']}` | {err} |")
+            out.append("")
     run = doc.get("run")
     if run and run["interrupted"]:
         out += ["**The run was interrupted**; run the same command again to continue.", ""]
