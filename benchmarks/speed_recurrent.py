@@ -17,6 +17,9 @@ variant, so the variants differ only in the recurrent layer:
                               ``bptt`` (full BPTT through every reuse of ``S_{t-1}``)
 * ``spikedyn-nrr-brp``        the same under NRR's reward propagation (``--rule brp``: every reuse of
                               ``S_{t-1}`` detached, a projection loss on the hidden spikes)
+* ``spikedyn-nrr-loops``      ``spikedyn-nrr`` with the fused path's time loops in PyTorch operations
+                              (``SPIKEDYN_KERNELS=torch``) instead of the compiled CPU loops
+                              (spikedyn.kernels.cpu), which every other spikedyn variant uses when they build
 * ``spikedyn-nrr-reference``  the same as ``spikedyn-nrr`` on the per-step autograd reference path
                               (``fast=False``)
 * ``norse``                   ``norse.torch.LIFRecurrent(40, 256)`` (input and recurrent weights inside,
@@ -60,6 +63,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
 import bench_common as bench  # noqa: E402
+from spikedyn import kernels as spikedyn_kernels  # noqa: E402
 from spikedyn.learning import make_rule  # noqa: E402
 from spikedyn.losses import rate_mse  # noqa: E402
 from spikedyn.models import NRRNet  # noqa: E402
@@ -77,6 +81,7 @@ ALL_VARIANTS = (
     "spikedyn-lif-brp",
     "spikedyn-nrr",
     "spikedyn-nrr-brp",
+    "spikedyn-nrr-loops",
     "spikedyn-nrr-reference",
     "norse",
     "snntorch",
@@ -97,6 +102,8 @@ NEURONS = {
                     "0.1 S_{t-1}, minus a_t), plus a memory-less recurrent channel `W~_r S_{t-1} + b_r` with its own "
                     "threshold (S in {0, 1, 2}); W_r masked 50 % sparse; fused path",
     "spikedyn-nrr-brp": "the NRR cell under reward propagation",
+    "spikedyn-nrr-loops": "spikedyn-nrr with its fused path on the PyTorch loops (`SPIKEDYN_KERNELS=torch`) instead of the "
+                          "compiled CPU loops",
     "spikedyn-nrr-reference": "the NRR cell on the per-step autograd reference path",
     "norse": "current-based LIF (LIFRecurrent) with dt/tau_mem = 0.8, dt/tau_syn = 1: `V_t = 0.2 V_{t-1} (1 - S_{t-1}) + "
              "0.8 (W x_t + W_r S_{t-1})`, `S_t = [V_t > 0.5]`; SuperSpike surrogate; reset detached; no self-loops; "
@@ -118,9 +125,10 @@ NEURONS = {
 class SpikedynNRR(nn.Module):
     """NRRNet(40, 256, 10): RecurrentNRR (fused or reference path) -> per-step linear read-out."""
 
-    def __init__(self, fast: bool = True, rule: str = "bptt", **options) -> None:
+    def __init__(self, fast: bool = True, rule: str = "bptt", kernels: str = "auto", **options) -> None:
         super().__init__()
         self.options = options
+        self.kernels = kernels  # spikedyn.kernels back end of the fused path ("torch": the PyTorch loops)
         self.net = NRRNet(INPUTS, HIDDEN, CLASSES, mask_seed=0, fast=fast, **options)
         self.rule = make_rule(rule)
         with torch.random.fork_rng():  # the same fixed projection B for every model under a reward-propagation rule
@@ -133,7 +141,8 @@ class SpikedynNRR(nn.Module):
         return rfc.fc_f, rfc.fc_r, self.net.out
 
     def forward(self, x):
-        out = self.net(x)
+        with spikedyn_kernels.backend(self.kernels):
+            out = self.net(x)
         self.hidden = out.taps[0]
         return out
 
@@ -306,6 +315,7 @@ BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "spikedyn-lif-reference": lambda: SpikedynNRR(fast=False, **LIF_OPTIONS),
     "spikedyn-nrr": SpikedynNRR,
     "spikedyn-nrr-brp": lambda: SpikedynNRR(rule="brp"),
+    "spikedyn-nrr-loops": lambda: SpikedynNRR(kernels="torch"),
     "spikedyn-nrr-reference": lambda: SpikedynNRR(fast=False),
     "norse": make_norse,
     "snntorch": make_snntorch,
@@ -434,15 +444,29 @@ def run(args: argparse.Namespace) -> dict:
         **bench.conditions(args, "speed_recurrent.py", workload=workload, allocator=allocator, versions=versions,
                            load_before=load_before),
         "neurons": {name: NEURONS[name] for name in variants},
+        "fused_loops": fused_loops(),
         "sanity": checks,
         "results": {"train": results},
         "verdict": verdict,
     }
 
 
+def fused_loops() -> str:
+    """Which loops spikedyn's fused paths ran on (the default back end on this machine)."""
+    from spikedyn.kernels import cpu
+
+    if spikedyn_kernels.selected_backend() == "torch":
+        return "PyTorch loops (SPIKEDYN_KERNELS=torch)"
+    if cpu.available():
+        return f"compiled CPU loops (spikedyn.kernels.cpu, flags {' '.join(cpu.CFLAGS)})"
+    return f"PyTorch loops (compiled CPU loops unavailable: {cpu.unavailable_reason()})"
+
+
 def markdown(report: dict) -> str:
     lines = [
         *bench.speed_header(report),
+        f"spikedyn's fused paths: {report.get('fused_loops', '-')}",
+        "",
         "## Training step (forward + MSE of the mean read-out + backward + Adam)",
         "",
         *bench.timing_table(report["results"]["train"], ours=OURS),

@@ -1,17 +1,22 @@
 """Which implementation runs a neuron layer's whole-window fast path.
 
-Two back ends compute the same thing:
+Three back ends compute the same thing:
 
 * ``torch``: the hand-written PyTorch time loops of :mod:`spikedyn.neurons` (a few in-place
-  tensor operations per step), the CPU path;
+  tensor operations per step), the reference for the other two and the fallback;
+* ``cpp``: the same loops compiled for CPU tensors (:mod:`spikedyn.kernels.cpu`: one pass over a
+  step's elements instead of one operator per elementwise operation; built once on first use),
+  for the families that have one (the NRR cell);
 * ``triton``: one fused kernel per direction and layer (:mod:`spikedyn.kernels.triton_neurons`):
   the forward keeps the membrane state in registers over all T steps and writes only the spikes
   and what backward needs; the backward runs the recursion through time in registers and writes
   the input's gradient (and per-element partial sums for the learnable dynamics).
 
 The choice is automatic by device: a float32 CUDA tensor goes to Triton when it is importable
-(it ships with PyTorch's CUDA builds), everything else to the torch loops.  ``SPIKEDYN_KERNELS``
-overrides it for the process: ``torch`` never uses Triton; ``triton`` uses it also for CPU tensors,
+(it ships with PyTorch's CUDA builds), a CPU tensor to the compiled loops when they build, everything
+else to the torch loops.  ``SPIKEDYN_KERNELS`` overrides it for the process: ``torch`` uses neither;
+``cpp`` insists on the compiled loops for CPU tensors (an error when they cannot be built);
+``triton`` uses Triton also for CPU tensors,
 which only works under Triton's interpreter (``TRITON_INTERPRET=1`` set before Triton is first
 imported) and is how the test suite checks the kernels' logic without a GPU.  :func:`backend`
 does the same for a block of code.
@@ -31,7 +36,7 @@ from ..surrogate import ATan, RectWindow, Sigmoid, Surrogate
 
 #: surrogate classes compiled into the Triton kernels (others run the torch loops)
 TRITON_SURROGATES = (RectWindow, ATan, Sigmoid)
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "torch", "triton", "cpp")
 _forced: str | None = None
 
 
@@ -57,12 +62,12 @@ def use_triton(x: Tensor, surrogate: Surrogate | None = None) -> bool:
     """Whether a fast path fed ``x`` (with ``surrogate``) runs the Triton kernels.
 
     ``auto``: ``x`` is a float32 CUDA tensor and Triton is importable.  ``triton``: any float32
-    tensor (a CPU tensor needs the interpreter: a clear error otherwise).  ``torch``: never.
+    tensor (a CPU tensor needs the interpreter: a clear error otherwise).  ``torch``, ``cpp``: never.
     Other dtypes (float64; bf16 is lifted to float32 by the neurons first) and surrogates without
     a compiled kind (:data:`TRITON_SURROGATES`) always take the torch loops.
     """
     choice = selected_backend()
-    if choice == "torch" or x.dtype != torch.float32:
+    if choice in ("torch", "cpp") or x.dtype != torch.float32:
         return False
     if surrogate is not None and type(surrogate) not in TRITON_SURROGATES:
         return False
@@ -81,9 +86,31 @@ def use_triton(x: Tensor, surrogate: Surrogate | None = None) -> bool:
     return True
 
 
+def use_cpp(x: Tensor) -> bool:
+    """Whether a fast path fed ``x`` runs the compiled CPU loops (:mod:`spikedyn.kernels.cpu`).
+
+    ``auto``: ``x`` is a float32 or float64 CPU tensor and the loops build (they are compiled on
+    the first call; a failed build warns once and gives False).  ``cpp``: the same, but a failed
+    build is an error.  ``torch`` and ``triton``: never.
+    """
+    choice = selected_backend()
+    if choice in ("torch", "triton") or x.is_cuda or x.dtype not in (torch.float32, torch.float64):
+        return False
+    from . import cpu
+
+    if cpu.available():
+        return True
+    if choice == "cpp":
+        raise RuntimeError(
+            f"the compiled CPU kernels were requested (SPIKEDYN_KERNELS=cpp) but cannot be used: "
+            f"{cpu.unavailable_reason()}; unset SPIKEDYN_KERNELS to fall back to the PyTorch loops"
+        )
+    return False
+
+
 @contextlib.contextmanager
 def backend(name: str) -> Iterator[None]:
-    """Run the enclosed code with the fast paths on back end ``name`` (``auto``, ``torch``, ``triton``)."""
+    """Run the enclosed code with the fast paths on back end ``name`` (``auto``, ``torch``, ``triton``, ``cpp``)."""
     global _forced
     if name not in BACKENDS:
         raise ValueError(f"unknown kernel back end {name!r}; choose one of {', '.join(BACKENDS)}")
@@ -94,4 +121,4 @@ def backend(name: str) -> Iterator[None]:
         _forced = previous
 
 
-__all__ = ["BACKENDS", "TRITON_SURROGATES", "backend", "interpreter_mode", "selected_backend", "triton_importable", "use_triton"]
+__all__ = ["BACKENDS", "TRITON_SURROGATES", "backend", "interpreter_mode", "selected_backend", "triton_importable", "use_cpp", "use_triton"]

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..kernels import use_triton
+from ..kernels import use_cpp, use_triton
 from ..surrogate import RectWindow, Surrogate
 from ..precision import lift_to_float32
 from .base import NeuronRun
@@ -134,13 +134,31 @@ class _NRRSequence(torch.autograd.Function):
     ``dL/dV_t = sg_t dL/dS_t + dL/dV_t|membrane`` for every channel in one ``addcmul``.  With
     ``detach_prev`` only the membrane path remains (two operations a step); the recurrent
     weights' gradient is one product over the folded window afterwards.
+
+    ``compiled=True`` (CPU tensors, chosen by :func:`spikedyn.kernels.use_cpp`) runs both time loops
+    as compiled C++ (``spikedyn/kernels/cpu_nrr.cpp``): the same recurrent products through ATen and
+    one pass over a step's elements for the rest, rounded in the same order, so the spikes are the
+    same; the whole-window parts of backward are shared.
     """
 
     @staticmethod
-    def forward(ctx, zf, w, b, params: NRRParams, surrogate: Surrogate, detach_prev: bool, merged: bool = False):  # type: ignore[override]
+    def forward(ctx, zf, w, b, params: NRRParams, surrogate: Surrogate, detach_prev: bool, merged: bool = False,  # type: ignore[override]
+                compiled: bool = False):
         decay, v_th, alpha, beta, gamma = params
         recurrent = w is not None or b is not None
         two = recurrent and not merged  # NRR: a separate memory-less recurrent channel
+        ctx.params, ctx.surrogate, ctx.detach_prev, ctx.two = params, surrogate, detach_prev, two
+        ctx.recurrent, ctx.compiled = recurrent, compiled
+        if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass over the elements per step
+            from ..kernels import cpu
+
+            zf = zf.contiguous()
+            pot = zf.new_empty((2 if two else 1, *zf.shape))
+            s = torch.empty_like(zf)
+            w_t = w.t().contiguous() if w is not None else None
+            cpu.ops().nrr_forward(zf, w_t, b, pot, s, decay, v_th, alpha, beta, gamma, two)
+            ctx.save_for_backward(pot, s, w)
+            return s
         T = zf.shape[0]
         const = lambda value: torch.tensor(value, dtype=zf.dtype)  # noqa: E731 - 0-d operand: no per-call conversion
         pot = zf.new_empty((2 if two else 1, *zf.shape))  # [V^f; V^r], or the one membrane V
@@ -194,8 +212,6 @@ class _NRRSequence(torch.autograd.Function):
                 torch.gt(vf, v_th_, out=ss[t])
                 v_prev = vf
         ctx.save_for_backward(pot, s, w)
-        ctx.params, ctx.surrogate, ctx.detach_prev, ctx.two = params, surrogate, detach_prev, two
-        ctx.recurrent = recurrent
         return s
 
     @staticmethod
@@ -206,36 +222,25 @@ class _NRRSequence(torch.autograd.Function):
         T = s.shape[0]
         # for the whole window at once: dS/dV of every channel (becomes dL/dV in place), lambda (1 - S_t), V_t
         gv = ctx.surrogate.grad_(pot - v_th)
-        keeps = torch.rsub(s[:-1], decay, alpha=decay).unbind(0) if T > 1 else ()
-        with_trace = not detach_prev and gamma != 0.0
+        keeps = torch.rsub(s[:-1], decay, alpha=decay) if T > 1 else None
         vs = None
         if not detach_prev:
-            vs = (torch.add(pot[0], pot[1]) if two else pot[0]).unbind(0)
-        gvs, gvfs, grads = gv.unbind(1), gv[0].unbind(0), grad_s.unbind(0)
-        gvrs = gv[1].unbind(0) if two else gvfs  # where W~_r S_{t-1} enters: V^r, or the membrane itself
-        # h_t = -dL/da_t / gamma = dL/dV^f_t + alpha h_{t+1}: S_t enters a_{t+1} with weight beta
-        h = torch.empty_like(s[0]) if with_trace else None
-        g_mem = torch.empty_like(s[0])  # dL/dV_t through the membrane
-        g_spk = torch.empty_like(s[0]) if not detach_prev else None  # dL/dS_t
-        gvs[T - 1].mul_(grads[T - 1])
-        if with_trace:
-            h.copy_(gvfs[T - 1])
-        for t in range(T - 2, -1, -1):
-            g_next = gvfs[t + 1]
-            torch.mul(keeps[t], g_next, out=g_mem)
-            if detach_prev:
-                g = grads[t]
-            else:
-                # S_t also enters V^f_{t+1} (reset factor: -lambda V_t), a_{t+1} (beta) and V^r_{t+1} (W~_r)
-                torch.addcmul(grads[t], vs[t], g_next, value=-decay, out=g_spk)
-                if with_trace:
-                    g_spk.add_(h, alpha=-gamma * beta)
-                if w is not None:
-                    g_spk.addmm_(gvrs[t + 1], w)
-                g = g_spk
-            torch.addcmul(g_mem, gvs[t], g, out=gvs[t])
-            if with_trace:
-                torch.add(gvfs[t], h, alpha=alpha, out=h)
+            vs = torch.add(pot[0], pot[1]) if two else pot[0]
+        if ctx.compiled:
+            from ..kernels import cpu
+
+            cpu.ops().nrr_backward(
+                gv, grad_s.contiguous(), keeps if T > 1 else s.new_empty(0), vs, w, decay, alpha, beta, gamma, two,
+                detach_prev,
+            )
+        else:
+            _nrr_backward_loop(gv, grad_s, keeps, vs, w, ctx.params, two, detach_prev)
+        return _NRRSequence._parameter_grads(ctx, gv, s, w, two, recurrent)
+
+    @staticmethod
+    def _parameter_grads(ctx, gv: Tensor, s: Tensor, w: Tensor | None, two: bool, recurrent: bool):
+        """The gradients of ``zf``, ``W~_r`` and ``b_r`` from ``dL/dV`` of the whole window."""
+        T = s.shape[0]
         gvr = gv[1] if two else gv[0]
         grad_w = grad_b = None
         if w is not None and ctx.needs_input_grad[1]:
@@ -247,7 +252,43 @@ class _NRRSequence(torch.autograd.Function):
         if recurrent and ctx.needs_input_grad[2]:
             grad_b = gvr.sum((0, 1))
         grad_zf = gv[0] if ctx.needs_input_grad[0] else None
-        return grad_zf, grad_w, grad_b, None, None, None, None
+        return grad_zf, grad_w, grad_b, None, None, None, None, None
+
+
+def _nrr_backward_loop(gv: Tensor, grad_s: Tensor, keeps: Tensor | None, vs: Tensor | None, w: Tensor | None,
+                       params: NRRParams, two: bool, detach_prev: bool) -> None:
+    """The recursion of :meth:`_NRRSequence.backward` through time in PyTorch operations (``gv``:
+    the surrogate derivatives on entry, ``dL/dV`` on return, in place)."""
+    decay, _, alpha, beta, gamma = params
+    T = grad_s.shape[0]
+    with_trace = not detach_prev and gamma != 0.0
+    keeps = keeps.unbind(0) if keeps is not None else ()
+    vs = vs.unbind(0) if vs is not None else None
+    gvs, gvfs, grads = gv.unbind(1), gv[0].unbind(0), grad_s.unbind(0)
+    gvrs = gv[1].unbind(0) if two else gvfs  # where W~_r S_{t-1} enters: V^r, or the membrane itself
+    # h_t = -dL/da_t / gamma = dL/dV^f_t + alpha h_{t+1}: S_t enters a_{t+1} with weight beta
+    h = torch.empty_like(grad_s[0]) if with_trace else None
+    g_mem = torch.empty_like(grad_s[0])  # dL/dV_t through the membrane
+    g_spk = torch.empty_like(grad_s[0]) if not detach_prev else None  # dL/dS_t
+    gvs[T - 1].mul_(grads[T - 1])
+    if with_trace:
+        h.copy_(gvfs[T - 1])
+    for t in range(T - 2, -1, -1):
+        g_next = gvfs[t + 1]
+        torch.mul(keeps[t], g_next, out=g_mem)
+        if detach_prev:
+            g = grads[t]
+        else:
+            # S_t also enters V^f_{t+1} (reset factor: -lambda V_t), a_{t+1} (beta) and V^r_{t+1} (W~_r)
+            torch.addcmul(grads[t], vs[t], g_next, value=-decay, out=g_spk)
+            if with_trace:
+                g_spk.add_(h, alpha=-gamma * beta)
+            if w is not None:
+                g_spk.addmm_(gvrs[t + 1], w)
+            g = g_spk
+        torch.addcmul(g_mem, gvs[t], g, out=gvs[t])
+        if with_trace:
+            torch.add(gvfs[t], h, alpha=alpha, out=h)
 
 
 def sparse_recurrent_mask(n: int, sparseness: float, generator: torch.Generator | None = None) -> Tensor:
@@ -451,7 +492,9 @@ class RecurrentNRR(MaskedRecurrentSynapses, nn.Module):
                 from ..kernels.triton_nrr import NRRTriton
 
                 return NRRTriton.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
-            return _NRRSequence.apply(zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged)
+            return _NRRSequence.apply(
+                zf, w, b, self.params, self.surrogate, self.detach_prev, self.merged, use_cpp(zf)
+            )
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
         """Per-step reference run; ``record=True`` keeps the traces of ``v``, ``s`` and ``a``."""

@@ -1,0 +1,157 @@
+"""The compiled CPU time loops (``cpp`` back end): built once on first use, then cached.
+
+A fused whole-window path in PyTorch still pays one operator dispatch (a few microseconds) for
+every elementwise operation of every time step.  For a recurrent layer, whose per-step matrix
+product cannot be folded over time, those dispatches are most of the cost.  The C++ sources next
+to this module (``cpu_*.cpp``) run the same recursions with one pass over a step's elements and
+call ATen for the per-step matrix product, so they compute what the PyTorch loops compute, in the
+same rounding order (built with ``-ffp-contract=off``).
+
+They are compiled with :func:`torch.utils.cpp_extension.load` the first time a fast path needs
+them (about 20 s; a C++ compiler and ``ninja`` must be on the machine) into a cache directory
+keyed by the sources, the compile flags and the PyTorch version: ``$SPIKEDYN_KERNEL_CACHE``, else
+``~/.cache/spikedyn/kernels``.  When no compiler is found or the build fails, the fast paths fall
+back to the PyTorch loops with one warning saying why (``SPIKEDYN_KERNELS=torch`` skips the build).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+#: the operators' namespace (``torch.ops.spikedyn_cpu``) and the extension's library name
+NAMESPACE = "spikedyn_cpu"
+SOURCES = ("cpu_nrr.cpp",)
+#: -march=native: the build is for this machine's vector units (the cache key includes the CPU's features);
+#: -ffp-contract=off: no fused multiply-adds, so every operation rounds as the PyTorch loops' do
+CFLAGS = ("-O3", "-march=native", "-ffp-contract=off")
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}  # "ok": bool once decided; "why": the reason it is unavailable
+
+
+def cache_root() -> Path:
+    """Where built kernels are kept: ``$SPIKEDYN_KERNEL_CACHE``, else ``~/.cache/spikedyn/kernels``."""
+    root = os.environ.get("SPIKEDYN_KERNEL_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "spikedyn" / "kernels"
+
+
+def _source_paths() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    return [here / name for name in SOURCES]
+
+
+def cpu_signature() -> str:
+    """The CPU's model and feature flags (``/proc/cpuinfo``; elsewhere the platform's processor name):
+    part of the cache key, so that a home directory shared by different machines keeps one build each."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine() + " " + platform.processor()
+    wanted = [line for line in lines if line.split(":")[0].strip() in ("model name", "flags", "Features")]
+    return "\n".join(dict.fromkeys(wanted))  # the first core's lines (all cores repeat them)
+
+
+def build_directory() -> Path:
+    """The cache directory of this build: a hash of the sources, flags, CPU, PyTorch version and Python."""
+    digest = hashlib.sha256()
+    digest.update(cpu_signature().encode())
+    for path in _source_paths():
+        digest.update(path.read_bytes())
+    digest.update(" ".join(CFLAGS).encode())
+    digest.update(torch.__version__.encode())
+    digest.update(sys.version.encode())
+    return cache_root() / digest.hexdigest()[:16]
+
+
+def compiler_missing() -> str | None:
+    """Why the kernels cannot be built here (no C++ compiler / no ninja), or None."""
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        return f"no C++ compiler ({compiler!r} is not on PATH; set CXX or install g++)"
+    if shutil.which("ninja") is None:
+        try:  # the ninja package from PyPI: its binary is not on PATH unless the environment is activated
+            import ninja
+
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:
+            pass
+    if shutil.which("ninja") is None:
+        return "ninja is not on PATH (pip install ninja)"
+    return None
+
+
+def _build() -> None:
+    from torch.utils.cpp_extension import load
+
+    directory = build_directory()
+    built = directory / f"{NAMESPACE}.so"
+    if not built.exists():
+        print(
+            f"spikedyn: compiling the CPU kernels once (about 20 s), cached in {directory}",
+            file=sys.stderr,
+            flush=True,
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    load(
+        name=NAMESPACE,
+        sources=[str(path) for path in _source_paths()],
+        extra_cflags=list(CFLAGS),
+        build_directory=str(directory),
+        is_python_module=False,
+        verbose=False,
+    )
+
+
+def available() -> bool:
+    """Build (first call) or load the compiled CPU kernels; False, with one warning, when that fails."""
+    if "ok" in _state:
+        return bool(_state["ok"])
+    with _lock:
+        if "ok" in _state:
+            return bool(_state["ok"])
+        why = compiler_missing()
+        if why is None:
+            try:
+                _build()
+            except Exception as error:  # a failed build must not stop training: the PyTorch loops do the same
+                why = f"the build failed: {str(error).strip().splitlines()[-1] if str(error).strip() else error!r}"
+        _state["ok"], _state["why"] = why is None, why
+        if why is not None:
+            warnings.warn(
+                f"spikedyn's compiled CPU kernels are not available ({why}); the fused paths run the slower "
+                "PyTorch loops instead. Set SPIKEDYN_KERNELS=torch to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return why is None
+
+
+def status() -> str:
+    """One line on the compiled loops without building them: built (where), to be built, or why not."""
+    if "ok" in _state:
+        return f"compiled CPU loops (built in {build_directory()})" if _state["ok"] else f"unavailable: {_state['why']}"
+    why = compiler_missing()
+    if why is not None:
+        return f"unavailable: {why}"
+    if (build_directory() / f"{NAMESPACE}.so").exists():
+        return f"compiled CPU loops (built in {build_directory()})"
+    return "compiled CPU loops (built on first use, about 20 s)"
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` returned False (None when it returned True or was not called yet)."""
+    return _state.get("why")  # type: ignore[return-value]
+
+
+def ops():
+    """``torch.ops.spikedyn_cpu`` (call :func:`available` first)."""
+    return getattr(torch.ops, NAMESPACE)

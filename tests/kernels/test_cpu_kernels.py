@@ -1,0 +1,135 @@
+"""The compiled CPU time loops (``cpp`` back end, spikedyn.kernels.cpu) against the per-step reference.
+
+Every form of the NRR cell (both channels with and without the adaptive threshold, another gamma, the
+recurrent input on the membrane, no recurrence at all, a bias-only recurrent channel), both gradient forms
+(BPTT and reward propagation's detached ``S_{t-1}``), in float32 and float64, at a width whose steps are not
+a multiple of any vector length.  The reference is the pure step function ``nrr_step`` run by autograd, not
+the PyTorch loop the compiled one replaces, so a mistake shared by both fused paths is caught too.
+
+The bugs these tests catch: a compiled step that rounds in another order than the reference (a flipped
+spike: the spikes must be equal, not close), a recurrent product that reads this step's spikes, a reset,
+threshold-trace or recurrent-product term of BPTT's dL/dS left out or counted twice, the membrane gradient
+left off the recurrent channel, or a cached build used for other sources.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from spikedyn import kernels
+from spikedyn.kernels import cpu
+from spikedyn.neurons import RecurrentNRR
+
+if cpu.compiler_missing() is not None:
+    pytest.skip(f"the compiled CPU kernels cannot be built here: {cpu.compiler_missing()}", allow_module_level=True)
+
+FORMS = {
+    "nrr-bptt": dict(detach_prev=False),
+    "nrr-rp": dict(detach_prev=True),
+    "nrr-half-gamma-bptt": dict(gamma=0.5, alpha=0.8, beta=0.3, detach_prev=False),
+    "no-adaptive-threshold": dict(adaptive=False, detach_prev=False),
+    "membrane-bptt": dict(recurrent_input="membrane", detach_prev=False),
+    "membrane-rp": dict(recurrent_input="membrane", detach_prev=True),
+    "feed-forward-only": dict(recurrent=False, detach_prev=False),
+}
+
+
+def _layer(form: str, dtype: torch.dtype) -> RecurrentNRR:
+    torch.manual_seed(0)
+    layer = RecurrentNRR(7, 37, mask_seed=1, **FORMS[form]).to(dtype)
+    if layer.fc_r is not None:
+        with torch.no_grad():
+            layer.fc_r.weight.mul_(3.0)  # a recurrence strong enough to make spikes of its own
+        layer.apply_mask_()
+    return layer
+
+
+def _spikes_and_grads(layer: RecurrentNRR, run, dtype: torch.dtype):
+    x = 1.5 * torch.rand(23, 19, 7, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    weight = torch.randn(23, 19, 37, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    params = [p for p in layer.parameters() if p.requires_grad]
+    s = run(x)
+    return s.detach(), torch.autograd.grad((s * weight).sum(), params)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_compiled_nrr_loops_match_the_reference_step(form, dtype):
+    layer = _layer(form, dtype)
+    ref_s, ref_g = _spikes_and_grads(layer, lambda x: layer.run(x).spikes, dtype)
+    with kernels.backend("cpp"):
+        assert kernels.use_cpp(torch.zeros(1, dtype=dtype))
+        cpp_s, cpp_g = _spikes_and_grads(layer, layer, dtype)
+    with kernels.backend("torch"):
+        loop_s, loop_g = _spikes_and_grads(layer, layer, dtype)
+    assert torch.equal(cpp_s, ref_s)
+    assert torch.equal(loop_s, ref_s)
+    assert 0.05 < float((ref_s > 0).float().mean()) < 0.95
+    if layer.fc_r is not None and not layer.merged:
+        assert (ref_s == 2).any(), "both channels must fire together somewhere"
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+    names = [n for n, p in layer.named_parameters() if p.requires_grad]
+    for name, ref, got, loop in zip(names, ref_g, cpp_g, loop_g):
+        assert ref.abs().sum() > 0, name
+        assert float((got - ref).norm() / ref.norm()) < tolerance, name
+        assert float((got - loop).norm() / loop.norm()) < tolerance, name
+
+
+def test_bias_only_recurrent_channel_and_a_single_step():
+    """No recurrent weights but a recurrent bias (the channel fires from b_r alone), and T = 1 (no recursion)."""
+    layer = _layer("nrr-bptt", torch.float64)
+    b_r = layer.fc_r.bias.detach().clone().fill_(0.7)
+    from spikedyn.neurons.adaptive import _NRRSequence, nrr_step
+
+    for steps in (1, 6):
+        z = torch.randn(steps, 5, 37, dtype=torch.float64, generator=torch.Generator().manual_seed(steps))
+        z.requires_grad_(True)
+        state = layer.initial_state(z[0])
+        ref = []
+        for z_t in z:
+            s_t, state = nrr_step(z_t, state, None, b_r, layer.params, layer.surrogate)
+            ref.append(s_t)
+        ref = torch.stack(ref)
+        got = _NRRSequence.apply(z, None, b_r, layer.params, layer.surrogate, False, False, True)
+        assert torch.equal(got, ref) and (got == 2).any()
+        g_ref, = torch.autograd.grad(ref.sum(), z)
+        g_got, = torch.autograd.grad(got.sum(), z)
+        torch.testing.assert_close(g_got, g_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_the_build_is_cached_per_source_and_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPIKEDYN_KERNEL_CACHE", str(tmp_path))
+    first = cpu.build_directory()
+    assert first.parent == tmp_path
+    monkeypatch.setattr(cpu, "cpu_signature", lambda: "another CPU")
+    assert cpu.build_directory() != first
+
+
+def test_a_failed_build_falls_back_with_one_warning_or_errors_when_insisted_on(monkeypatch):
+    monkeypatch.setattr(cpu, "_state", {})
+    monkeypatch.setattr(cpu, "compiler_missing", lambda: "no C++ compiler ('c++' is not on PATH; set CXX or install g++)")
+    x = torch.zeros(3, 2, dtype=torch.float32)
+    with kernels.backend("auto"), pytest.warns(RuntimeWarning, match="compiled CPU kernels are not available .no C"):
+        assert not kernels.use_cpp(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # decided once: no second warning
+        with kernels.backend("auto"):
+            assert not kernels.use_cpp(x)
+    with kernels.backend("cpp"), pytest.raises(RuntimeError, match="SPIKEDYN_KERNELS=cpp.*no C\\+\\+ compiler"):
+        kernels.use_cpp(x)
+    layer = _layer("nrr-bptt", torch.float32)  # the layer still runs, on the PyTorch loops
+    x = 1.5 * torch.rand(5, 3, 7, generator=torch.Generator().manual_seed(4))
+    with kernels.backend("auto"):
+        assert torch.equal(layer(x), layer.run(x).spikes)
+
+
+def test_other_back_ends_and_devices_never_take_the_compiled_loops():
+    with kernels.backend("torch"):
+        assert not kernels.use_cpp(torch.zeros(2))
+    with kernels.backend("triton"):
+        assert not kernels.use_cpp(torch.zeros(2))
+    with kernels.backend("auto"):
+        assert not kernels.use_cpp(torch.zeros(2, dtype=torch.bfloat16))
