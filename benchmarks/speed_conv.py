@@ -43,16 +43,19 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
 import bench_common as bench  # noqa: E402
+from spikedyn import kernels as spikedyn_kernels  # noqa: E402
 from spikedyn.models import PLIFNet  # noqa: E402
 
 SHAPE, CHANNELS, HIDDEN, CLASSES = (1, 28, 28), 32, 128, 10
 #: PyTorch's default init scaled per layer (conv1, conv2, fc1, fc2) so that every spiking layer fires
 WEIGHT_GAINS = (2.0, 2.0, 12.0, 6.0)
 OURS = "spikedyn-plif"
-ALL_VARIANTS = ("spikedyn-plif", "spikedyn-plif-reference", "spikingjelly", "floor")
+ALL_VARIANTS = ("spikedyn-plif", "spikedyn-plif-loops", "spikedyn-plif-reference", "spikingjelly", "floor")
 
 NEURONS = {
     "spikedyn-plif": "PLIF (fused whole-window node per layer), per-step batch-norm statistics",
+    "spikedyn-plif-loops": "spikedyn-plif with its fused node's time loops in PyTorch operations (`SPIKEDYN_KERNELS=torch`) "
+                           "instead of the compiled CPU loops",
     "spikedyn-plif-reference": "PLIF on the per-step autograd reference path, per-step batch-norm statistics",
     "spikingjelly": "ParametricLIFNode(init_tau=2, decay_input=True, v_threshold=1, v_reset=0, detach_reset=True, "
                     "ATan(2)), multi-step; batch norm over T*B",
@@ -68,8 +71,9 @@ NEURONS = {
 # The networks: [T, B, 1, 28, 28] -> output [T, B, 10]; ``weights()`` lists conv1, conv2, fc1, fc2.
 # ---------------------------------------------------------------------------------------
 class SpikedynPLIF(nn.Module):
-    def __init__(self, fast: bool = True, neuron: str = "plif") -> None:
+    def __init__(self, fast: bool = True, neuron: str = "plif", kernels: str = "auto") -> None:
         super().__init__()
+        self.kernels = kernels  # spikedyn.kernels back end of the fused paths ("torch": the PyTorch loops)
         self.net = PLIFNet(SHAPE, CLASSES, channels=CHANNELS, n_conv=1, n_down=2, fc=(HIDDEN,), dropout=0.0,
                            voting=1, static=False, fast=fast, neuron=neuron)
         self.hidden = None
@@ -79,7 +83,8 @@ class SpikedynPLIF(nn.Module):
         return [layers["conv1"].conv, layers["conv2"].conv, layers["fc1"].fc, layers["fc2"].fc]
 
     def forward(self, x):
-        out = self.net(x)
+        with spikedyn_kernels.backend(self.kernels):
+            out = self.net(x)
         self.hidden = out.taps
         return out.spikes
 
@@ -149,6 +154,7 @@ def make_spikingjelly() -> nn.Module:
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "spikedyn-plif": SpikedynPLIF,
     "spikedyn-plif-reference": lambda: SpikedynPLIF(fast=False),
+    "spikedyn-plif-loops": lambda: SpikedynPLIF(kernels="torch"),
     # the other neuron families in the same net (issue #10's CPU conv targets; not in the default list)
     "spikedyn-lif": lambda: SpikedynPLIF(neuron="lif-identity"),
     "spikedyn-lif-tau": lambda: SpikedynPLIF(neuron="lif-tau"),

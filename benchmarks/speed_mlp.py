@@ -10,6 +10,8 @@ initial Linear weights:
                           RectWindow(0.5) surrogate, reset flag differentiated; fused fast path
 * ``spikedyn-sigmoid``    the same with MDN's sigmoid input current (neuron ``lif``)
 * ``spikedyn-reference``  ``lif-identity`` on the per-step autograd reference path (``fast=False``)
+* ``spikedyn-loops``      ``spikedyn`` with its fused node's time loops in PyTorch operations
+                          (``SPIKEDYN_KERNELS=torch``) instead of the compiled CPU loops
 * ``snntorch``            ``snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero")`` with a
                           rectangular surrogate (``custom_surrogate``, half-width 0.5, height 1), in
                           snnTorch's idiomatic per-step loop (Linear and neuron called every step)
@@ -57,6 +59,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
 import bench_common as bench  # noqa: E402
+from spikedyn import kernels as spikedyn_kernels
 from spikedyn.models import MDNNet
 from spikedyn.neurons import DecayLIF
 from spikedyn.precision import autocast
@@ -69,6 +72,7 @@ ALL_VARIANTS = (
     "spikedyn",
     "spikedyn-sigmoid",
     "spikedyn-reference",
+    "spikedyn-loops",
     "snntorch",
     "spikingjelly",
     "spikingjelly-rect",
@@ -81,8 +85,10 @@ ALL_VARIANTS = (
 # [T, B, 10]; with ``keep_hidden = True`` it also leaves the hidden layer's output in ``hidden``.
 # ---------------------------------------------------------------------------------------
 class SpikedynNet(nn.Module):
-    def __init__(self, neuron: str = "lif-identity", fast: bool = True, detach_reset: bool = False) -> None:
+    def __init__(self, neuron: str = "lif-identity", fast: bool = True, detach_reset: bool = False,
+                 kernels: str = "auto") -> None:
         super().__init__()
+        self.kernels = kernels  # spikedyn.kernels back end of the fused paths ("torch": the PyTorch loops)
         self.net = MDNNet(INPUTS, HIDDEN, CLASSES, neuron=neuron, fast=fast)
         if detach_reset:  # only for the fidelity check against snnTorch (whose reset is detached)
             input_fn = "sigmoid" if neuron == "lif" else "identity"
@@ -92,7 +98,8 @@ class SpikedynNet(nn.Module):
         self.hidden = None
 
     def forward(self, x):
-        out = self.net(x)
+        with spikedyn_kernels.backend(self.kernels):
+            out = self.net(x)
         if self.keep_hidden:
             self.hidden = out.taps[0]
         return out.spikes
@@ -213,6 +220,7 @@ BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "spikedyn": lambda: SpikedynNet("lif-identity"),
     "spikedyn-sigmoid": lambda: SpikedynNet("lif"),
     "spikedyn-reference": lambda: SpikedynNet("lif-identity", fast=False),
+    "spikedyn-loops": lambda: SpikedynNet("lif-identity", kernels="torch"),
     # the other neuron families on the same network (not in the default list)
     "spikedyn-plif": lambda: SpikedynNet("plif"),
     "spikedyn-2nd-fs": lambda: SpikedynNet("2nd-fs"),

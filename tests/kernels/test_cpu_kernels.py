@@ -1,6 +1,7 @@
 """The compiled CPU time loops (``cpp`` back end, spikedyn.kernels.cpu) against the per-step reference.
 
-Every form of the NRR cell (both channels with and without the adaptive threshold, another gamma, the
+The LIF families (decay-LIF with both input functions, both reset gradients and the three compiled
+surrogates; PLIF and fixed-tau LIF with zero and non-zero reset) and every form of the NRR cell (both channels with and without the adaptive threshold, another gamma, the
 recurrent input on the membrane, no recurrence at all, a bias-only recurrent channel), both gradient forms
 (BPTT and reward propagation's detached ``S_{t-1}``), in float32 and float64, at a width whose steps are not
 a multiple of any vector length.  The reference is the pure step function ``nrr_step`` run by autograd, not
@@ -21,7 +22,8 @@ import torch
 
 from spikedyn import kernels
 from spikedyn.kernels import cpu
-from spikedyn.neurons import RecurrentNRR
+from spikedyn.neurons import LIF, PLIF, DecayLIF, RecurrentNRR
+from spikedyn.surrogate import ATan, RectWindow, Sigmoid, Surrogate
 
 if cpu.compiler_missing() is not None:
     pytest.skip(f"the compiled CPU kernels cannot be built here: {cpu.compiler_missing()}", allow_module_level=True)
@@ -133,3 +135,76 @@ def test_other_back_ends_and_devices_never_take_the_compiled_loops():
         assert not kernels.use_cpp(torch.zeros(2))
     with kernels.backend("auto"):
         assert not kernels.use_cpp(torch.zeros(2, dtype=torch.bfloat16))
+
+
+# -- the LIF families: decay-LIF, PLIF and fixed-tau LIF ------------------------------------------------------
+LIF_FORMS = {
+    "decay-lif-rect": lambda: DecayLIF(),
+    "decay-lif-detached-reset": lambda: DecayLIF(detach_reset=True),
+    "decay-lif-sigmoid-input-atan": lambda: DecayLIF(input_fn="sigmoid", surrogate=ATan(2.0), v_th=0.3),
+    "decay-lif-sigmoid-surrogate": lambda: DecayLIF(surrogate=Sigmoid(4.0)),
+    "plif": lambda: PLIF(2.0, v_th=0.6),
+    "plif-reset-differentiated": lambda: PLIF(3.0, v_th=0.5, detach_reset=False),
+    "plif-nonzero-reset-rect": lambda: PLIF(2.0, v_th=0.5, v_reset=-0.2, surrogate=RectWindow(0.5, 1.0)),
+    "lif-tau-fixed": lambda: LIF(8.0, v_th=0.1),
+}
+
+
+@pytest.mark.parametrize("form", sorted(LIF_FORMS))
+def test_compiled_lif_loops_match_the_reference_step(form):
+    """Spikes equal to the per-step reference (same rounding); the input's gradient within 1e-5 of it.  PLIF's
+    dL/dk is one sum over every element and step, with terms of both signs: in float32 the reference path
+    itself is off the float64 reference by up to 2e-5 here, so dL/dk is held to the float64 reference, at
+    most twice the float32 reference's own error (or 2e-5)."""
+    x = 1.2 * torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(2))  # conv-like [T, B, C, W]
+    weight = torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(3))
+
+    def spikes_and_grads(fast: bool, backend: str, dtype=torch.float32):
+        torch.manual_seed(0)
+        layer = LIF_FORMS[form]().to(dtype)
+        layer.fast = fast
+        inp = x.to(dtype).requires_grad_(True)
+        params = [inp, *[p for p in layer.parameters() if p.requires_grad]]
+        with kernels.backend(backend):
+            s = layer(inp)
+        return s.detach(), [g.double() for g in torch.autograd.grad((s * weight.to(dtype)).sum(), params)]
+
+    ref_s, ref_g = spikes_and_grads(False, "torch")
+    cpp_s, cpp_g = spikes_and_grads(True, "cpp")
+    loop_s, loop_g = spikes_and_grads(True, "torch")
+    _, exact_g = spikes_and_grads(False, "torch", torch.float64)
+    assert torch.equal(cpp_s, ref_s) and torch.equal(loop_s, ref_s)
+    assert 0.05 < float(ref_s.mean()) < 0.95
+    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
+    assert ref_g[0].abs().sum() > 0
+    assert rel(cpp_g[0], ref_g[0]) < 1e-5 and rel(cpp_g[0], loop_g[0]) < 1e-5  # dL/dX
+    for ref, got, exact in zip(ref_g[1:], cpp_g[1:], exact_g[1:]):  # PLIF's dL/dk
+        assert exact.abs().sum() > 0
+        assert rel(got, exact) <= max(2 * rel(ref, exact), 2e-5)
+
+
+@pytest.mark.parametrize("make", [DecayLIF, lambda: PLIF(2.0)], ids=["decay-lif", "plif"])
+def test_compiled_lif_backward_overwrites_its_buffer_so_a_second_backward_is_refused(make):
+    layer = make()
+    x = torch.randn(6, 4, 9, requires_grad=True)
+    with kernels.backend("cpp"):
+        s = layer(x)
+    s.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        s.sum().backward()
+
+
+def test_other_surrogates_and_float64_keep_the_pytorch_loops():
+    class Custom(Surrogate):
+        def grad(self, x):
+            return torch.ones_like(x)
+
+    with kernels.backend("cpp"):
+        assert kernels.use_cpp(torch.zeros(2), ATan())
+        assert not kernels.use_cpp(torch.zeros(2), Custom())
+        assert not kernels.use_cpp(torch.zeros(2, dtype=torch.float64), ATan())
+        assert kernels.use_cpp(torch.zeros(2, dtype=torch.float64))  # the NRR loops take float64 too
+    layer = DecayLIF(surrogate=Custom())
+    x = torch.randn(5, 3, 4)
+    with kernels.backend("cpp"):
+        assert torch.equal(layer(x), DecayLIF(fast=False, surrogate=Custom())(x))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import os
 from typing import Iterator
 
@@ -34,10 +35,25 @@ from torch import Tensor
 
 from ..surrogate import ATan, RectWindow, Sigmoid, Surrogate
 
-#: surrogate classes compiled into the Triton kernels (others run the torch loops)
+#: surrogate classes compiled into the Triton kernels and the compiled CPU loops (others run the torch loops)
 TRITON_SURROGATES = (RectWindow, ATan, Sigmoid)
+#: their kinds in the kernels (see :func:`surrogate_args`)
+SURROGATE_RECT, SURROGATE_ATAN, SURROGATE_SIGMOID = 0, 1, 2
 BACKENDS = ("auto", "torch", "triton", "cpp")
 _forced: str | None = None
+
+
+def surrogate_args(surrogate: Surrogate) -> tuple[int, float, float]:
+    """``(kind, p0, p1)`` of a compiled surrogate, as both kinds of kernels take it: rect
+    ``p1 [|x| < p0]`` (half-width, height); atan ``p0 / (2 (1 + (p1 x)^2))`` (alpha, pi alpha / 2);
+    sigmoid ``p0 s (1 - s)``, ``s = sigmoid(p0 x)`` (alpha, unused)."""
+    if type(surrogate) is RectWindow:
+        return SURROGATE_RECT, surrogate.half_width, surrogate.height
+    if type(surrogate) is ATan:
+        return SURROGATE_ATAN, surrogate.alpha, math.pi / 2.0 * surrogate.alpha
+    if type(surrogate) is Sigmoid:
+        return SURROGATE_SIGMOID, surrogate.alpha, 0.0
+    raise TypeError(f"no compiled kernel for the surrogate {surrogate!r}; use the torch back end (SPIKEDYN_KERNELS=torch)")
 
 
 def triton_importable() -> bool:
@@ -86,15 +102,21 @@ def use_triton(x: Tensor, surrogate: Surrogate | None = None) -> bool:
     return True
 
 
-def use_cpp(x: Tensor) -> bool:
+def use_cpp(x: Tensor, surrogate: Surrogate | None = None, float64: bool = True) -> bool:
     """Whether a fast path fed ``x`` runs the compiled CPU loops (:mod:`spikedyn.kernels.cpu`).
 
     ``auto``: ``x`` is a float32 or float64 CPU tensor and the loops build (they are compiled on
     the first call; a failed build warns once and gives False).  ``cpp``: the same, but a failed
-    build is an error.  ``torch`` and ``triton``: never.
+    build is an error.  ``torch`` and ``triton``: never.  A family whose compiled loop computes the
+    surrogate itself passes it: then only float32 and the surrogates of :data:`TRITON_SURROGATES` qualify;
+    ``float64=False``: a family whose compiled loop is float32 only.
     """
     choice = selected_backend()
     if choice in ("torch", "triton") or x.is_cuda or x.dtype not in (torch.float32, torch.float64):
+        return False
+    if (surrogate is not None or not float64) and x.dtype != torch.float32:
+        return False
+    if surrogate is not None and type(surrogate) not in TRITON_SURROGATES:
         return False
     from . import cpu
 
@@ -121,4 +143,4 @@ def backend(name: str) -> Iterator[None]:
         _forced = previous
 
 
-__all__ = ["BACKENDS", "TRITON_SURROGATES", "backend", "interpreter_mode", "selected_backend", "triton_importable", "use_cpp", "use_triton"]
+__all__ = ["BACKENDS", "TRITON_SURROGATES", "backend", "surrogate_args", "interpreter_mode", "selected_backend", "triton_importable", "use_cpp", "use_triton"]

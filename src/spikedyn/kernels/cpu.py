@@ -29,10 +29,12 @@ import torch
 
 #: the operators' namespace (``torch.ops.spikedyn_cpu``) and the extension's library name
 NAMESPACE = "spikedyn_cpu"
-SOURCES = ("cpu_nrr.cpp",)
+SOURCES = ("cpu_nrr.cpp", "cpu_lif.cpp")
 #: -march=native: the build is for this machine's vector units (the cache key includes the CPU's features);
-#: -ffp-contract=off: no fused multiply-adds, so every operation rounds as the PyTorch loops' do
-CFLAGS = ("-O3", "-march=native", "-ffp-contract=off")
+#: -ffp-contract=off: no fused multiply-adds, so every operation rounds as the PyTorch loops' do;
+#: -fopenmp: ATen's parallel_for is an OpenMP pragma in its header, a serial loop without it
+CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp")
+LDFLAGS = ("-fopenmp",)
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}  # "ok": bool once decided; "why": the reason it is unavailable
@@ -105,6 +107,7 @@ def _build() -> None:
         name=NAMESPACE,
         sources=[str(path) for path in _source_paths()],
         extra_cflags=list(CFLAGS),
+        extra_ldflags=list(LDFLAGS),
         build_directory=str(directory),
         is_python_module=False,
         verbose=False,

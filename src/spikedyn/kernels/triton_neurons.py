@@ -31,28 +31,17 @@ dtype to the torch loops.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-from ..surrogate import ATan, RectWindow, Sigmoid, Surrogate
+from ..surrogate import Surrogate
+from . import surrogate_args
 
 BLOCK = 1024
-#: surrogate kinds compiled into the kernels: (kind, parameter 0, parameter 1)
-_RECT, _ATAN, _SIGMOID = 0, 1, 2
-
-
-def _surrogate_args(surrogate: Surrogate) -> tuple[int, float, float]:
-    if type(surrogate) is RectWindow:
-        return _RECT, surrogate.half_width, surrogate.height
-    if type(surrogate) is ATan:
-        return _ATAN, surrogate.alpha, math.pi / 2.0 * surrogate.alpha
-    if type(surrogate) is Sigmoid:
-        return _SIGMOID, surrogate.alpha, 0.0
-    raise TypeError(f"no Triton kernel for the surrogate {surrogate!r}; use the torch back end (SPIKEDYN_KERNELS=torch)")
+#: surrogate kinds compiled into the kernels: (kind, parameter 0, parameter 1), shared with the CPU loops
+_surrogate_args = surrogate_args
 
 
 def _grid(n: int) -> tuple[int]:

@@ -34,11 +34,12 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.graph import increment_version
 
 from ..surrogate import ATan, RectWindow, Surrogate
 from typing import Sequence
 
-from ..kernels import use_triton
+from ..kernels import use_cpp, use_triton
 from .base import NeuronLayer
 
 
@@ -70,18 +71,27 @@ class _DecayLIFSequence(torch.autograd.Function):
     the input's gradient, one step at a time."""
 
     @staticmethod
-    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
+    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
+                compiled: bool = False):
         T = current.shape[0]
-        v = torch.empty_like(current)
-        keep = torch.empty_like(current[0], dtype=torch.bool)  # 1 - S_{t-1}
-        v[0] = current[0]
-        for t in range(1, T):
-            torch.le(v[t - 1], v_th, out=keep)
-            # a NaN V_{t-1} gives keep = 0, and NaN * 0 = NaN: NaN propagates as in the reference
-            torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
-        # all spikes at once, outside the time loop; written straight as floats (a bool temporary and its
-        # conversion cost ten times the comparison on large conv maps)
-        s = torch.gt(v, v_th, out=torch.empty_like(v))
+        ctx.compiled = compiled
+        if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step, spikes included
+            from ..kernels import cpu
+
+            current = current.contiguous()
+            v, s = torch.empty_like(current), torch.empty_like(current)
+            cpu.ops().lif_forward(current, v, s, decay, v_th)
+        else:
+            v = torch.empty_like(current)
+            keep = torch.empty_like(current[0], dtype=torch.bool)  # 1 - S_{t-1}
+            v[0] = current[0]
+            for t in range(1, T):
+                torch.le(v[t - 1], v_th, out=keep)
+                # a NaN V_{t-1} gives keep = 0, and NaN * 0 = NaN: NaN propagates as in the reference
+                torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
+            # all spikes at once, outside the time loop; written straight as floats (a bool temporary and its
+            # conversion cost ten times the comparison on large conv maps)
+            s = torch.gt(v, v_th, out=torch.empty_like(v))
         if watch is not None:
             watch({"v": v[T - 1]}, lambda: {"v": v})
         ctx.save_for_backward(v, s)
@@ -93,6 +103,14 @@ class _DecayLIFSequence(torch.autograd.Function):
         v, s = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
+        if ctx.compiled:
+            from ..kernels import cpu, surrogate_args
+
+            cpu.ops().lif_backward(
+                v, grad_s.contiguous(), decay, ctx.v_th, ctx.detach_reset, *surrogate_args(ctx.surrogate)
+            )
+            increment_version(v)  # V was overwritten: a second backward through the node must be refused
+            return v, None, None, None, None, None, None
         # dL/dV_t (= dL/dI_t) is written over the saved V_t once step t is done with it, so the input's
         # gradient takes no buffer of its own (a second backward through the node is refused by autograd's
         # version check); dS_t/dV_t is computed one step at a time into a step-sized buffer
@@ -109,7 +127,7 @@ class _DecayLIFSequence(torch.autograd.Function):
             if g_next is not None:  # dV_{t+1}/dV_t = decay (1 - S_t)
                 g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
             g_next = g
-        return v, None, None, None, None, None
+        return v, None, None, None, None, None, None
 
 
 class DecayLIF(NeuronLayer):
@@ -145,7 +163,10 @@ class DecayLIF(NeuronLayer):
             from ..kernels.triton_neurons import DecayLIFTriton
 
             return DecayLIFTriton.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
-        return _DecayLIFSequence.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
+        return _DecayLIFSequence.apply(
+            current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state,
+            use_cpp(current, self.surrogate),
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -193,31 +214,24 @@ class _PLIFSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
+    def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
+                compiled: bool = False):
         T = x.shape[0]
-        k_ = k.detach().to(x.dtype)  # 0-d tensors: no host read of k
-        th = torch.tensor(v_th, dtype=x.dtype, device=x.device)
         need_k = ctx.needs_input_grad[1]  # PLIF's learnable k; a fixed-tau LIF keeps no D (one step's slot)
+        ctx.compiled = compiled
+        if compiled:
+            x = x.contiguous()
         d = x.new_empty(x.shape if need_k else (1, *x.shape[1:]))  # D_t = X_t - V_{t-1} + V_reset = dH_t/dk
         h = x.new_empty(x.shape)
         s = torch.empty_like(h)
         v = x.new_empty((2, *x.shape[1:]))  # V_t in slot t % 2: backward rebuilds nothing from V
         ds, hs, ss, vs = d.unbind(0) if need_k else (d[0],) * T, h.unbind(0), s.unbind(0), v.unbind(0)
-        v_init = torch.full_like(hs[0], v_reset)  # V_{-1}
-        for t in range(T):
-            v_prev = vs[(t - 1) % 2] if t > 0 else v_init
-            if t > 0 or v_reset != 0.0:
-                torch.sub(x[t], v_prev, out=ds[t])  # an infinite X gives an infinite D and H, as the reference
-                if v_reset != 0.0:
-                    ds[t].add_(v_reset)
-            else:
-                ds[0].copy_(x[0])
-            torch.addcmul(v_prev, ds[t], k_, out=hs[t])
-            torch.ge(hs[t], th, out=ss[t])
-            v_now = vs[t % 2]
-            torch.addcmul(hs[t], hs[t], ss[t], value=-1.0, out=v_now)  # H (1 - S): H, 0, or NaN for H = inf
-            if v_reset != 0.0:
-                v_now.add_(ss[t], alpha=v_reset)
+        if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step
+            from ..kernels import cpu
+
+            cpu.ops().plif_forward(x, k.detach().to(x.dtype), d, h, s, v, v_th, v_reset)
+        else:
+            _plif_forward_loop(x, k.detach().to(x.dtype), ds, hs, ss, vs, v_th, v_reset)
         if watch is not None:
             watch({"v": vs[(T - 1) % 2]}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
         ctx.save_for_backward(d, h, s, k)
@@ -233,28 +247,77 @@ class _PLIFSequence(torch.autograd.Function):
         # G_t = k dL/dH_t (= dL/dX_t, the input's gradient): the recursion runs on G directly, so that
         # no pass over the window is left for scaling at the end (k = 0, tau infinite: on dL/dH, then 0)
         scale = kf if kf > 0.0 else 1.0
-        if ctx.detach_reset:
-            # k dS_t/dH_t dL/dS_t in place over the saved H, which backward needs no more
-            grad_x = ctx.surrogate.grad_mul_(h.sub_(ctx.v_th), grad_s, scale=scale)
-            carry = None
-        else:  # dV_t/dH_t = 1 - S_t + (V_reset - H_t) dS_t/dH_t
-            sg = ctx.surrogate.grad_(h - ctx.v_th)
-            carry = torch.sub(1.0, s[:-1]).addcmul_(v_reset - h[:-1], sg[:-1]).mul_(1.0 - kf) if T > 1 else None
-            grad_x = sg.mul_(grad_s).mul_(scale)
         need_k = ctx.needs_input_grad[1]
-        acc = torch.mul(d[T - 1], grad_x[T - 1]) if need_k else None  # dL/dk per neuron, summed over the steps
-        for t in range(T - 2, -1, -1):
-            g_next = grad_x[t + 1]
-            if carry is None:  # dH_{t+1}/dH_t = (1 - k)(1 - S_t): two in-place passes, no temporary
-                grad_x[t].add_(g_next, alpha=1.0 - kf).addcmul_(g_next, s[t], value=kf - 1.0)
+        acc = torch.empty_like(h[0]) if need_k else None  # dL/dk per neuron, summed over the steps
+        if ctx.compiled and ctx.detach_reset:  # all of it in one pass a step (spikedyn.kernels.cpu), over H
+            from ..kernels import cpu, surrogate_args
+
+            grad_x = h
+            cpu.ops().plif_backward(
+                grad_x, grad_s.contiguous(), s, d if need_k else None, None, acc if need_k else s.new_empty(0),
+                1.0 - kf, scale, ctx.v_th, *surrogate_args(ctx.surrogate),
+            )
+            increment_version(h)  # H was overwritten: a second backward through the node must be refused
+        else:
+            if ctx.detach_reset:
+                # k dS_t/dH_t dL/dS_t in place over the saved H, which backward needs no more
+                grad_x = ctx.surrogate.grad_mul_(h.sub_(ctx.v_th), grad_s, scale=scale)
+                carry = None
+            else:  # dV_t/dH_t = 1 - S_t + (V_reset - H_t) dS_t/dH_t
+                sg = ctx.surrogate.grad_(h - ctx.v_th)
+                carry = torch.sub(1.0, s[:-1]).addcmul_(v_reset - h[:-1], sg[:-1]).mul_(1.0 - kf) if T > 1 else None
+                grad_x = sg.mul_(grad_s).mul_(scale)
+            if ctx.compiled:  # the recursion in one pass a step (spikedyn.kernels.cpu)
+                from ..kernels import cpu
+
+                cpu.ops().plif_backward(
+                    grad_x, None, s, d if need_k else None, carry, acc if need_k else s.new_empty(0),
+                    1.0 - kf, scale, ctx.v_th, 0, 0.0, 0.0,
+                )
             else:
-                grad_x[t].addcmul_(g_next, carry[t])
-            if need_k:
-                acc.addcmul_(d[t], grad_x[t])
+                _plif_backward_loop(grad_x, s, d if need_k else None, carry, acc, kf)
         grad_k = acc.sum() / scale if need_k else None  # the sums ran over k dL/dH
         if scale != kf:
             grad_x.mul_(kf)
-        return grad_x, grad_k.reshape(k.shape).to(k.dtype) if need_k else None, None, None, None, None, None
+        return grad_x, grad_k.reshape(k.shape).to(k.dtype) if need_k else None, None, None, None, None, None, None
+
+
+def _plif_forward_loop(x: Tensor, k: Tensor, ds, hs, ss, vs, v_th: float, v_reset: float) -> None:
+    """:class:`_PLIFSequence`'s forward through time in PyTorch operations, into the per-step views
+    ``ds`` (one slot when ``k`` is fixed), ``hs``, ``ss`` and the two rolling slots ``vs``."""
+    th = torch.tensor(v_th, dtype=x.dtype, device=x.device)
+    v_init = torch.full_like(hs[0], v_reset)  # V_{-1}
+    for t in range(x.shape[0]):
+        v_prev = vs[(t - 1) % 2] if t > 0 else v_init
+        if t > 0 or v_reset != 0.0:
+            torch.sub(x[t], v_prev, out=ds[t])  # an infinite X gives an infinite D and H, as the reference
+            if v_reset != 0.0:
+                ds[t].add_(v_reset)
+        else:
+            ds[0].copy_(x[0])
+        torch.addcmul(v_prev, ds[t], k, out=hs[t])
+        torch.ge(hs[t], th, out=ss[t])
+        v_now = vs[t % 2]
+        torch.addcmul(hs[t], hs[t], ss[t], value=-1.0, out=v_now)  # H (1 - S): H, 0, or NaN for H = inf
+        if v_reset != 0.0:
+            v_now.add_(ss[t], alpha=v_reset)
+
+
+def _plif_backward_loop(grad_x: Tensor, s: Tensor, d: Tensor | None, carry: Tensor | None, acc: Tensor | None,
+                        kf: float) -> None:
+    """:class:`_PLIFSequence`'s backward through time in PyTorch operations: ``grad_x`` (``k dS/dH dL/dS``
+    on entry) becomes ``G_t = k dL/dH_t`` in place; ``acc`` (given with ``d``) becomes ``sum_t D_t G_t``."""
+    T = grad_x.shape[0]
+    if d is not None:
+        torch.mul(d[T - 1], grad_x[T - 1], out=acc)
+    for t in range(T - 2, -1, -1):
+        g_next = grad_x[t + 1]
+        if carry is None:  # dH_{t+1}/dH_t = (1 - k)(1 - S_t): two in-place passes, no temporary
+            grad_x[t].add_(g_next, alpha=1.0 - kf).addcmul_(g_next, s[t], value=kf - 1.0)
+        else:
+            grad_x[t].addcmul_(g_next, carry[t])
+        if d is not None:
+            acc.addcmul_(d[t], grad_x[t])
 
 
 class ParametricLIF(NeuronLayer):
@@ -314,7 +377,10 @@ class ParametricLIF(NeuronLayer):
             from ..kernels.triton_neurons import PLIFTriton
 
             return PLIFTriton.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state)
-        return _PLIFSequence.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state)
+        return _PLIFSequence.apply(
+            current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state,
+            use_cpp(current, self.surrogate),
+        )
 
     def extra_repr(self) -> str:
         shape = f"shape={self.shape}, " if self.shape is not None else ""

@@ -1,0 +1,275 @@
+// The time loops of the LIF families (spikedyn.neurons.lif) for CPU tensors, compiled once on first use by
+// spikedyn.kernels.cpu.  Each step is ONE pass over the layer's elements (split between threads for large
+// layers), instead of one PyTorch operation per elementwise term; built with -ffp-contract=off so that the
+// forward rounds in the order of the reference steps (decay_lif_step, plif_step) and gives their spikes.
+//
+// decay-LIF:  V_t = (lambda V_{t-1}) [V_{t-1} <= V_th] + I_t,   S_t = [V_t > V_th]
+//   (the reset flag 1 - S_{t-1} written as the comparison, so that a NaN V_{t-1} keeps propagating)
+// PLIF / LIF-tau:  D_t = X_t - V_{t-1} (+ V_reset),  H_t = V_{t-1} + D_t k,  S_t = [H_t >= V_th],
+//   V_t = H_t + (-H_t) S_t (+ V_reset S_t)
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <torch/library.h>
+
+#include <cmath>
+
+namespace {
+
+constexpr int64_t kGrain = 32768;
+
+void check(const at::Tensor& x, const char* name) {
+  TORCH_CHECK(x.device().is_cpu(), "spikedyn CPU kernel: ", name, " must be a CPU tensor");
+  TORCH_CHECK(x.is_contiguous(), "spikedyn CPU kernel: ", name, " must be contiguous");
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "spikedyn CPU kernel: ", name, " must be float32");
+}
+
+// dS/dx of the surrogates compiled in (spikedyn.kernels.cpu.surrogate_args): 0 rect  p1 [|x| < p0];
+// 1 atan  p0 / (2 (1 + (p1 x)^2));  2 sigmoid  p0 s (1 - s), s = 1 / (1 + exp(-p0 x))
+template <int Kind>
+inline float surrogate_grad(float x, float p0, float p1) {
+  if constexpr (Kind == 0) {
+    return std::fabs(x) < p0 ? p1 : 0.0f;
+  } else if constexpr (Kind == 1) {
+    const float cx = p1 * x;
+    return p0 / (2.0f * (1.0f + cx * cx));
+  } else {
+    const float sig = 1.0f / (1.0f + std::exp(-p0 * x));
+    return p0 * sig * (1.0f - sig);
+  }
+}
+
+template <typename F>
+void over(int64_t n, const F& body) {
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) { body(begin, end); });
+}
+
+// -- decay-LIF ------------------------------------------------------------------------------------------------
+template <bool First>
+void lif_step(const float* __restrict__ cur, const float* __restrict__ vp, float* __restrict__ v,
+              float* __restrict__ s, int64_t m, float lam, float th) {
+  for (int64_t i = 0; i < m; ++i) {
+    float vn = cur[i];
+    if (!First) {
+      const float keep = vp[i] <= th ? 1.0f : 0.0f;  // 1 - S_{t-1}; a NaN V_{t-1} gives 0, and NaN * 0 = NaN
+      vn = cur[i] + (lam * vp[i]) * keep;
+    }
+    v[i] = vn;
+    s[i] = vn > th ? 1.0f : 0.0f;
+  }
+}
+
+void lif_forward(const at::Tensor& current, const at::Tensor& v, const at::Tensor& s, double decay, double v_th) {
+  check(current, "current");
+  check(v, "v");
+  check(s, "s");
+  const int64_t T = current.size(0), n = current.numel() / T;
+  const float lam = static_cast<float>(decay), th = static_cast<float>(v_th);
+  const float* I = current.data_ptr<float>();
+  float* V = v.data_ptr<float>();
+  float* S = s.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    over(n, [&](int64_t b, int64_t e) {
+      const int64_t o = t * n + b;
+      if (t == 0) lif_step<true>(I + o, nullptr, V + o, S + o, e - b, lam, th);
+      else lif_step<false>(I + o, V + o - n, V + o, S + o, e - b, lam, th);
+    });
+  }
+}
+
+// one step back: g holds V_t on entry, dL/dV_t on return; gn = dL/dV_{t+1} (Last: none)
+// (S_t is not read: it is [V_t > V_th], one comparison instead of a pass over a saved window)
+template <int Kind, bool Last, bool DetachReset>
+void lif_back_step(float* __restrict__ g, const float* __restrict__ gn, const float* __restrict__ gs, int64_t m,
+                   float lam, float th, float p0, float p1) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float v = g[i];
+    const float sg = surrogate_grad<Kind>(v - th, p0, p1);
+    if (Last) {
+      g[i] = gs[i] * sg;
+    } else {
+      // S_t also enters V_{t+1} through the reset flag (dV_{t+1}/dS_t = -lambda V_t) unless that is detached;
+      // the membrane: dV_{t+1}/dV_t = lambda (1 - S_t)
+      const float own = DetachReset ? gs[i] * sg : (gs[i] - (lam * v) * gn[i]) * sg;
+      const float keep = v > th ? 0.0f : 1.0f;
+      g[i] = own + (lam * gn[i]) * keep;
+    }
+  }
+}
+
+template <int Kind>
+void lif_backward_kind(const at::Tensor& v, const at::Tensor& grad_s, double decay, double v_th, bool detach_reset,
+                       float p0, float p1) {
+  const int64_t T = v.size(0), n = v.numel() / T;
+  const float lam = static_cast<float>(decay), th = static_cast<float>(v_th);
+  float* V = v.data_ptr<float>();
+  const float* GS = grad_s.data_ptr<float>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    over(n, [&](int64_t b, int64_t e) {
+      const int64_t o = t * n + b, m = e - b;
+      if (t == T - 1) lif_back_step<Kind, true, false>(V + o, nullptr, GS + o, m, lam, th, p0, p1);
+      else if (detach_reset) lif_back_step<Kind, false, true>(V + o, V + o + n, GS + o, m, lam, th, p0, p1);
+      else lif_back_step<Kind, false, false>(V + o, V + o + n, GS + o, m, lam, th, p0, p1);
+    });
+  }
+}
+
+// v [T, ...]: the saved V on entry, dL/dI on return (written over V, step by step from the last)
+void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, double decay, double v_th, bool detach_reset,
+                  int64_t kind, double p0, double p1) {
+  check(v, "v");
+  check(grad_s, "grad_s");
+  const float a = static_cast<float>(p0), b = static_cast<float>(p1);
+  switch (kind) {
+    case 0: return lif_backward_kind<0>(v, grad_s, decay, v_th, detach_reset, a, b);
+    case 1: return lif_backward_kind<1>(v, grad_s, decay, v_th, detach_reset, a, b);
+    case 2: return lif_backward_kind<2>(v, grad_s, decay, v_th, detach_reset, a, b);
+    default: TORCH_CHECK(false, "lif_backward: unknown surrogate kind ", kind);
+  }
+}
+
+// -- PLIF / LIF-tau -------------------------------------------------------------------------------------------
+// one step over elements [0, m): V_{t-1} from vp (nullptr at t = 0: V_reset); with_reset: V_reset != 0
+template <bool First, bool WithReset>
+void plif_step(const float* __restrict__ x, const float* __restrict__ vp, float* __restrict__ d,
+               float* __restrict__ h, float* __restrict__ s, float* __restrict__ v, int64_t m, float k, float th,
+               float vr) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float prev = First ? vr : vp[i];
+    float drive = (First && !WithReset) ? x[i] : x[i] - prev;
+    if (WithReset) drive = drive + vr;
+    const float charge = prev + drive * k;
+    const float spike = charge >= th ? 1.0f : 0.0f;
+    float after = charge + (-charge) * spike;  // H (1 - S) by multiplication: NaN and inf as the reference
+    if (WithReset) after = after + vr * spike;
+    d[i] = drive;
+    h[i] = charge;
+    s[i] = spike;
+    v[i] = after;
+  }
+}
+
+// d [T, ...] (or [1, ...] when k is fixed: one slot reused), h and s [T, ...], v [2, ...] (V_t in slot t % 2)
+void plif_forward(const at::Tensor& x, const at::Tensor& k, const at::Tensor& d, const at::Tensor& h,
+                  const at::Tensor& s, const at::Tensor& v, double v_th, double v_reset) {
+  check(x, "x");
+  check(d, "d");
+  check(h, "h");
+  check(s, "s");
+  check(v, "v");
+  const int64_t T = x.size(0), n = x.numel() / T;
+  const bool all_d = d.size(0) == T;
+  const float kf = k.item<float>(), th = static_cast<float>(v_th), vr = static_cast<float>(v_reset);
+  const bool with_reset = v_reset != 0.0;
+  float* X = x.data_ptr<float>();
+  float* D = d.data_ptr<float>();
+  float* H = h.data_ptr<float>();
+  float* S = s.data_ptr<float>();
+  float* V = v.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t dt = (all_d ? t : 0) * n, vt = (t % 2) * n, vp = ((t + 1) % 2) * n;
+    over(n, [&](int64_t b, int64_t e) {
+      const int64_t m = e - b, o = t * n + b;
+      if (t == 0) {
+        if (with_reset) plif_step<true, true>(X + o, nullptr, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
+        else plif_step<true, false>(X + o, nullptr, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
+      } else {
+        if (with_reset) plif_step<false, true>(X + o, V + vp + b, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
+        else plif_step<false, false>(X + o, V + vp + b, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
+      }
+    });
+  }
+}
+
+// one step back: g holds H_t on entry (Own) or k dS_t/dH_t dL/dS_t; on return G_t = k dL/dH_t, with
+// G_t = own + dH_{t+1}/dH_t G_{t+1}: (1 - k)(1 - S_t), or the given carry (reset differentiated); acc += D_t G_t
+template <int Kind, bool Own, bool Last, bool Carry, bool Acc>
+void plif_back_step(float* __restrict__ g, const float* __restrict__ gs, const float* __restrict__ gn,
+                    const float* __restrict__ st, const float* __restrict__ ct, const float* __restrict__ dt,
+                    float* __restrict__ acc, int64_t m, float c, float scale, float th, float p0, float p1) {
+  for (int64_t i = 0; i < m; ++i) {
+    // with H_t at hand (Own), 1 - S_t is [H_t < V_th] and the saved S is not read
+    const float keep = Own ? (g[i] >= th ? 0.0f : 1.0f) : 1.0f - st[i];
+    float total = Own ? (scale * surrogate_grad<Kind>(g[i] - th, p0, p1)) * gs[i] : g[i];
+    if (!Last) total = total + (Carry ? ct[i] * gn[i] : (c * gn[i]) * keep);
+    g[i] = total;
+    if (Acc) acc[i] = Last ? dt[i] * total : acc[i] + dt[i] * total;
+  }
+}
+
+template <int Kind, bool Own>
+void plif_backward_kind(float* G, const float* GS, const float* S, const float* D, const float* C, float* A,
+                        int64_t T, int64_t n, float c, float scale, float th, float p0, float p1) {
+  for (int64_t t = T - 1; t >= 0; --t) {
+    over(n, [&](int64_t b, int64_t e) {
+      const int64_t m = e - b, o = t * n + b;
+      float* g = G + o;
+      const float* gs = GS != nullptr ? GS + o : nullptr;
+      const float* gn = t + 1 < T ? G + o + n : nullptr;
+      const float* st = S + o;
+      const float* ct = C != nullptr && t + 1 < T ? C + o : nullptr;
+      const float* dt = D != nullptr ? D + o : nullptr;
+      float* a = A != nullptr ? A + b : nullptr;
+#define SPIKEDYN_PLIF_STEP(LAST, CARRY, ACC) \
+  plif_back_step<Kind, Own, LAST, CARRY, ACC>(g, gs, gn, st, ct, dt, a, m, c, scale, th, p0, p1)
+      if (t == T - 1) {
+        if (a != nullptr) SPIKEDYN_PLIF_STEP(true, false, true); else SPIKEDYN_PLIF_STEP(true, false, false);
+      } else if (ct != nullptr) {
+        if (a != nullptr) SPIKEDYN_PLIF_STEP(false, true, true); else SPIKEDYN_PLIF_STEP(false, true, false);
+      } else {
+        if (a != nullptr) SPIKEDYN_PLIF_STEP(false, false, true); else SPIKEDYN_PLIF_STEP(false, false, false);
+      }
+#undef SPIKEDYN_PLIF_STEP
+    });
+  }
+}
+
+// g [T, ...]: H_t on entry when grad_s is given (the own term k dS_t/dH_t dL/dS_t is computed here, with the
+// surrogate `kind`, p0, p1), else that own term already; G_t = k dL/dH_t on return (times `scale` / k when
+// k = 0).  acc [...] = sum_t D_t G_t when d is given.  carry [T-1, ...] (reset differentiated) or none.
+void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s, const at::Tensor& s,
+                   const std::optional<at::Tensor>& d, const std::optional<at::Tensor>& carry, const at::Tensor& acc,
+                   double one_minus_k, double scale, double v_th, int64_t kind, double p0, double p1) {
+  check(g, "g");
+  check(s, "s");
+  const int64_t T = g.size(0), n = g.numel() / T;
+  const bool own = grad_s.has_value() && grad_s->defined();
+  const bool has_d = d.has_value() && d->defined(), has_carry = carry.has_value() && carry->defined();
+  if (own) check(*grad_s, "grad_s");
+  float* G = g.data_ptr<float>();
+  const float* GS = own ? grad_s->data_ptr<float>() : nullptr;
+  const float* S = s.data_ptr<float>();
+  const float* D = has_d ? d->data_ptr<float>() : nullptr;
+  const float* C = has_carry ? carry->data_ptr<float>() : nullptr;
+  float* A = has_d ? acc.data_ptr<float>() : nullptr;
+  const float c = static_cast<float>(one_minus_k), sc = static_cast<float>(scale), th = static_cast<float>(v_th);
+  const float a = static_cast<float>(p0), b = static_cast<float>(p1);
+  if (!own) return plif_backward_kind<0, false>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
+  switch (kind) {
+    case 0: return plif_backward_kind<0, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
+    case 1: return plif_backward_kind<1, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
+    case 2: return plif_backward_kind<2, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
+    default: TORCH_CHECK(false, "plif_backward: unknown surrogate kind ", kind);
+  }
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
+  m.def("lif_forward(Tensor current, Tensor(a!) v, Tensor(b!) s, float decay, float v_th) -> ()");
+  m.def(
+      "lif_backward(Tensor(a!) v, Tensor grad_s, float decay, float v_th, bool detach_reset, int kind, float p0, "
+      "float p1) -> ()");
+  m.def(
+      "plif_forward(Tensor x, Tensor k, Tensor(a!) d, Tensor(b!) h, Tensor(c!) s, Tensor(d!) v, float v_th, "
+      "float v_reset) -> ()");
+  m.def(
+      "plif_backward(Tensor(a!) g, Tensor? grad_s, Tensor s, Tensor? d, Tensor? carry, Tensor(b!) acc, "
+      "float one_minus_k, float scale, float v_th, int kind, float p0, float p1) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(spikedyn_cpu, CPU, m) {
+  m.impl("lif_forward", &lif_forward);
+  m.impl("lif_backward", &lif_backward);
+  m.impl("plif_forward", &plif_forward);
+  m.impl("plif_backward", &plif_backward);
+}
