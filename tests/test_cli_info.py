@@ -14,7 +14,7 @@ def test_info_names_versions_kernels_and_optional_packages(capsys, monkeypatch):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"spikedyn {__version__}\ntorch {torch.__version__}")
-    assert "neuron layers on the CPU: torch loops (hand-written BPTT); NRR cell: " in out
+    assert "neuron layers on the CPU: compiled CPU loops (built" in out or "compiled CPU loops unavailable" in out
     for name in info.OPTIONAL:
         line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
         assert (info.installed(name) or "not installed") in line
@@ -37,7 +37,7 @@ def test_kernel_line_follows_the_override_and_triton(monkeypatch):
 
     monkeypatch.setattr(cpu, "_state", {})
     monkeypatch.setattr(cpu, "compiler_missing", lambda: "no C++ compiler")
-    assert info.kernel_line("cpu") == "torch loops (hand-written BPTT); NRR cell: unavailable: no C++ compiler"
+    assert info.kernel_line("cpu") == "torch loops (compiled CPU loops unavailable: no C++ compiler)"
     monkeypatch.setenv("SPIKEDYN_KERNELS", "triton")
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     assert info.kernel_line("cpu").startswith("error: Triton needs TRITON_INTERPRET=1")

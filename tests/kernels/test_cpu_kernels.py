@@ -1,7 +1,8 @@
 """The compiled CPU time loops (``cpp`` back end, spikedyn.kernels.cpu) against the per-step reference.
 
 The LIF families (decay-LIF with both input functions, both reset gradients and the three compiled
-surrogates; PLIF and fixed-tau LIF with zero and non-zero reset) and every form of the NRR cell (both channels with and without the adaptive threshold, another gamma, the
+surrogates; PLIF and fixed-tau LIF with zero and non-zero reset), MDN's second-order neuron (learnable
+theta, frozen presets, batch slots) and every form of the NRR cell (both channels with and without the adaptive threshold, another gamma, the
 recurrent input on the membrane, no recurrence at all, a bias-only recurrent channel), both gradient forms
 (BPTT and reward propagation's detached ``S_{t-1}``), in float32 and float64, at a width whose steps are not
 a multiple of any vector length.  The reference is the pure step function ``nrr_step`` run by autograd, not
@@ -22,7 +23,7 @@ import torch
 
 from spikedyn import kernels
 from spikedyn.kernels import cpu
-from spikedyn.neurons import LIF, PLIF, DecayLIF, RecurrentNRR
+from spikedyn.neurons import LIF, PLIF, DecayLIF, RecurrentNRR, SecondOrder
 from spikedyn.surrogate import ATan, RectWindow, Sigmoid, Surrogate
 
 if cpu.compiler_missing() is not None:
@@ -208,3 +209,50 @@ def test_other_surrogates_and_float64_keep_the_pytorch_loops():
     x = torch.randn(5, 3, 4)
     with kernels.backend("cpp"):
         assert torch.equal(layer(x), DecayLIF(fast=False, surrogate=Custom())(x))
+
+
+# -- MDN's second-order neuron: learnable per-neuron theta, frozen presets, batch slots -----------------------
+SECOND_ORDER_FORMS = {
+    "learnable-theta": lambda: SecondOrder((3, 7)),
+    "preset-2nd-fs": lambda: SecondOrder.preset("2nd-FS", (3, 7)),
+    "preset-2nd-sds-atan": lambda: SecondOrder.preset("2nd-SDS", (3, 7), surrogate=ATan(2.0)),
+    "batch-slots-wrapping": lambda: SecondOrder((3, 7), theta_slots=3),  # 5 samples over 3 slots
+}
+
+
+@pytest.mark.parametrize("form", sorted(SECOND_ORDER_FORMS))
+def test_compiled_second_order_loops_match_the_reference_step(form):
+    """Spikes equal to the per-step reference; dL/dI within 1e-5 of it; theta's gradient (sums over batch and
+    steps) held to the float64 reference as the float32 reference is, or 2e-5."""
+    torch.manual_seed(0)
+    template = SECOND_ORDER_FORMS[form]()
+    if template.learnable:
+        with torch.no_grad():  # neurons that differ, so that a theta read from the wrong neuron shows
+            template.theta.add_(0.01 * torch.randn_like(template.theta))
+    x = 3.0 * torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(2))
+    weight = torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(3))
+
+    def spikes_and_grads(fast: bool, backend: str, dtype=torch.float32):
+        layer = SECOND_ORDER_FORMS[form]().to(dtype)
+        layer.load_state_dict(template.state_dict())
+        layer.fast = fast
+        inp = x.to(dtype).requires_grad_(True)
+        params = [inp, *[p for p in layer.parameters() if p.requires_grad]]
+        with kernels.backend(backend):
+            s = layer(inp)
+        return s.detach(), [g.double() for g in torch.autograd.grad((s * weight.to(dtype)).sum(), params)]
+
+    ref_s, ref_g = spikes_and_grads(False, "torch")
+    cpp_s, cpp_g = spikes_and_grads(True, "cpp")
+    loop_s, loop_g = spikes_and_grads(True, "torch")
+    _, exact_g = spikes_and_grads(False, "torch", torch.float64)
+    assert torch.equal(cpp_s, loop_s)
+    assert float((cpp_s == ref_s).float().mean()) == 1.0
+    assert 0.05 < float(ref_s.mean()) < 0.95
+    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
+    assert rel(cpp_g[0], ref_g[0]) < 1e-5 and rel(cpp_g[0], loop_g[0]) < 1e-5
+    assert len(cpp_g) == (2 if template.learnable else 1)
+    for ref, got, exact in zip(ref_g[1:], cpp_g[1:], exact_g[1:]):
+        for row in range(4):  # each of a, b, c, d
+            assert exact[row].abs().sum() > 0
+            assert rel(got[row], exact[row]) <= max(2 * rel(ref[row], exact[row]), 2e-5), row

@@ -11,8 +11,7 @@ DESCRIPTION = """\
 Print what this installation would run on: spikedyn's, PyTorch's and Python's versions, the CPU
 and its torch threads, the GPUs PyTorch sees, which implementation the neuron layers use on each
 device (the fused Triton kernels on a CUDA GPU when Triton is installed, the hand-written torch
-loops otherwise, with compiled CPU loops for the families that have them when a C++ compiler is
-found; SPIKEDYN_KERNELS overrides it), and which optional packages are installed and
+loops otherwise, compiled for the CPU when a C++ compiler is found; SPIKEDYN_KERNELS overrides it), and which optional packages are installed and
 what each enables.  Paste its output into a bug report.
 """
 
@@ -60,12 +59,11 @@ def kernel_line(device: str) -> str:
         return "Triton kernels" if kernels.triton_importable() else "torch loops (Triton not installed)"
     if choice == "triton":
         return "Triton kernels in the interpreter" if kernels.interpreter_mode() else "error: Triton needs TRITON_INTERPRET=1 on a CPU"
-    line = "torch loops (hand-written BPTT)"
     if choice in ("auto", "cpp"):
         from ..kernels import cpu
 
-        line += f"; NRR cell: {cpu.status()}"
-    return line
+        return cpu.status()
+    return "torch loops (hand-written BPTT)"
 
 
 def report() -> list[str]:

@@ -5,8 +5,8 @@ Three back ends compute the same thing:
 * ``torch``: the hand-written PyTorch time loops of :mod:`spikedyn.neurons` (a few in-place
   tensor operations per step), the reference for the other two and the fallback;
 * ``cpp``: the same loops compiled for CPU tensors (:mod:`spikedyn.kernels.cpu`: one pass over a
-  step's elements instead of one operator per elementwise operation; built once on first use),
-  for the families that have one (the NRR cell);
+  step's elements instead of one operator per elementwise operation; built once on first use) for
+  every family (decay-LIF, PLIF / fixed-tau LIF, the MDN 2nd-order neuron, the NRR cell);
 * ``triton``: one fused kernel per direction and layer (:mod:`spikedyn.kernels.triton_neurons`):
   the forward keeps the membrane state in registers over all T steps and writes only the spikes
   and what backward needs; the backward runs the recursion through time in registers and writes

@@ -1,11 +1,15 @@
 """The compiled CPU time loops (``cpp`` back end): built once on first use, then cached.
 
-A fused whole-window path in PyTorch still pays one operator dispatch (a few microseconds) for
-every elementwise operation of every time step.  For a recurrent layer, whose per-step matrix
-product cannot be folded over time, those dispatches are most of the cost.  The C++ sources next
-to this module (``cpu_*.cpp``) run the same recursions with one pass over a step's elements and
-call ATen for the per-step matrix product, so they compute what the PyTorch loops compute, in the
-same rounding order (built with ``-ffp-contract=off``).
+A fused whole-window path in PyTorch still pays one operator dispatch (a few microseconds) and one
+pass through memory for every elementwise operation of every time step.  For a recurrent layer,
+whose per-step matrix product cannot be folded over time, the dispatches are most of the cost; for
+a conv layer's large maps, the passes.  The C++ sources next to this module (``cpu_lif.cpp``:
+decay-LIF, PLIF and fixed-tau LIF; ``cpu_second_order.cpp``: MDN's 2nd-order neuron;
+``cpu_nrr.cpp``: the NRR cell) run the same recursions with one pass over a step's elements (split
+between threads by ATen's ``parallel_for``), the surrogate derivative inline, and call ATen for the
+NRR cell's per-step matrix product.  The forward passes round in the order of the PyTorch loops
+(built with ``-ffp-contract=off``), so they give the same spikes; the backward passes agree to
+float rounding.
 
 They are compiled with :func:`torch.utils.cpp_extension.load` the first time a fast path needs
 them (about 20 s; a C++ compiler and ``ninja`` must be on the machine) into a cache directory
@@ -29,7 +33,7 @@ import torch
 
 #: the operators' namespace (``torch.ops.spikedyn_cpu``) and the extension's library name
 NAMESPACE = "spikedyn_cpu"
-SOURCES = ("cpu_nrr.cpp", "cpu_lif.cpp")
+SOURCES = ("cpu_nrr.cpp", "cpu_lif.cpp", "cpu_second_order.cpp")
 #: -march=native: the build is for this machine's vector units (the cache key includes the CPU's features);
 #: -ffp-contract=off: no fused multiply-adds, so every operation rounds as the PyTorch loops' do;
 #: -fopenmp: ATen's parallel_for is an OpenMP pragma in its header, a serial loop without it
@@ -114,6 +118,13 @@ def _build() -> None:
     )
 
 
+def _first_error(error: Exception) -> str:
+    """The compiler's first ``error:`` line of a failed build (else its last line): what to act on."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line]
+    return (errors or lines or [repr(error)])[0 if errors else -1]
+
+
 def available() -> bool:
     """Build (first call) or load the compiled CPU kernels; False, with one warning, when that fails."""
     if "ok" in _state:
@@ -126,7 +137,7 @@ def available() -> bool:
             try:
                 _build()
             except Exception as error:  # a failed build must not stop training: the PyTorch loops do the same
-                why = f"the build failed: {str(error).strip().splitlines()[-1] if str(error).strip() else error!r}"
+                why = f"the build failed: {_first_error(error)}"
         _state["ok"], _state["why"] = why is None, why
         if why is not None:
             warnings.warn(
@@ -139,12 +150,15 @@ def available() -> bool:
 
 
 def status() -> str:
-    """One line on the compiled loops without building them: built (where), to be built, or why not."""
+    """What the CPU fast paths run, without building anything: the compiled loops (built, or to be built on
+    first use), or the PyTorch loops and why."""
     if "ok" in _state:
-        return f"compiled CPU loops (built in {build_directory()})" if _state["ok"] else f"unavailable: {_state['why']}"
+        if _state["ok"]:
+            return f"compiled CPU loops (built in {build_directory()})"
+        return f"torch loops (compiled CPU loops unavailable: {_state['why']})"
     why = compiler_missing()
     if why is not None:
-        return f"unavailable: {why}"
+        return f"torch loops (compiled CPU loops unavailable: {why})"
     if (build_directory() / f"{NAMESPACE}.so").exists():
         return f"compiled CPU loops (built in {build_directory()})"
     return "compiled CPU loops (built on first use, about 20 s)"

@@ -25,8 +25,9 @@ from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.graph import increment_version
 
-from ..kernels import use_triton
+from ..kernels import use_cpp, use_triton
 from ..surrogate import RectWindow, Surrogate
 from .base import RUNAWAY_LIMIT, NeuronLayer
 
@@ -75,9 +76,12 @@ class _SecondOrderSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool, watch=None):  # type: ignore[override]
+    def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool, watch=None,  # type: ignore[override]
+                compiled: bool = False):
         a, b, c, d = theta
         T = current.shape[0]
+        if compiled:
+            current = current.contiguous()
         v_out = torch.empty_like(current)
         # U is needed in backward only for theta's gradient (keep_u); otherwise two rolling slots suffice
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
@@ -85,22 +89,15 @@ class _SecondOrderSequence(torch.autograd.Function):
         s = torch.empty_like(current)
         one_minus_a = 1.0 - a
         ab = a * b
-        vp = torch.full_like(current[0], v0)  # V'_t (post-reset)
-        up = torch.full_like(current[0], u0)  # U'_t
-        for t in range(T):
-            u_now = u_out[t % slots]
-            if t > 0:
-                # V' = V - S (V - c) ;  U' = U + d S
-                torch.sub(v_out[t - 1], c, out=vp)
-                vp.mul_(s[t - 1])
-                torch.sub(v_out[t - 1], vp, out=vp)
-                torch.addcmul(u_out[(t - 1) % slots], s[t - 1], d, out=up)
-            # V = V'^2 - U' + I ;  U = (1 - a) U' + a b V'
-            torch.addcmul(current[t], vp, vp, out=v_out[t])
-            v_out[t].sub_(up)
-            torch.mul(up, one_minus_a, out=u_now)
-            u_now.addcmul_(vp, ab)
-            torch.gt(v_out[t], v_th, out=s[t])
+        ctx.compiled = compiled
+        if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step
+            from ..kernels import cpu
+
+            cpu.ops().second_order_forward(
+                current, c.contiguous(), d.contiguous(), one_minus_a, ab, v_out, u_out, s, v0, u0, v_th
+            )
+        else:
+            _second_order_forward_loop(current, c, d, one_minus_a, ab, v_out, u_out, s, v0, u0, v_th)
         if watch is not None:  # one check of the last step; the trajectory is searched only if it fails
             watch({"v": v_out[T - 1], "u": u_out[(T - 1) % slots]}, lambda: {"v": v_out, "u": u_out if keep_u else None})
         ctx.save_for_backward(v_out, u_out, s, theta)
@@ -112,6 +109,8 @@ class _SecondOrderSequence(torch.autograd.Function):
         v, u, s, theta = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
+        if ctx.compiled:
+            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, u, s, theta)
         # dL/dV_t is built in place over dS_t/dV_t (the only window-sized buffer backward allocates)
         grad_v = ctx.surrogate.grad_(v - ctx.v_th)
         need_theta = ctx.needs_input_grad[1]
@@ -165,11 +164,55 @@ class _SecondOrderSequence(torch.autograd.Function):
                 g_vp.addcmul_(g_u, ab)
                 g_up.addcmul_(g_u, one_minus_a)
         if not need_theta:
-            return grad_v, None, None, None, None, None, None, None
-        batch_dims = tuple(range(1, v.dim() - theta.dim() + 1))  # acc's axes that theta does not have
-        grad_theta = acc.sum(batch_dims) if batch_dims else acc
-        grad_theta[1].mul_(a)
-        return grad_v, grad_theta.reshape(theta.shape), None, None, None, None, None, None
+            return grad_v, None, None, None, None, None, None, None, None
+        return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None
+
+    @staticmethod
+    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, s: Tensor, theta: Tensor):
+        """Backward in one compiled pass a step (spikedyn.kernels.cpu), dL/dI written over the saved V."""
+        from ..kernels import cpu, surrogate_args
+
+        a, b, c, d = theta
+        need_theta = ctx.needs_input_grad[1]
+        acc = torch.zeros((4, *v.shape[1:]), dtype=v.dtype) if need_theta else v.new_empty(0)
+        cpu.ops().second_order_backward(
+            v, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a, a * b, acc,
+            ctx.v0, ctx.u0, ctx.v_th, *surrogate_args(ctx.surrogate),
+        )
+        increment_version(v)  # V was overwritten: a second backward through the node must be refused
+        grad_theta = _theta_gradient(acc, v, theta) if need_theta else None
+        return v, grad_theta, None, None, None, None, None, None, None
+
+
+def _second_order_forward_loop(current: Tensor, c: Tensor, d: Tensor, one_minus_a: Tensor, ab: Tensor, v_out: Tensor,
+                               u_out: Tensor, s: Tensor, v0: float, u0: float, v_th: float) -> None:
+    """:class:`_SecondOrderSequence`'s forward through time in PyTorch operations (U_t in row ``t % len(u_out)``)."""
+    T, slots = current.shape[0], u_out.shape[0]
+    vp = torch.full_like(current[0], v0)  # V'_t (post-reset)
+    up = torch.full_like(current[0], u0)  # U'_t
+    for t in range(T):
+        u_now = u_out[t % slots]
+        if t > 0:
+            # V' = V - S (V - c) ;  U' = U + d S
+            torch.sub(v_out[t - 1], c, out=vp)
+            vp.mul_(s[t - 1])
+            torch.sub(v_out[t - 1], vp, out=vp)
+            torch.addcmul(u_out[(t - 1) % slots], s[t - 1], d, out=up)
+        # V = V'^2 - U' + I ;  U = (1 - a) U' + a b V'
+        torch.addcmul(current[t], vp, vp, out=v_out[t])
+        v_out[t].sub_(up)
+        torch.mul(up, one_minus_a, out=u_now)
+        u_now.addcmul_(vp, ab)
+        torch.gt(v_out[t], v_th, out=s[t])
+
+
+def _theta_gradient(acc: Tensor, v: Tensor, theta: Tensor) -> Tensor:
+    """theta's gradient from the per-element sums ``acc`` ``[4, *step]`` (rows a, b / a, c, d): summed over
+    the axes theta does not have (the batch), row b times a."""
+    batch_dims = tuple(range(1, v.dim() - theta.dim() + 1))  # acc's axes that theta does not have
+    grad_theta = acc.sum(batch_dims) if batch_dims else acc
+    grad_theta[1].mul_(theta[0])
+    return grad_theta.reshape(theta.shape)
 
 
 class SecondOrder(NeuronLayer):
@@ -253,7 +296,8 @@ class SecondOrder(NeuronLayer):
             return SecondOrderTriton.apply(current, theta, self.v0, self.u0, self.v_th, self.surrogate, self.watch_state)
         keep_u = theta.requires_grad and torch.is_grad_enabled()
         return _SecondOrderSequence.apply(
-            current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state
+            current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state,
+            use_cpp(current, self.surrogate),
         )
 
     def extra_repr(self) -> str:

@@ -1,0 +1,240 @@
+// The time loops of MDN's second-order neuron (spikedyn.neurons.second_order) for CPU tensors, compiled
+// once on first use by spikedyn.kernels.cpu: one pass over the layer's elements a step (split between
+// threads for large layers) instead of one PyTorch operation per term; -ffp-contract=off keeps the
+// rounding of the PyTorch loop in _SecondOrderSequence term for term, so both give the same spikes.
+//
+// theta = (a, b, c, d) per neuron, flattened to P values that repeat along the step's n = (n / P) * P
+// elements (P = n with batch slots); the loops take 1 - a and a b as the PyTorch loop computes them.
+//   V'_t = V_{t-1} - S_{t-1} (V_{t-1} - c),  U'_t = U_{t-1} + S_{t-1} d       (V'_0 = v0, U'_0 = u0)
+//   V_t  = (I_t + V'_t V'_t) - U'_t,          U_t = U'_t (1 - a) + V'_t (a b),   S_t = [V_t > V_th]
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace {
+
+constexpr int64_t kGrain = 32768;
+
+void check(const at::Tensor& x, const char* name) {
+  TORCH_CHECK(x.device().is_cpu(), "spikedyn CPU kernel: ", name, " must be a CPU tensor");
+  TORCH_CHECK(x.is_contiguous(), "spikedyn CPU kernel: ", name, " must be contiguous");
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "spikedyn CPU kernel: ", name, " must be float32");
+}
+
+template <int Kind>
+inline float surrogate_grad(float x, float p0, float p1) {
+  if constexpr (Kind == 0) {
+    return std::fabs(x) < p0 ? p1 : 0.0f;
+  } else if constexpr (Kind == 1) {
+    const float cx = p1 * x;
+    return p0 / (2.0f * (1.0f + cx * cx));
+  } else {
+    const float sig = 1.0f / (1.0f + std::exp(-p0 * x));
+    return p0 * sig * (1.0f - sig);
+  }
+}
+
+// the step's elements split between threads, each part cut where the neuron index wraps (i % P == 0), so that
+// every call of `body(i, j, m)` covers elements [i, i + m) with their neurons' theta at [j, j + m)
+template <typename F>
+void segments(int64_t n, int64_t P, const F& body) {
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end;) {
+      const int64_t j = i % P, m = std::min(end - i, P - j);
+      body(i, j, m);
+      i += m;
+    }
+  });
+}
+
+struct Theta {
+  const float *a, *b, *c, *d, *ab, *one_minus_a;
+};
+
+template <bool First>
+void forward_step(const float* __restrict__ cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
+                  const float* __restrict__ c, const float* __restrict__ d,
+                  const float* __restrict__ oma, const float* __restrict__ ab, float* __restrict__ v,
+                  float* __restrict__ u, float* __restrict__ s, int64_t m, float v0, float u0, float th) {
+  for (int64_t i = 0; i < m; ++i) {
+    float vp = v0, up = u0;
+    if (!First) {
+      const float sp = vprev[i] > th ? 1.0f : 0.0f;  // S_{t-1}, not read back from the window
+      const float pulled = (vprev[i] - c[i]) * sp;
+      vp = vprev[i] - pulled;
+      up = uprev[i] + sp * d[i];
+    }
+    const float vn = (cur[i] + vp * vp) - up;
+    const float un = up * oma[i] + vp * ab[i];
+    v[i] = vn;
+    u[i] = un;
+    s[i] = vn > th ? 1.0f : 0.0f;
+  }
+}
+
+// u has T rows (keep_u: backward needs every U for theta's gradient) or 2 (U_t in row t % 2)
+void second_order_forward(const at::Tensor& current, const at::Tensor& c, const at::Tensor& d,
+                          const at::Tensor& one_minus_a, const at::Tensor& ab, const at::Tensor& v,
+                          const at::Tensor& u, const at::Tensor& s, double v0, double u0, double v_th) {
+  check(current, "current");
+  check(v, "v");
+  check(u, "u");
+  check(s, "s");
+  for (const auto* p : {&c, &d, &one_minus_a, &ab}) check(*p, "theta");
+  const int64_t T = current.size(0), n = current.numel() / T, P = c.numel();
+  TORCH_CHECK(n % P == 0, "second_order_forward: theta's ", P, " values do not tile a step of ", n, " elements");
+  const int64_t slots = u.size(0);
+  const float fv0 = static_cast<float>(v0), fu0 = static_cast<float>(u0), th = static_cast<float>(v_th);
+  const float* I = current.data_ptr<float>();
+  const float *C = c.data_ptr<float>(), *D = d.data_ptr<float>();
+  const float *OMA = one_minus_a.data_ptr<float>(), *AB = ab.data_ptr<float>();
+  float* V = v.data_ptr<float>();
+  float* U = u.data_ptr<float>();
+  float* S = s.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t uo = (t % slots) * n, upo = ((t + slots - 1) % slots) * n;
+    segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+      const int64_t o = t * n + i;
+      if (t == 0) {
+        forward_step<true>(I + o, nullptr, nullptr, C + j, D + j, OMA + j, AB + j, V + o, U + uo + i, S + o,
+                           m, fv0, fu0, th);
+      } else {
+        forward_step<false>(I + o, V + o - n, U + upo + i, C + j, D + j, OMA + j, AB + j, V + o,
+                            U + uo + i, S + o, m, fv0, fu0, th);
+      }
+    });
+  }
+}
+
+// One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t), V_{t-1}; dL/dV'_{t+1} and
+// dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta,
+// the per-element sums of theta's gradient (acc rows a, b / a, c, d: b's factor a is applied by the caller).
+template <int Kind, bool Last, bool First, bool WithTheta>
+void backward_step(float* __restrict__ g, const float* __restrict__ gs, const float* __restrict__ vprev,
+                   const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun, float* __restrict__ gvp,
+                   float* __restrict__ gup, const float* __restrict__ b, const float* __restrict__ c,
+                   const float* __restrict__ d, const float* __restrict__ oma, const float* __restrict__ ab,
+                   float* __restrict__ acc0, float* __restrict__ acc1, float* __restrict__ acc2,
+                   float* __restrict__ acc3, int64_t m, float v0, float u0, float th, float p0, float p1) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float vt = g[i];
+    const float st_i = vt > th ? 1.0f : 0.0f;  // S_t and S_{t-1} are [V > V_th]: not read back from the window
+    const float sp = First ? 0.0f : (vprev[i] > th ? 1.0f : 0.0f);
+    const float sg = surrogate_grad<Kind>(vt - th, p0, p1);
+    float gv;
+    if (Last) {
+      gv = sg * gs[i];
+    } else {
+      // S_t enters V'_{t+1} = V_t - S_t (V_t - c) and U'_{t+1} = U_t + d S_t
+      const float g_spk = (gs[i] + gvpn[i] * (c[i] - vt)) + gun[i] * d[i];
+      gv = (sg * g_spk + gvpn[i]) - gvpn[i] * st_i;
+    }
+    g[i] = gv;
+    const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
+    if (WithTheta && !Last) {
+      const float up = First ? u0 : uprev[i] + sp * d[i];
+      acc0[i] = acc0[i] + (vp * b[i] - up) * gun[i];  // dU_t/da = b V' - U'
+      acc1[i] = acc1[i] + vp * gun[i];                 // dU_t/db = a V'
+      acc2[i] = acc2[i] + gvpn[i] * st_i;              // dV'_{t+1}/dc = S_t
+      acc3[i] = acc3[i] + gun[i] * st_i;               // dU'_{t+1}/dd = S_t
+    }
+    // V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
+    float g_vp = (gv * vp) * 2.0f, g_up = -gv;
+    if (!Last) {
+      g_vp = g_vp + gun[i] * ab[i];
+      g_up = g_up + gun[i] * oma[i];
+    }
+    gvp[i] = g_vp;
+    gup[i] = g_up;
+  }
+}
+
+template <int Kind>
+void backward_kind(float* V, const float* U, int64_t u_rows, const float* GS, const float* B,
+                   const float* C, const float* D, const float* OMA, const float* AB, float* ACC, float* GVP,
+                   float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
+    segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+      const int64_t o = t * n + i, op = o - n;
+      const bool last = t == T - 1, first = t == 0, theta = ACC != nullptr;
+      float* a0 = theta ? ACC + i : nullptr;
+      float* a1 = theta ? ACC + n + i : nullptr;
+      float* a2 = theta ? ACC + 2 * n + i : nullptr;
+      float* a3 = theta ? ACC + 3 * n + i : nullptr;
+      const float* uprev = (theta && !first) ? U + (u_rows == T ? op : 0) : nullptr;
+#define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
+  backward_step<Kind, LAST, FIRST, THETA>(V + o, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i, GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j,   \
+                                          C + j, D + j, OMA + j, AB + j, a0, a1, a2, a3, m, v0, u0, th, p0, p1)
+      if (theta) {
+        if (last && first) SPIKEDYN_SO_STEP(true, true, true);
+        else if (last) SPIKEDYN_SO_STEP(true, false, true);
+        else if (first) SPIKEDYN_SO_STEP(false, true, true);
+        else SPIKEDYN_SO_STEP(false, false, true);
+      } else {
+        if (last && first) SPIKEDYN_SO_STEP(true, true, false);
+        else if (last) SPIKEDYN_SO_STEP(true, false, false);
+        else if (first) SPIKEDYN_SO_STEP(false, true, false);
+        else SPIKEDYN_SO_STEP(false, false, false);
+      }
+#undef SPIKEDYN_SO_STEP
+    });
+  }
+}
+
+// v [T, ...]: the saved V on entry, dL/dI on return (written over V, from the last step back; S_t = [V_t > V_th]
+// is recomputed, not read).  u: the saved U
+// ([T, ...], needed only with acc) ; acc [4, ...] zeros, or empty for no theta gradient.
+void second_order_backward(const at::Tensor& v, const at::Tensor& u, const at::Tensor& grad_s,
+                           const at::Tensor& b, const at::Tensor& c, const at::Tensor& d,
+                           const at::Tensor& one_minus_a, const at::Tensor& ab, const at::Tensor& acc, double v0,
+                           double u0, double v_th, int64_t kind, double p0, double p1) {
+  check(v, "v");
+  check(u, "u");
+  check(grad_s, "grad_s");
+  for (const auto* p : {&b, &c, &d, &one_minus_a, &ab}) check(*p, "theta");
+  const int64_t T = v.size(0), n = v.numel() / T, P = c.numel();
+  TORCH_CHECK(n % P == 0, "second_order_backward: theta's ", P, " values do not tile a step of ", n, " elements");
+  const bool theta = acc.numel() > 0;
+  if (theta) {
+    check(acc, "acc");
+    TORCH_CHECK(u.size(0) == T, "second_order_backward: theta's gradient needs every step's U");
+  }
+  at::Tensor gvp = at::empty({2, n}, v.options()), gup = at::empty({2, n}, v.options());
+  float* ACC = theta ? acc.data_ptr<float>() : nullptr;
+  const float fv0 = static_cast<float>(v0), fu0 = static_cast<float>(u0), th = static_cast<float>(v_th);
+  const float a0 = static_cast<float>(p0), a1 = static_cast<float>(p1);
+#define SPIKEDYN_SO_KIND(K)                                                                                      \
+  backward_kind<K>(v.data_ptr<float>(), u.data_ptr<float>(), u.size(0), grad_s.data_ptr<float>(),             \
+                   b.data_ptr<float>(), c.data_ptr<float>(), d.data_ptr<float>(),     \
+                   one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC, gvp.data_ptr<float>(),             \
+                   gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1)
+  switch (kind) {
+    case 0: SPIKEDYN_SO_KIND(0); break;
+    case 1: SPIKEDYN_SO_KIND(1); break;
+    case 2: SPIKEDYN_SO_KIND(2); break;
+    default: TORCH_CHECK(false, "second_order_backward: unknown surrogate kind ", kind);
+  }
+#undef SPIKEDYN_SO_KIND
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
+  m.def(
+      "second_order_forward(Tensor current, Tensor c, Tensor d, Tensor one_minus_a, Tensor ab, Tensor(a!) v, "
+      "Tensor(b!) u, Tensor(c!) s, float v0, float u0, float v_th) -> ()");
+  m.def(
+      "second_order_backward(Tensor(a!) v, Tensor u, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
+      "Tensor one_minus_a, Tensor ab, Tensor(b!) acc, float v0, float u0, float v_th, int kind, float p0, "
+      "float p1) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(spikedyn_cpu, CPU, m) {
+  m.impl("second_order_forward", &second_order_forward);
+  m.impl("second_order_backward", &second_order_backward);
+}
