@@ -25,6 +25,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -45,9 +46,17 @@ _state: dict[str, object] = {}  # "ok": bool once decided; "why": the reason it 
 
 
 def cache_root() -> Path:
-    """Where built kernels are kept: ``$SPIKEDYN_KERNEL_CACHE``, else ``~/.cache/spikedyn/kernels``."""
+    """Where built kernels are kept: ``$SPIKEDYN_KERNEL_CACHE``, else ``~/.cache/spikedyn/kernels`` (the
+    system's temporary directory when the home directory cannot be written)."""
     root = os.environ.get("SPIKEDYN_KERNEL_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "spikedyn" / "kernels"
+    if root:
+        return Path(root).expanduser()
+    home = Path.home() / ".cache" / "spikedyn" / "kernels"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(tempfile.gettempdir()) / f"spikedyn-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    return home
 
 
 def _source_paths() -> list[Path]:
@@ -167,6 +176,17 @@ def status() -> str:
 def unavailable_reason() -> str | None:
     """Why :func:`available` returned False (None when it returned True or was not called yet)."""
     return _state.get("why")  # type: ignore[return-value]
+
+
+def mark_overwritten(tensor: torch.Tensor) -> None:
+    """Bump ``tensor``'s version after a compiled loop wrote into it through its data pointer (autograd's
+    check then refuses a second backward through a node whose saved tensor it was)."""
+    try:
+        from torch.autograd.graph import increment_version
+    except ImportError:  # an older PyTorch: an in-place no-op bumps it too
+        tensor.mul_(1)
+    else:
+        increment_version(tensor)
 
 
 def ops():

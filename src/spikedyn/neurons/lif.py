@@ -34,7 +34,6 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.graph import increment_version
 
 from ..surrogate import ATan, RectWindow, Surrogate
 from typing import Sequence
@@ -109,7 +108,7 @@ class _DecayLIFSequence(torch.autograd.Function):
             cpu.ops().lif_backward(
                 v, grad_s.contiguous(), decay, ctx.v_th, ctx.detach_reset, *surrogate_args(ctx.surrogate)
             )
-            increment_version(v)  # V was overwritten: a second backward through the node must be refused
+            cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
             return v, None, None, None, None, None, None
         # dL/dV_t (= dL/dI_t) is written over the saved V_t once step t is done with it, so the input's
         # gradient takes no buffer of its own (a second backward through the node is refused by autograd's
@@ -257,7 +256,7 @@ class _PLIFSequence(torch.autograd.Function):
                 grad_x, grad_s.contiguous(), s, d if need_k else None, None, acc if need_k else s.new_empty(0),
                 1.0 - kf, scale, ctx.v_th, *surrogate_args(ctx.surrogate),
             )
-            increment_version(h)  # H was overwritten: a second backward through the node must be refused
+            cpu.mark_overwritten(h)  # H was overwritten: a second backward through the node must be refused
         else:
             if ctx.detach_reset:
                 # k dS_t/dH_t dL/dS_t in place over the saved H, which backward needs no more

@@ -25,7 +25,6 @@ from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.graph import increment_version
 
 from ..kernels import use_cpp, use_triton
 from ..surrogate import RectWindow, Surrogate
@@ -179,7 +178,7 @@ class _SecondOrderSequence(torch.autograd.Function):
             v, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a, a * b, acc,
             ctx.v0, ctx.u0, ctx.v_th, *surrogate_args(ctx.surrogate),
         )
-        increment_version(v)  # V was overwritten: a second backward through the node must be refused
+        cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
         grad_theta = _theta_gradient(acc, v, theta) if need_theta else None
         return v, grad_theta, None, None, None, None, None, None, None
 
