@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace {
@@ -38,9 +39,15 @@ inline float surrogate_grad(float x, float p0, float p1) {
   }
 }
 
+constexpr int64_t kBlock = 4096;  // elements a block runs through all T steps with (its V_{t-1} stays in cache)
+
+// the elements split between threads, each thread's part in blocks of at most kBlock; `body(b, e)` runs the
+// whole time loop over elements [b, e) (the recursions are elementwise, so one fork per call, not per step)
 template <typename F>
 void over(int64_t n, const F& body) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) { body(begin, end); });
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; b += kBlock) body(b, std::min(end, b + kBlock));
+  });
 }
 
 // -- decay-LIF ------------------------------------------------------------------------------------------------
@@ -67,64 +74,79 @@ void lif_forward(const at::Tensor& current, const at::Tensor& v, const at::Tenso
   const float* I = current.data_ptr<float>();
   float* V = v.data_ptr<float>();
   float* S = s.data_ptr<float>();
-  for (int64_t t = 0; t < T; ++t) {
-    over(n, [&](int64_t b, int64_t e) {
+  over(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = 0; t < T; ++t) {
       const int64_t o = t * n + b;
       if (t == 0) lif_step<true>(I + o, nullptr, V + o, S + o, e - b, lam, th);
       else lif_step<false>(I + o, V + o - n, V + o, S + o, e - b, lam, th);
-    });
-  }
+    }
+  });
 }
 
-// one step back: g holds V_t on entry, dL/dV_t on return; gn = dL/dV_{t+1} (Last: none)
-// (S_t is not read: it is [V_t > V_th], one comparison instead of a pass over a saved window)
-template <int Kind, bool Last, bool DetachReset>
-void lif_back_step(float* __restrict__ g, const float* __restrict__ gn, const float* __restrict__ gs, int64_t m,
-                   float lam, float th, float p0, float p1) {
+// one step back: g holds V_t on entry; gnb holds dL/dV_{t+1} (Last: unread) and gets dL/dV_t; g gets dL/dV_t,
+// or dL/dZ_t = dL/dV_t I_t (1 - I_t) when the input current is I = sigmoid(Z) (y: I).  S_t is not read: it is
+// [V_t > V_th], one comparison instead of a pass over a saved window.
+template <int Kind, bool Last, bool DetachReset, bool Sig>
+void lif_back_step(float* __restrict__ g, float* __restrict__ gnb, const float* __restrict__ gs,
+                   const float* __restrict__ y, int64_t m, float lam, float th, float p0, float p1) {
   for (int64_t i = 0; i < m; ++i) {
     const float v = g[i];
     const float sg = surrogate_grad<Kind>(v - th, p0, p1);
+    float gv;
     if (Last) {
-      g[i] = gs[i] * sg;
+      gv = gs[i] * sg;
     } else {
       // S_t also enters V_{t+1} through the reset flag (dV_{t+1}/dS_t = -lambda V_t) unless that is detached;
       // the membrane: dV_{t+1}/dV_t = lambda (1 - S_t)
-      const float own = DetachReset ? gs[i] * sg : (gs[i] - (lam * v) * gn[i]) * sg;
+      const float gn = gnb[i];
+      const float own = DetachReset ? gs[i] * sg : (gs[i] - (lam * v) * gn) * sg;
       const float keep = v > th ? 0.0f : 1.0f;
-      g[i] = own + (lam * gn[i]) * keep;
+      gv = own + (lam * gn) * keep;
     }
+    gnb[i] = gv;
+    g[i] = Sig ? gv * (y[i] * (1.0f - y[i])) : gv;
   }
 }
 
-template <int Kind>
-void lif_backward_kind(const at::Tensor& v, const at::Tensor& grad_s, double decay, double v_th, bool detach_reset,
-                       float p0, float p1) {
+template <int Kind, bool Sig>
+void lif_backward_kind(const at::Tensor& v, const at::Tensor& grad_s, const float* Y, double decay, double v_th,
+                       bool detach_reset, float p0, float p1) {
   const int64_t T = v.size(0), n = v.numel() / T;
   const float lam = static_cast<float>(decay), th = static_cast<float>(v_th);
   float* V = v.data_ptr<float>();
   const float* GS = grad_s.data_ptr<float>();
-  for (int64_t t = T - 1; t >= 0; --t) {
-    over(n, [&](int64_t b, int64_t e) {
+  over(n, [&](int64_t b, int64_t e) {
+    float gnb[kBlock];  // dL/dV_{t+1} of the block
+    for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t o = t * n + b, m = e - b;
-      if (t == T - 1) lif_back_step<Kind, true, false>(V + o, nullptr, GS + o, m, lam, th, p0, p1);
-      else if (detach_reset) lif_back_step<Kind, false, true>(V + o, V + o + n, GS + o, m, lam, th, p0, p1);
-      else lif_back_step<Kind, false, false>(V + o, V + o + n, GS + o, m, lam, th, p0, p1);
-    });
-  }
+      const float* y = Sig ? Y + o : nullptr;
+      if (t == T - 1) lif_back_step<Kind, true, false, Sig>(V + o, gnb, GS + o, y, m, lam, th, p0, p1);
+      else if (detach_reset) lif_back_step<Kind, false, true, Sig>(V + o, gnb, GS + o, y, m, lam, th, p0, p1);
+      else lif_back_step<Kind, false, false, Sig>(V + o, gnb, GS + o, y, m, lam, th, p0, p1);
+    }
+  });
 }
 
-// v [T, ...]: the saved V on entry, dL/dI on return (written over V, step by step from the last)
-void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, double decay, double v_th, bool detach_reset,
-                  int64_t kind, double p0, double p1) {
+// v [T, ...]: the saved V on entry, on return dL/dI (written over V), or dL/dZ when the current was
+// I = sigmoid(Z) and that I is given (the input function's derivative fused in)
+void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, const std::optional<at::Tensor>& sigmoid_out,
+                  double decay, double v_th, bool detach_reset, int64_t kind, double p0, double p1) {
   check(v, "v");
   check(grad_s, "grad_s");
+  const bool sig = sigmoid_out.has_value() && sigmoid_out->defined();
+  if (sig) check(*sigmoid_out, "sigmoid_out");
+  const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;
   const float a = static_cast<float>(p0), b = static_cast<float>(p1);
+#define SPIKEDYN_LIF_KIND(K)                                                            \
+  (sig ? lif_backward_kind<K, true>(v, grad_s, Y, decay, v_th, detach_reset, a, b)     \
+       : lif_backward_kind<K, false>(v, grad_s, Y, decay, v_th, detach_reset, a, b))
   switch (kind) {
-    case 0: return lif_backward_kind<0>(v, grad_s, decay, v_th, detach_reset, a, b);
-    case 1: return lif_backward_kind<1>(v, grad_s, decay, v_th, detach_reset, a, b);
-    case 2: return lif_backward_kind<2>(v, grad_s, decay, v_th, detach_reset, a, b);
+    case 0: SPIKEDYN_LIF_KIND(0); break;
+    case 1: SPIKEDYN_LIF_KIND(1); break;
+    case 2: SPIKEDYN_LIF_KIND(2); break;
     default: TORCH_CHECK(false, "lif_backward: unknown surrogate kind ", kind);
   }
+#undef SPIKEDYN_LIF_KIND
 }
 
 // -- PLIF / LIF-tau -------------------------------------------------------------------------------------------
@@ -165,9 +187,9 @@ void plif_forward(const at::Tensor& x, const at::Tensor& k, const at::Tensor& d,
   float* H = h.data_ptr<float>();
   float* S = s.data_ptr<float>();
   float* V = v.data_ptr<float>();
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t dt = (all_d ? t : 0) * n, vt = (t % 2) * n, vp = ((t + 1) % 2) * n;
-    over(n, [&](int64_t b, int64_t e) {
+  over(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t dt = (all_d ? t : 0) * n, vt = (t % 2) * n, vp = ((t + 1) % 2) * n;
       const int64_t m = e - b, o = t * n + b;
       if (t == 0) {
         if (with_reset) plif_step<true, true>(X + o, nullptr, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
@@ -176,8 +198,8 @@ void plif_forward(const at::Tensor& x, const at::Tensor& k, const at::Tensor& d,
         if (with_reset) plif_step<false, true>(X + o, V + vp + b, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
         else plif_step<false, false>(X + o, V + vp + b, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
       }
-    });
-  }
+    }
+  });
 }
 
 // one step back: g holds H_t on entry (Own) or k dS_t/dH_t dL/dS_t; on return G_t = k dL/dH_t, with
@@ -199,8 +221,8 @@ void plif_back_step(float* __restrict__ g, const float* __restrict__ gs, const f
 template <int Kind, bool Own>
 void plif_backward_kind(float* G, const float* GS, const float* S, const float* D, const float* C, float* A,
                         int64_t T, int64_t n, float c, float scale, float th, float p0, float p1) {
-  for (int64_t t = T - 1; t >= 0; --t) {
-    over(n, [&](int64_t b, int64_t e) {
+  over(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t m = e - b, o = t * n + b;
       float* g = G + o;
       const float* gs = GS != nullptr ? GS + o : nullptr;
@@ -219,8 +241,8 @@ void plif_backward_kind(float* G, const float* GS, const float* S, const float* 
         if (a != nullptr) SPIKEDYN_PLIF_STEP(false, false, true); else SPIKEDYN_PLIF_STEP(false, false, false);
       }
 #undef SPIKEDYN_PLIF_STEP
-    });
-  }
+    }
+  });
 }
 
 // g [T, ...]: H_t on entry when grad_s is given (the own term k dS_t/dH_t dL/dS_t is computed here, with the
@@ -257,8 +279,8 @@ void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s,
 TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
   m.def("lif_forward(Tensor current, Tensor(a!) v, Tensor(b!) s, float decay, float v_th) -> ()");
   m.def(
-      "lif_backward(Tensor(a!) v, Tensor grad_s, float decay, float v_th, bool detach_reset, int kind, float p0, "
-      "float p1) -> ()");
+      "lif_backward(Tensor(a!) v, Tensor grad_s, Tensor? sigmoid_out, float decay, float v_th, bool detach_reset, "
+      "int kind, float p0, float p1) -> ()");
   m.def(
       "plif_forward(Tensor x, Tensor k, Tensor(a!) d, Tensor(b!) h, Tensor(c!) s, Tensor(d!) v, float v_th, "
       "float v_reset) -> ()");

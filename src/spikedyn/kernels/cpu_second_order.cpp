@@ -38,22 +38,21 @@ inline float surrogate_grad(float x, float p0, float p1) {
   }
 }
 
-// the step's elements split between threads, each part cut where the neuron index wraps (i % P == 0), so that
-// every call of `body(i, j, m)` covers elements [i, i + m) with their neurons' theta at [j, j + m)
+constexpr int64_t kBlock = 4096;  // elements a block runs through all T steps with (its state stays in cache)
+
+// a step's elements split between threads, each part cut into blocks of at most kBlock and where the neuron
+// index wraps (i % P == 0), so that every call of `body(i, j, m)` covers elements [i, i + m) with their
+// neurons' theta at [j, j + m); body runs the whole time loop over its block (the recursion is elementwise)
 template <typename F>
 void segments(int64_t n, int64_t P, const F& body) {
   at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end;) {
-      const int64_t j = i % P, m = std::min(end - i, P - j);
+      const int64_t j = i % P, m = std::min({end - i, P - j, kBlock});
       body(i, j, m);
       i += m;
     }
   });
 }
-
-struct Theta {
-  const float *a, *b, *c, *d, *ab, *one_minus_a;
-};
 
 template <bool First>
 void forward_step(const float* __restrict__ cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
@@ -95,9 +94,9 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
   float* V = v.data_ptr<float>();
   float* U = u.data_ptr<float>();
   float* S = s.data_ptr<float>();
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t uo = (t % slots) * n, upo = ((t + slots - 1) % slots) * n;
-    segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+  segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t uo = (t % slots) * n, upo = ((t + slots - 1) % slots) * n;
       const int64_t o = t * n + i;
       if (t == 0) {
         forward_step<true>(I + o, nullptr, nullptr, C + j, D + j, OMA + j, AB + j, V + o, U + uo + i, S + o,
@@ -106,15 +105,16 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
         forward_step<false>(I + o, V + o - n, U + upo + i, C + j, D + j, OMA + j, AB + j, V + o,
                             U + uo + i, S + o, m, fv0, fu0, th);
       }
-    });
-  }
+    }
+  });
 }
 
 // One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t), V_{t-1}; dL/dV'_{t+1} and
 // dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta,
 // the per-element sums of theta's gradient (acc rows a, b / a, c, d: b's factor a is applied by the caller).
 template <int Kind, bool Last, bool First, bool WithTheta>
-void backward_step(float* __restrict__ g, const float* __restrict__ gs, const float* __restrict__ vprev,
+void backward_step(float* __restrict__ g, const float* __restrict__ y, const float* __restrict__ gs,
+                   const float* __restrict__ vprev,
                    const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun, float* __restrict__ gvp,
                    float* __restrict__ gup, const float* __restrict__ b, const float* __restrict__ c,
                    const float* __restrict__ d, const float* __restrict__ oma, const float* __restrict__ ab,
@@ -133,7 +133,7 @@ void backward_step(float* __restrict__ g, const float* __restrict__ gs, const fl
       const float g_spk = (gs[i] + gvpn[i] * (c[i] - vt)) + gun[i] * d[i];
       gv = (sg * g_spk + gvpn[i]) - gvpn[i] * st_i;
     }
-    g[i] = gv;
+    g[i] = y != nullptr ? gv * (y[i] * (1.0f - y[i])) : gv;  // dL/dZ for the current I = sigmoid(Z) (y: I)
     const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
     if (WithTheta && !Last) {
       const float up = First ? u0 : uprev[i] + sp * d[i];
@@ -154,12 +154,12 @@ void backward_step(float* __restrict__ g, const float* __restrict__ gs, const fl
 }
 
 template <int Kind>
-void backward_kind(float* V, const float* U, int64_t u_rows, const float* GS, const float* B,
+void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, const float* GS, const float* B,
                    const float* C, const float* D, const float* OMA, const float* AB, float* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
-    segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+  segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
       const bool last = t == T - 1, first = t == 0, theta = ACC != nullptr;
       float* a0 = theta ? ACC + i : nullptr;
@@ -168,8 +168,9 @@ void backward_kind(float* V, const float* U, int64_t u_rows, const float* GS, co
       float* a3 = theta ? ACC + 3 * n + i : nullptr;
       const float* uprev = (theta && !first) ? U + (u_rows == T ? op : 0) : nullptr;
 #define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
-  backward_step<Kind, LAST, FIRST, THETA>(V + o, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i, GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j,   \
-                                          C + j, D + j, OMA + j, AB + j, a0, a1, a2, a3, m, v0, u0, th, p0, p1)
+  backward_step<Kind, LAST, FIRST, THETA>(V + o, Y != nullptr ? Y + o : nullptr, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
+                                          GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j, C + j, D + j,       \
+                                          OMA + j, AB + j, a0, a1, a2, a3, m, v0, u0, th, p0, p1)
       if (theta) {
         if (last && first) SPIKEDYN_SO_STEP(true, true, true);
         else if (last) SPIKEDYN_SO_STEP(true, false, true);
@@ -182,14 +183,15 @@ void backward_kind(float* V, const float* U, int64_t u_rows, const float* GS, co
         else SPIKEDYN_SO_STEP(false, false, false);
       }
 #undef SPIKEDYN_SO_STEP
-    });
-  }
+    }
+  });
 }
 
 // v [T, ...]: the saved V on entry, dL/dI on return (written over V, from the last step back; S_t = [V_t > V_th]
-// is recomputed, not read).  u: the saved U
+// is recomputed, not read), or dL/dZ when the current was I = sigmoid(Z) and that I is given as sigmoid_out.  u: the saved U
 // ([T, ...], needed only with acc) ; acc [4, ...] zeros, or empty for no theta gradient.
-void second_order_backward(const at::Tensor& v, const at::Tensor& u, const at::Tensor& grad_s,
+void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>& sigmoid_out, const at::Tensor& u,
+                           const at::Tensor& grad_s,
                            const at::Tensor& b, const at::Tensor& c, const at::Tensor& d,
                            const at::Tensor& one_minus_a, const at::Tensor& ab, const at::Tensor& acc, double v0,
                            double u0, double v_th, int64_t kind, double p0, double p1) {
@@ -206,10 +208,13 @@ void second_order_backward(const at::Tensor& v, const at::Tensor& u, const at::T
   }
   at::Tensor gvp = at::empty({2, n}, v.options()), gup = at::empty({2, n}, v.options());
   float* ACC = theta ? acc.data_ptr<float>() : nullptr;
+  const bool sig = sigmoid_out.has_value() && sigmoid_out->defined();
+  if (sig) check(*sigmoid_out, "sigmoid_out");
+  const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;
   const float fv0 = static_cast<float>(v0), fu0 = static_cast<float>(u0), th = static_cast<float>(v_th);
   const float a0 = static_cast<float>(p0), a1 = static_cast<float>(p1);
 #define SPIKEDYN_SO_KIND(K)                                                                                      \
-  backward_kind<K>(v.data_ptr<float>(), u.data_ptr<float>(), u.size(0), grad_s.data_ptr<float>(),             \
+  backward_kind<K>(v.data_ptr<float>(), Y, u.data_ptr<float>(), u.size(0), grad_s.data_ptr<float>(),             \
                    b.data_ptr<float>(), c.data_ptr<float>(), d.data_ptr<float>(),     \
                    one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC, gvp.data_ptr<float>(),             \
                    gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1)
@@ -229,7 +234,7 @@ TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
       "second_order_forward(Tensor current, Tensor c, Tensor d, Tensor one_minus_a, Tensor ab, Tensor(a!) v, "
       "Tensor(b!) u, Tensor(c!) s, float v0, float u0, float v_th) -> ()");
   m.def(
-      "second_order_backward(Tensor(a!) v, Tensor u, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
+      "second_order_backward(Tensor(a!) v, Tensor? sigmoid_out, Tensor u, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
       "Tensor one_minus_a, Tensor ab, Tensor(b!) acc, float v0, float u0, float v_th, int kind, float p0, "
       "float p1) -> ()");
 }

@@ -297,10 +297,15 @@ class NeuronLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes ``[T, B, ...]`` for synaptic input ``x`` of the same shape."""
-        current = self.current(self.check_input(x))
+        x = self.check_input(x)
         if self.fast:
-            return self.fast_sequence(current)
-        return self.run_current(current).spikes
+            return self.fast_sequence_input(x)
+        return self.run_current(self.current(x)).spikes
+
+    def fast_sequence_input(self, x: Tensor) -> Tensor:
+        """The fast path from the synaptic input ``x``: :meth:`current`, then :meth:`fast_sequence`.  A family
+        whose compiled loops take the input function's derivative into their backward overrides it."""
+        return self.fast_sequence(self.current(x))
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
         """Reference (per-step autograd) run; ``record=True`` keeps every state field's trace."""

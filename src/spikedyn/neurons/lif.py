@@ -71,13 +71,16 @@ class _DecayLIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
-                compiled: bool = False):
+                compiled: bool = False, sigmoid_input: bool = False):
         T = current.shape[0]
         ctx.compiled = compiled
+        sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
         if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step, spikes included
             from ..kernels import cpu
 
             current = current.contiguous()
+            if sigmoid_input:
+                current = sig = torch.sigmoid(current)  # the reference's input function, the same rounding
             v, s = torch.empty_like(current), torch.empty_like(current)
             cpu.ops().lif_forward(current, v, s, decay, v_th)
         else:
@@ -93,23 +96,23 @@ class _DecayLIFSequence(torch.autograd.Function):
             s = torch.gt(v, v_th, out=torch.empty_like(v))
         if watch is not None:
             watch({"v": v[T - 1]}, lambda: {"v": v})
-        ctx.save_for_backward(v, s)
+        ctx.save_for_backward(v, s, sig)
         ctx.decay, ctx.v_th, ctx.surrogate, ctx.detach_reset = decay, v_th, surrogate, detach_reset
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        v, s = ctx.saved_tensors
+        v, s, sig = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
-        if ctx.compiled:
+        if ctx.compiled:  # dL/dI (or dL/dZ with the sigmoid input) written over V
             from ..kernels import cpu, surrogate_args
 
             cpu.ops().lif_backward(
-                v, grad_s.contiguous(), decay, ctx.v_th, ctx.detach_reset, *surrogate_args(ctx.surrogate)
+                v, grad_s.contiguous(), sig, decay, ctx.v_th, ctx.detach_reset, *surrogate_args(ctx.surrogate)
             )
             cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
-            return v, None, None, None, None, None, None
+            return v, None, None, None, None, None, None, None
         # dL/dV_t (= dL/dI_t) is written over the saved V_t once step t is done with it, so the input's
         # gradient takes no buffer of its own (a second backward through the node is refused by autograd's
         # version check); dS_t/dV_t is computed one step at a time into a step-sized buffer
@@ -126,7 +129,7 @@ class _DecayLIFSequence(torch.autograd.Function):
             if g_next is not None:  # dV_{t+1}/dV_t = decay (1 - S_t)
                 g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
             g_next = g
-        return v, None, None, None, None, None, None
+        return v, None, None, None, None, None, None, None
 
 
 class DecayLIF(NeuronLayer):
@@ -156,6 +159,15 @@ class DecayLIF(NeuronLayer):
 
     def step_current(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
+
+    def fast_sequence_input(self, x: Tensor) -> Tensor:
+        """With the sigmoid input on the compiled CPU loops, ``sigmoid`` runs inside the node and its
+        derivative in the node's backward pass (no window-sized pass of its own)."""
+        if self.input_fn == "sigmoid" and not use_triton(x, self.surrogate) and use_cpp(x, self.surrogate):
+            return _DecayLIFSequence.apply(
+                x, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state, True, True
+            )
+        return super().fast_sequence_input(x)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
         if use_triton(current, self.surrogate):

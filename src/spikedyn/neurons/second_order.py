@@ -76,11 +76,14 @@ class _SecondOrderSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool, watch=None,  # type: ignore[override]
-                compiled: bool = False):
+                compiled: bool = False, sigmoid_input: bool = False):
         a, b, c, d = theta
         T = current.shape[0]
+        sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
         if compiled:
             current = current.contiguous()
+            if sigmoid_input:
+                current = sig = torch.sigmoid(current)  # the reference's input function, the same rounding
         v_out = torch.empty_like(current)
         # U is needed in backward only for theta's gradient (keep_u); otherwise two rolling slots suffice
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
@@ -99,17 +102,17 @@ class _SecondOrderSequence(torch.autograd.Function):
             _second_order_forward_loop(current, c, d, one_minus_a, ab, v_out, u_out, s, v0, u0, v_th)
         if watch is not None:  # one check of the last step; the trajectory is searched only if it fails
             watch({"v": v_out[T - 1], "u": u_out[(T - 1) % slots]}, lambda: {"v": v_out, "u": u_out if keep_u else None})
-        ctx.save_for_backward(v_out, u_out, s, theta)
+        ctx.save_for_backward(v_out, u_out, s, theta, sig)
         ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        v, u, s, theta = ctx.saved_tensors
+        v, u, s, theta, sig = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
         if ctx.compiled:
-            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, u, s, theta)
+            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, u, theta, sig)
         # dL/dV_t is built in place over dS_t/dV_t (the only window-sized buffer backward allocates)
         grad_v = ctx.surrogate.grad_(v - ctx.v_th)
         need_theta = ctx.needs_input_grad[1]
@@ -163,24 +166,25 @@ class _SecondOrderSequence(torch.autograd.Function):
                 g_vp.addcmul_(g_u, ab)
                 g_up.addcmul_(g_u, one_minus_a)
         if not need_theta:
-            return grad_v, None, None, None, None, None, None, None, None
-        return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None
+            return grad_v, None, None, None, None, None, None, None, None, None
+        return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None, None
 
     @staticmethod
-    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, s: Tensor, theta: Tensor):
-        """Backward in one compiled pass a step (spikedyn.kernels.cpu), dL/dI written over the saved V."""
+    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, theta: Tensor, sig: Tensor | None):
+        """Backward in one compiled pass a step (spikedyn.kernels.cpu), dL/dI written over the saved V (dL/dZ
+        when the node applied the sigmoid input function itself, ``sig`` = sigmoid(Z))."""
         from ..kernels import cpu, surrogate_args
 
         a, b, c, d = theta
         need_theta = ctx.needs_input_grad[1]
         acc = torch.zeros((4, *v.shape[1:]), dtype=v.dtype) if need_theta else v.new_empty(0)
         cpu.ops().second_order_backward(
-            v, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a, a * b, acc,
+            v, sig, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a, a * b, acc,
             ctx.v0, ctx.u0, ctx.v_th, *surrogate_args(ctx.surrogate),
         )
         cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
         grad_theta = _theta_gradient(acc, v, theta) if need_theta else None
-        return v, grad_theta, None, None, None, None, None, None, None
+        return v, grad_theta, None, None, None, None, None, None, None, None
 
 
 def _second_order_forward_loop(current: Tensor, c: Tensor, d: Tensor, one_minus_a: Tensor, ab: Tensor, v_out: Tensor,
@@ -286,6 +290,17 @@ class SecondOrder(NeuronLayer):
 
     def step_current(self, i_t: Tensor, state: SecondOrderState) -> tuple[Tensor, SecondOrderState]:
         return second_order_step(i_t, state, self.theta_for(i_t.shape[0], i_t.dtype), self.v_th, self.surrogate)
+
+    def fast_sequence_input(self, x: Tensor) -> Tensor:
+        """On the compiled CPU loops the sigmoid input runs inside the node and its derivative in the node's
+        backward pass (no window-sized pass of its own)."""
+        if self.input_fn == "sigmoid" and not use_triton(x, self.surrogate) and use_cpp(x, self.surrogate):
+            theta = self.theta_for(x.shape[1], x.dtype)
+            keep_u = theta.requires_grad and torch.is_grad_enabled()
+            return _SecondOrderSequence.apply(
+                x, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state, True, True
+            )
+        return super().fast_sequence_input(x)
 
     def fast_sequence(self, current: Tensor) -> Tensor:
         theta = self.theta_for(current.shape[1], current.dtype)
