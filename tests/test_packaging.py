@@ -16,6 +16,6 @@ def test_the_compiled_loops_sources_ship_with_the_package():
     from spikedyn.kernels import cpu
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
-    assert "kernels/*.cpp" in pyproject["tool"]["setuptools"]["package-data"]["spikedyn"]
-    for name in cpu.SOURCES:
+    assert {"kernels/*.cpp", "kernels/*.h"} <= set(pyproject["tool"]["setuptools"]["package-data"]["spikedyn"])
+    for name in (*cpu.SOURCES, *cpu.HEADERS):
         assert resources.files("spikedyn").joinpath("kernels", name).is_file()

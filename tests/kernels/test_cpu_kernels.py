@@ -151,6 +151,43 @@ LIF_FORMS = {
 }
 
 
+def _three_paths(make_layer, x: torch.Tensor, weight: torch.Tensor) -> dict:
+    """Spikes and gradients (input first, then the layer's learnable parameters, as float64) of a fresh
+    ``make_layer()`` on ``x`` with the loss ``sum(S * weight)``: the per-step reference in float32 (``ref``)
+    and float64 (``exact``), the fused path on the compiled loops (``cpp``) and on the PyTorch loops (``loop``)."""
+
+    def run(fast: bool, backend: str, dtype=torch.float32):
+        layer = make_layer().to(dtype)
+        layer.fast = fast
+        inp = x.to(dtype).requires_grad_(True)
+        params = [inp, *[p for p in layer.parameters() if p.requires_grad]]
+        with kernels.backend(backend):
+            s = layer(inp)
+        return s.detach(), [g.double() for g in torch.autograd.grad((s * weight.to(dtype)).sum(), params)]
+
+    return {"ref": run(False, "torch"), "cpp": run(True, "cpp"), "loop": run(True, "torch"),
+            "exact": run(False, "torch", torch.float64)}
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def _assert_matches_reference(paths: dict) -> None:
+    """Spikes equal to the reference's; dL/dX within 1e-5 of both float32 paths; every learnable parameter's
+    gradient (rows of a stacked parameter one by one) as close to the float64 reference as the float32
+    reference is, at twice its error or 2e-5."""
+    (ref_s, ref_g), (cpp_s, cpp_g), (loop_s, loop_g), (_, exact_g) = (paths[k] for k in ("ref", "cpp", "loop", "exact"))
+    assert torch.equal(cpp_s, ref_s) and torch.equal(loop_s, ref_s)
+    assert 0.05 < float(ref_s.mean()) < 0.95
+    assert ref_g[0].abs().sum() > 0
+    assert _rel(cpp_g[0], ref_g[0]) < 1e-5 and _rel(cpp_g[0], loop_g[0]) < 1e-5  # dL/dX
+    for ref, got, exact in zip(ref_g[1:], cpp_g[1:], exact_g[1:]):
+        for row in (range(len(exact)) if exact.dim() > 1 else [...]):
+            assert exact[row].abs().sum() > 0
+            assert _rel(got[row], exact[row]) <= max(2 * _rel(ref[row], exact[row]), 2e-5), row
+
+
 @pytest.mark.parametrize("form", sorted(LIF_FORMS))
 def test_compiled_lif_loops_match_the_reference_step(form):
     """Spikes equal to the per-step reference (same rounding); the input's gradient within 1e-5 of it.  PLIF's
@@ -159,29 +196,7 @@ def test_compiled_lif_loops_match_the_reference_step(form):
     most twice the float32 reference's own error (or 2e-5)."""
     x = 1.2 * torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(2))  # conv-like [T, B, C, W]
     weight = torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(3))
-
-    def spikes_and_grads(fast: bool, backend: str, dtype=torch.float32):
-        torch.manual_seed(0)
-        layer = LIF_FORMS[form]().to(dtype)
-        layer.fast = fast
-        inp = x.to(dtype).requires_grad_(True)
-        params = [inp, *[p for p in layer.parameters() if p.requires_grad]]
-        with kernels.backend(backend):
-            s = layer(inp)
-        return s.detach(), [g.double() for g in torch.autograd.grad((s * weight.to(dtype)).sum(), params)]
-
-    ref_s, ref_g = spikes_and_grads(False, "torch")
-    cpp_s, cpp_g = spikes_and_grads(True, "cpp")
-    loop_s, loop_g = spikes_and_grads(True, "torch")
-    _, exact_g = spikes_and_grads(False, "torch", torch.float64)
-    assert torch.equal(cpp_s, ref_s) and torch.equal(loop_s, ref_s)
-    assert 0.05 < float(ref_s.mean()) < 0.95
-    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
-    assert ref_g[0].abs().sum() > 0
-    assert rel(cpp_g[0], ref_g[0]) < 1e-5 and rel(cpp_g[0], loop_g[0]) < 1e-5  # dL/dX
-    for ref, got, exact in zip(ref_g[1:], cpp_g[1:], exact_g[1:]):  # PLIF's dL/dk
-        assert exact.abs().sum() > 0
-        assert rel(got, exact) <= max(2 * rel(ref, exact), 2e-5)
+    _assert_matches_reference(_three_paths(LIF_FORMS[form], x, weight))
 
 
 @pytest.mark.parametrize("make", [DecayLIF, lambda: PLIF(2.0)], ids=["decay-lif", "plif"])
@@ -222,37 +237,21 @@ SECOND_ORDER_FORMS = {
 
 @pytest.mark.parametrize("form", sorted(SECOND_ORDER_FORMS))
 def test_compiled_second_order_loops_match_the_reference_step(form):
-    """Spikes equal to the per-step reference; dL/dI within 1e-5 of it; theta's gradient (sums over batch and
-    steps) held to the float64 reference as the float32 reference is, or 2e-5."""
+    """Spikes equal to the per-step reference; dL/dI (through the sigmoid input) within 1e-5 of it; theta's
+    gradient (sums over batch and steps), row by row, held to the float64 reference as the float32 one is."""
     torch.manual_seed(0)
     template = SECOND_ORDER_FORMS[form]()
     if template.learnable:
         with torch.no_grad():  # neurons that differ, so that a theta read from the wrong neuron shows
             template.theta.add_(0.01 * torch.randn_like(template.theta))
+
+    def make_layer():
+        layer = SECOND_ORDER_FORMS[form]()
+        layer.load_state_dict(template.state_dict())
+        return layer
+
     x = 3.0 * torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(2))
     weight = torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(3))
-
-    def spikes_and_grads(fast: bool, backend: str, dtype=torch.float32):
-        layer = SECOND_ORDER_FORMS[form]().to(dtype)
-        layer.load_state_dict(template.state_dict())
-        layer.fast = fast
-        inp = x.to(dtype).requires_grad_(True)
-        params = [inp, *[p for p in layer.parameters() if p.requires_grad]]
-        with kernels.backend(backend):
-            s = layer(inp)
-        return s.detach(), [g.double() for g in torch.autograd.grad((s * weight.to(dtype)).sum(), params)]
-
-    ref_s, ref_g = spikes_and_grads(False, "torch")
-    cpp_s, cpp_g = spikes_and_grads(True, "cpp")
-    loop_s, loop_g = spikes_and_grads(True, "torch")
-    _, exact_g = spikes_and_grads(False, "torch", torch.float64)
-    assert torch.equal(cpp_s, loop_s)
-    assert float((cpp_s == ref_s).float().mean()) == 1.0
-    assert 0.05 < float(ref_s.mean()) < 0.95
-    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
-    assert rel(cpp_g[0], ref_g[0]) < 1e-5 and rel(cpp_g[0], loop_g[0]) < 1e-5
-    assert len(cpp_g) == (2 if template.learnable else 1)
-    for ref, got, exact in zip(ref_g[1:], cpp_g[1:], exact_g[1:]):
-        for row in range(4):  # each of a, b, c, d
-            assert exact[row].abs().sum() > 0
-            assert rel(got[row], exact[row]) <= max(2 * rel(ref[row], exact[row]), 2e-5), row
+    paths = _three_paths(make_layer, x, weight)
+    assert len(paths["cpp"][1]) == (2 if template.learnable else 1)
+    _assert_matches_reference(paths)

@@ -35,6 +35,7 @@ import torch
 #: the operators' namespace (``torch.ops.spikedyn_cpu``) and the extension's library name
 NAMESPACE = "spikedyn_cpu"
 SOURCES = ("cpu_nrr.cpp", "cpu_lif.cpp", "cpu_second_order.cpp")
+HEADERS = ("cpu_common.h",)  # included by the sources: part of the cache key
 #: -march=native: the build is for this machine's vector units (the cache key includes the CPU's features);
 #: -ffp-contract=off: no fused multiply-adds, so every operation rounds as the PyTorch loops' do;
 #: -fopenmp: ATen's parallel_for is an OpenMP pragma in its header, a serial loop without it
@@ -79,7 +80,8 @@ def build_directory() -> Path:
     """The cache directory of this build: a hash of the sources, flags, CPU, PyTorch version and Python."""
     digest = hashlib.sha256()
     digest.update(cpu_signature().encode())
-    for path in _source_paths():
+    here = Path(__file__).resolve().parent
+    for path in [*_source_paths(), *(here / name for name in HEADERS)]:
         digest.update(path.read_bytes())
     digest.update(" ".join(CFLAGS).encode())
     digest.update(torch.__version__.encode())

@@ -7,47 +7,20 @@
 //   (the reset flag 1 - S_{t-1} written as the comparison, so that a NaN V_{t-1} keeps propagating)
 // PLIF / LIF-tau:  D_t = X_t - V_{t-1} (+ V_reset),  H_t = V_{t-1} + D_t k,  S_t = [H_t >= V_th],
 //   V_t = H_t + (-H_t) S_t (+ V_reset S_t)
-#include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
-#include <algorithm>
-#include <cmath>
+#include "cpu_common.h"
 
 namespace {
 
-constexpr int64_t kGrain = 32768;
+using spikedyn_cpu::check;
+using spikedyn_cpu::kBlock;
+using spikedyn_cpu::surrogate_grad;
 
-void check(const at::Tensor& x, const char* name) {
-  TORCH_CHECK(x.device().is_cpu(), "spikedyn CPU kernel: ", name, " must be a CPU tensor");
-  TORCH_CHECK(x.is_contiguous(), "spikedyn CPU kernel: ", name, " must be contiguous");
-  TORCH_CHECK(x.scalar_type() == at::kFloat, "spikedyn CPU kernel: ", name, " must be float32");
-}
-
-// dS/dx of the surrogates compiled in (spikedyn.kernels.cpu.surrogate_args): 0 rect  p1 [|x| < p0];
-// 1 atan  p0 / (2 (1 + (p1 x)^2));  2 sigmoid  p0 s (1 - s), s = 1 / (1 + exp(-p0 x))
-template <int Kind>
-inline float surrogate_grad(float x, float p0, float p1) {
-  if constexpr (Kind == 0) {
-    return std::fabs(x) < p0 ? p1 : 0.0f;
-  } else if constexpr (Kind == 1) {
-    const float cx = p1 * x;
-    return p0 / (2.0f * (1.0f + cx * cx));
-  } else {
-    const float sig = 1.0f / (1.0f + std::exp(-p0 * x));
-    return p0 * sig * (1.0f - sig);
-  }
-}
-
-constexpr int64_t kBlock = 4096;  // elements a block runs through all T steps with (its V_{t-1} stays in cache)
-
-// the elements split between threads, each thread's part in blocks of at most kBlock; `body(b, e)` runs the
-// whole time loop over elements [b, e) (the recursions are elementwise, so one fork per call, not per step)
+// the whole time loop over blocks of elements [b, e) (see spikedyn_cpu::blocks; no per-neuron parameters)
 template <typename F>
 void over(int64_t n, const F& body) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; b += kBlock) body(b, std::min(end, b + kBlock));
-  });
+  spikedyn_cpu::blocks(n, n, [&](int64_t i, int64_t, int64_t m) { body(i, i + m); });
 }
 
 // -- decay-LIF ------------------------------------------------------------------------------------------------

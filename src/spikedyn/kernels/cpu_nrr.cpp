@@ -21,9 +21,11 @@
 #include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
 
+#include "cpu_common.h"
+
 namespace {
 
-constexpr int64_t kGrain = 32768;  // elements per thread: a step of a typical layer is one serial pass
+using spikedyn_cpu::kGrain;  // a step of a typical recurrent layer is one serial pass
 
 // -- one step's elementwise work, in pieces the compiler vectorises (no aliasing: __restrict__) --------------
 template <typename T>

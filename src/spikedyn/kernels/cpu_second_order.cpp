@@ -7,51 +7,20 @@
 // elements (P = n with batch slots); the loops take 1 - a and a b as the PyTorch loop computes them.
 //   V'_t = V_{t-1} - S_{t-1} (V_{t-1} - c),  U'_t = U_{t-1} + S_{t-1} d       (V'_0 = v0, U'_0 = u0)
 //   V_t  = (I_t + V'_t V'_t) - U'_t,          U_t = U'_t (1 - a) + V'_t (a b),   S_t = [V_t > V_th]
-#include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include <algorithm>
-#include <cmath>
+#include "cpu_common.h"
 
 namespace {
 
-constexpr int64_t kGrain = 32768;
+using spikedyn_cpu::check;
+using spikedyn_cpu::surrogate_grad;
 
-void check(const at::Tensor& x, const char* name) {
-  TORCH_CHECK(x.device().is_cpu(), "spikedyn CPU kernel: ", name, " must be a CPU tensor");
-  TORCH_CHECK(x.is_contiguous(), "spikedyn CPU kernel: ", name, " must be contiguous");
-  TORCH_CHECK(x.scalar_type() == at::kFloat, "spikedyn CPU kernel: ", name, " must be float32");
-}
-
-template <int Kind>
-inline float surrogate_grad(float x, float p0, float p1) {
-  if constexpr (Kind == 0) {
-    return std::fabs(x) < p0 ? p1 : 0.0f;
-  } else if constexpr (Kind == 1) {
-    const float cx = p1 * x;
-    return p0 / (2.0f * (1.0f + cx * cx));
-  } else {
-    const float sig = 1.0f / (1.0f + std::exp(-p0 * x));
-    return p0 * sig * (1.0f - sig);
-  }
-}
-
-constexpr int64_t kBlock = 4096;  // elements a block runs through all T steps with (its state stays in cache)
-
-// a step's elements split between threads, each part cut into blocks of at most kBlock and where the neuron
-// index wraps (i % P == 0), so that every call of `body(i, j, m)` covers elements [i, i + m) with their
-// neurons' theta at [j, j + m); body runs the whole time loop over its block (the recursion is elementwise)
+// a step's neurons by threads and blocks, theta at the neuron index modulo P (see spikedyn_cpu::blocks)
 template <typename F>
 void segments(int64_t n, int64_t P, const F& body) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end;) {
-      const int64_t j = i % P, m = std::min({end - i, P - j, kBlock});
-      body(i, j, m);
-      i += m;
-    }
-  });
+  spikedyn_cpu::blocks(n, P, body);
 }
 
 template <bool First>
