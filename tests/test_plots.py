@@ -168,6 +168,22 @@ def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys, saved_figure
     main(["train", "--neuron", "lif", "--epochs", "1", "--hidden", "8", "--steps", "3", "--out", str(lif), "--quiet"])
     assert "dynamics" not in (lif / "metrics.jsonl").read_text()
     assert main(["plot", "dynamics", str(lif)]) == 2
+    # two runs (paper Fig. 7: tau0 = 2 and 16) share the panel: colour per layer, line style per run
+    run16 = tmp_path / "run16"  # a run started at tau0 = 16: its metrics, written as the trainer writes them
+    run16.mkdir()
+    (run16 / "metrics.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "test_accuracy": 0.5, "dynamics": {"neuron1": 16.0 - e, "neuron2": 15.5 - e}}) + "\n"
+        for e in (1, 2)
+    ))
+    assert main(["plot", "tau", str(run), str(run16), "--labels", "tau0=2", "tau0=16"]) == 0
+    assert (run / "dynamics-compare.png").stat().st_size > 5000
+    (ax,) = saved_figures[-1].axes
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["tau0=2: neuron1", "tau0=2: neuron2", "tau0=16: neuron1", "tau0=16: neuron2"]
+    assert [line.get_linestyle() for line in lines] == ["-", "-", "--", "--"]
+    assert lines[0].get_color() == lines[2].get_color() != lines[1].get_color()
+    assert list(lines[2].get_ydata()) == [15.0, 14.0] and list(lines[3].get_xdata()) == [1, 2]
+    assert main(["plot", "tau", str(run), str(run16), "--labels", "one"]) == 2
 
 
 def test_training_curves_of_several_runs_share_the_axes(tmp_path, saved_figures):

@@ -18,7 +18,7 @@ def _plot(args: argparse.Namespace) -> int:
         print(plot_training_curves(args.runs, args.out, args.labels))
         return 0
     if args.plot_command in ("dynamics", "tau"):
-        print(plot_dynamics_history(args.run, args.out))
+        print(plot_dynamics_history(args.runs, args.out, args.labels))
         return 0
     t = torch.arange(args.steps, dtype=torch.float32)
     drive = args.mean + args.amplitude * torch.sin(2 * math.pi * t / args.period)
@@ -40,10 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png, or FIRST_RUN/compare.png)")
     dyn = plot_sub.add_parser(
         "dynamics", aliases=["tau"],
-        help="learned neuron dynamics per epoch of a run (PLIF tau per layer, paper Fig. 7; MDN theta means)",
+        help="learned neuron dynamics per epoch of a run, or of several (PLIF tau per layer, paper Fig. 7; MDN theta means)",
+        description="One line per layer; several runs share the panels, one line style per run, e.g. "
+        "`spikedyn plot tau runs/plif-tau2 runs/plif-tau16 --labels 'tau0=2' 'tau0=16'` (PLIF paper Fig. 7).",
     )
-    dyn.add_argument("run")
-    dyn.add_argument("--out", default=None, help="PNG path (default RUN/dynamics.png)")
+    dyn.add_argument("runs", nargs="+", metavar="RUN")
+    dyn.add_argument("--labels", nargs="+", help="one name per run (default: the folder names)")
+    dyn.add_argument("--out", default=None, help="PNG path (default RUN/dynamics.png, or FIRST_RUN/dynamics-compare.png)")
     traces = plot_sub.add_parser(
         "traces", help="V/U traces with the threshold, input current and spikes of neuron kinds under a sine drive",
         description="Per neuron kind: a spike raster, V (and U) with the firing threshold as a dashed line, and the "

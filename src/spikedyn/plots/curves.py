@@ -16,37 +16,56 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
 
 
-def plot_dynamics_history(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def plot_dynamics_history(
+    runs: str | Path | Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
+) -> Path:
     """Learned dynamics of every layer against the epoch (PLIF tau, paper Fig. 7; MDN theta means).
 
     Reads the ``dynamics`` entry the trainer writes into ``metrics.jsonl`` for networks with
     learnable neuron dynamics; one panel per parameter (tau, or theta_a .. theta_d), one line
-    per layer.  Default output ``RUN/dynamics.png``.
+    per layer.  Several runs (e.g. PLIF started at tau0 = 2 and at 16) share the panels: one colour
+    per layer, one line style per run, named by ``labels`` (default: the folders' names).  Default
+    output ``RUN/dynamics.png`` (several runs: ``FIRST_RUN/dynamics-compare.png``).
     """
-    run_dir = Path(run_dir)
-    history = [h for h in read_metrics(run_dir) if "dynamics" in h]
-    if not history:
-        raise ValueError(
-            f"{run_dir} logged no learned dynamics: only networks with learnable neuron parameters "
-            f"(--neuron plif, --neuron mdn) do"
-        )
-    epochs = [h["epoch"] for h in history]
-    layers = list(history[-1]["dynamics"])
-    first = history[-1]["dynamics"][layers[0]]
+    paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    if not paths:
+        raise ValueError("plot dynamics needs at least one run directory")
+    names = list(labels) if labels else [p.name for p in paths]
+    if len(names) != len(paths):
+        raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
+    histories = []
+    for run_dir in paths:
+        history = [h for h in read_metrics(run_dir) if "dynamics" in h]
+        if not history:
+            raise ValueError(
+                f"{run_dir} logged no learned dynamics: only networks with learnable neuron parameters "
+                f"(--neuron plif, --neuron mdn) do"
+            )
+        histories.append(history)
+    first = next(iter(histories[0][-1]["dynamics"].values()))
     count = 1 if isinstance(first, float) else len(first)
-    names = ["tau"] if count == 1 else (["theta_a", "theta_b", "theta_c", "theta_d"] if count == 4 else [f"p{i}" for i in range(count)])
+    names_p = ["tau"] if count == 1 else (["theta_a", "theta_b", "theta_c", "theta_d"] if count == 4 else [f"p{i}" for i in range(count)])
     plt = pyplot()
     fig, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.4), squeeze=False)
-    for i, (ax, label) in enumerate(zip(axes[0], names)):
-        for layer in layers:
-            values = [h["dynamics"][layer] for h in history]
-            ax.plot(epochs, [v if count == 1 else v[i] for v in values], marker=".", label=layer)
+    styles = ("-", "--", ":", "-.")
+    single = len(paths) == 1
+    for i, (ax, label) in enumerate(zip(axes[0], names_p)):
+        for r, (name, history) in enumerate(zip(names, histories)):
+            epochs = [h["epoch"] for h in history]
+            for k, layer in enumerate(history[-1]["dynamics"]):
+                values = [h["dynamics"][layer] for h in history]
+                ax.plot(
+                    epochs, [v if count == 1 else v[i] for v in values], marker=".", color=f"C{k % 10}",
+                    linestyle=styles[r % len(styles)], label=layer if single else f"{name}: {layer}",
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label if count == 1 else f"mean {label}")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{run_dir.name}: learned dynamics per epoch")
+    axes[0][0].legend(fontsize=7 if single else 6)
+    title = paths[0].name if single else " vs ".join(names)
+    fig.suptitle(f"{title}: learned dynamics per epoch")
     fig.tight_layout()
-    out = Path(out) if out is not None else run_dir / "dynamics.png"
+    default = paths[0] / ("dynamics.png" if single else "dynamics-compare.png")
+    out = Path(out) if out is not None else default
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
