@@ -46,9 +46,10 @@ def plot_dynamics_history(
     count = 1 if isinstance(first, float) else len(first)
     names_p = ["tau"] if count == 1 else (["theta_a", "theta_b", "theta_c", "theta_d"] if count == 4 else [f"p{i}" for i in range(count)])
     plt = pyplot()
-    fig, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.4), squeeze=False)
-    styles = ("-", "--", ":", "-.")
     single = len(paths) == 1
+    width = 4.2 * count if single else max(4.2 * count, 6.4)  # room for the longer legend and title
+    fig, axes = plt.subplots(1, count, figsize=(width, 3.4), squeeze=False)
+    styles = ("-", "--", ":", "-.")
     for i, (ax, label) in enumerate(zip(axes[0], names_p)):
         for r, (name, history) in enumerate(zip(names, histories)):
             epochs = [h["epoch"] for h in history]
@@ -62,7 +63,7 @@ def plot_dynamics_history(
         ax.set_ylabel(label if count == 1 else f"mean {label}")
     axes[0][0].legend(fontsize=7 if single else 6)
     title = paths[0].name if single else " vs ".join(names)
-    fig.suptitle(f"{title}: learned dynamics per epoch")
+    fig.suptitle(f"{title}: learned dynamics per epoch", fontsize=10 if single else 9)
     fig.tight_layout()
     default = paths[0] / ("dynamics.png" if single else "dynamics-compare.png")
     out = Path(out) if out is not None else default
