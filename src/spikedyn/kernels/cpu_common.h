@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace spikedyn_cpu {
 
@@ -31,6 +32,18 @@ inline float surrogate_grad(float x, float p0, float p1) {
   } else {
     const float sig = 1.0f / (1.0f + std::exp(-p0 * x));
     return p0 * sig * (1.0f - sig);
+  }
+}
+
+// Calls f(std::integral_constant<int, Kind>{}) for the surrogate `kind` (0 rect, 1 atan, 2 sigmoid), so that
+// the loops are compiled once per surrogate; `op` names the caller in the error for an unknown kind.
+template <typename F>
+void with_surrogate(int64_t kind, const char* op, const F& f) {
+  switch (kind) {
+    case 0: return f(std::integral_constant<int, 0>{});
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    default: TORCH_CHECK(false, op, ": unknown surrogate kind ", kind);
   }
 }
 

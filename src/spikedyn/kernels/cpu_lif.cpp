@@ -110,16 +110,11 @@ void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, const std::opti
   if (sig) check(*sigmoid_out, "sigmoid_out");
   const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;
   const float a = static_cast<float>(p0), b = static_cast<float>(p1);
-#define SPIKEDYN_LIF_KIND(K)                                                            \
-  (sig ? lif_backward_kind<K, true>(v, grad_s, Y, decay, v_th, detach_reset, a, b)     \
-       : lif_backward_kind<K, false>(v, grad_s, Y, decay, v_th, detach_reset, a, b))
-  switch (kind) {
-    case 0: SPIKEDYN_LIF_KIND(0); break;
-    case 1: SPIKEDYN_LIF_KIND(1); break;
-    case 2: SPIKEDYN_LIF_KIND(2); break;
-    default: TORCH_CHECK(false, "lif_backward: unknown surrogate kind ", kind);
-  }
-#undef SPIKEDYN_LIF_KIND
+  spikedyn_cpu::with_surrogate(kind, "lif_backward", [&](auto k) {
+    constexpr int K = decltype(k)::value;
+    if (sig) lif_backward_kind<K, true>(v, grad_s, Y, decay, v_th, detach_reset, a, b);
+    else lif_backward_kind<K, false>(v, grad_s, Y, decay, v_th, detach_reset, a, b);
+  });
 }
 
 // -- PLIF / LIF-tau -------------------------------------------------------------------------------------------
@@ -239,12 +234,9 @@ void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s,
   const float c = static_cast<float>(one_minus_k), sc = static_cast<float>(scale), th = static_cast<float>(v_th);
   const float a = static_cast<float>(p0), b = static_cast<float>(p1);
   if (!own) return plif_backward_kind<0, false>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
-  switch (kind) {
-    case 0: return plif_backward_kind<0, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
-    case 1: return plif_backward_kind<1, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
-    case 2: return plif_backward_kind<2, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
-    default: TORCH_CHECK(false, "plif_backward: unknown surrogate kind ", kind);
-  }
+  spikedyn_cpu::with_surrogate(kind, "plif_backward", [&](auto k) {
+    plif_backward_kind<decltype(k)::value, true>(G, GS, S, D, C, A, T, n, c, sc, th, a, b);
+  });
 }
 
 }  // namespace

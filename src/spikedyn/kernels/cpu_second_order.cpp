@@ -17,11 +17,7 @@ namespace {
 using spikedyn_cpu::check;
 using spikedyn_cpu::surrogate_grad;
 
-// a step's neurons by threads and blocks, theta at the neuron index modulo P (see spikedyn_cpu::blocks)
-template <typename F>
-void segments(int64_t n, int64_t P, const F& body) {
-  spikedyn_cpu::blocks(n, P, body);
-}
+using spikedyn_cpu::blocks;  // a step's neurons by threads and blocks, theta at the neuron index modulo P
 
 template <bool First>
 void forward_step(const float* __restrict__ cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
@@ -63,7 +59,7 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
   float* V = v.data_ptr<float>();
   float* U = u.data_ptr<float>();
   float* S = s.data_ptr<float>();
-  segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+  blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
     for (int64_t t = 0; t < T; ++t) {
       const int64_t uo = (t % slots) * n, upo = ((t + slots - 1) % slots) * n;
       const int64_t o = t * n + i;
@@ -126,7 +122,7 @@ template <int Kind>
 void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, const float* GS, const float* B,
                    const float* C, const float* D, const float* OMA, const float* AB, float* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
-  segments(n, P, [&](int64_t i, int64_t j, int64_t m) {
+  blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
@@ -182,18 +178,12 @@ void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>&
   const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;
   const float fv0 = static_cast<float>(v0), fu0 = static_cast<float>(u0), th = static_cast<float>(v_th);
   const float a0 = static_cast<float>(p0), a1 = static_cast<float>(p1);
-#define SPIKEDYN_SO_KIND(K)                                                                                      \
-  backward_kind<K>(v.data_ptr<float>(), Y, u.data_ptr<float>(), u.size(0), grad_s.data_ptr<float>(),             \
-                   b.data_ptr<float>(), c.data_ptr<float>(), d.data_ptr<float>(),     \
-                   one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC, gvp.data_ptr<float>(),             \
-                   gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1)
-  switch (kind) {
-    case 0: SPIKEDYN_SO_KIND(0); break;
-    case 1: SPIKEDYN_SO_KIND(1); break;
-    case 2: SPIKEDYN_SO_KIND(2); break;
-    default: TORCH_CHECK(false, "second_order_backward: unknown surrogate kind ", kind);
-  }
-#undef SPIKEDYN_SO_KIND
+  spikedyn_cpu::with_surrogate(kind, "second_order_backward", [&](auto k) {
+    backward_kind<decltype(k)::value>(v.data_ptr<float>(), Y, u.data_ptr<float>(), u.size(0), grad_s.data_ptr<float>(),
+                                      b.data_ptr<float>(), c.data_ptr<float>(), d.data_ptr<float>(),
+                                      one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC, gvp.data_ptr<float>(),
+                                      gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1);
+  });
 }
 
 }  // namespace

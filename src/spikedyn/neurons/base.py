@@ -46,6 +46,7 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..kernels import use_cpp, use_triton
 from ..precision import lift_to_float32
 
 #: a membrane state (V or U) beyond this magnitude counts as runaway; the 2nd-order states stay below
@@ -302,9 +303,18 @@ class NeuronLayer(nn.Module):
             return self.fast_sequence_input(x)
         return self.run_current(self.current(x)).spikes
 
+    #: a family whose compiled CPU loops can take the sigmoid input function into their node (its
+    #: ``fast_sequence`` accepts ``sigmoid_input=True``: the pre-activation in, sigmoid and its derivative inside)
+    fuses_sigmoid_input = False
+
     def fast_sequence_input(self, x: Tensor) -> Tensor:
-        """The fast path from the synaptic input ``x``: :meth:`current`, then :meth:`fast_sequence`.  A family
-        whose compiled loops take the input function's derivative into their backward overrides it."""
+        """The fast path from the synaptic input ``x``: :meth:`current`, then :meth:`fast_sequence`; on the
+        compiled CPU loops of a family that fuses it, the sigmoid input runs inside the node and its derivative
+        in the node's backward pass (no window-sized pass of its own)."""
+        surrogate = getattr(self, "surrogate", None)
+        if (self.fuses_sigmoid_input and self.input_fn == "sigmoid" and not use_triton(x, surrogate)
+                and use_cpp(x, surrogate)):
+            return self.fast_sequence(x, sigmoid_input=True)
         return self.fast_sequence(self.current(x))
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:

@@ -160,23 +160,16 @@ class DecayLIF(NeuronLayer):
     def step_current(self, i_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
 
-    def fast_sequence_input(self, x: Tensor) -> Tensor:
-        """With the sigmoid input on the compiled CPU loops, ``sigmoid`` runs inside the node and its
-        derivative in the node's backward pass (no window-sized pass of its own)."""
-        if self.input_fn == "sigmoid" and not use_triton(x, self.surrogate) and use_cpp(x, self.surrogate):
-            return _DecayLIFSequence.apply(
-                x, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state, True, True
-            )
-        return super().fast_sequence_input(x)
+    fuses_sigmoid_input = True
 
-    def fast_sequence(self, current: Tensor) -> Tensor:
-        if use_triton(current, self.surrogate):
+    def fast_sequence(self, current: Tensor, sigmoid_input: bool = False) -> Tensor:
+        if not sigmoid_input and use_triton(current, self.surrogate):
             from ..kernels.triton_neurons import DecayLIFTriton
 
             return DecayLIFTriton.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
         return _DecayLIFSequence.apply(
             current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state,
-            use_cpp(current, self.surrogate),
+            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input,
         )
 
     def extra_repr(self) -> str:

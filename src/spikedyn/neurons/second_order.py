@@ -291,27 +291,18 @@ class SecondOrder(NeuronLayer):
     def step_current(self, i_t: Tensor, state: SecondOrderState) -> tuple[Tensor, SecondOrderState]:
         return second_order_step(i_t, state, self.theta_for(i_t.shape[0], i_t.dtype), self.v_th, self.surrogate)
 
-    def fast_sequence_input(self, x: Tensor) -> Tensor:
-        """On the compiled CPU loops the sigmoid input runs inside the node and its derivative in the node's
-        backward pass (no window-sized pass of its own)."""
-        if self.input_fn == "sigmoid" and not use_triton(x, self.surrogate) and use_cpp(x, self.surrogate):
-            theta = self.theta_for(x.shape[1], x.dtype)
-            keep_u = theta.requires_grad and torch.is_grad_enabled()
-            return _SecondOrderSequence.apply(
-                x, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state, True, True
-            )
-        return super().fast_sequence_input(x)
+    fuses_sigmoid_input = True
 
-    def fast_sequence(self, current: Tensor) -> Tensor:
+    def fast_sequence(self, current: Tensor, sigmoid_input: bool = False) -> Tensor:
         theta = self.theta_for(current.shape[1], current.dtype)
-        if use_triton(current, self.surrogate):
+        if not sigmoid_input and use_triton(current, self.surrogate):
             from ..kernels.triton_neurons import SecondOrderTriton
 
             return SecondOrderTriton.apply(current, theta, self.v0, self.u0, self.v_th, self.surrogate, self.watch_state)
         keep_u = theta.requires_grad and torch.is_grad_enabled()
         return _SecondOrderSequence.apply(
             current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state,
-            use_cpp(current, self.surrogate),
+            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input,
         )
 
     def extra_repr(self) -> str:

@@ -16,6 +16,19 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
 
 
+def _runs_and_labels(
+    runs: str | Path | Sequence[str | Path], labels: Sequence[str] | None, command: str,
+) -> tuple[list[Path], list[str]]:
+    """The run folders and one name for each (``labels``, else the folders' names), checked."""
+    paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    if not paths:
+        raise ValueError(f"{command} needs at least one run directory")
+    names = list(labels) if labels else [p.name for p in paths]
+    if len(names) != len(paths):
+        raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
+    return paths, names
+
+
 def plot_dynamics_history(
     runs: str | Path | Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
 ) -> Path:
@@ -27,12 +40,7 @@ def plot_dynamics_history(
     per layer, one line style per run, named by ``labels`` (default: the folders' names).  Default
     output ``RUN/dynamics.png`` (several runs: ``FIRST_RUN/dynamics-compare.png``).
     """
-    paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
-    if not paths:
-        raise ValueError("plot dynamics needs at least one run directory")
-    names = list(labels) if labels else [p.name for p in paths]
-    if len(names) != len(paths):
-        raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
+    paths, names = _runs_and_labels(runs, labels, "plot dynamics")
     histories = []
     for run_dir in paths:
         history = [h for h in read_metrics(run_dir) if "dynamics" in h]
@@ -83,12 +91,7 @@ def plot_training_curves(
     of reward propagation; ``labels`` name them (default: the run folders' names).  Every point
     has a marker, so a one-epoch run still shows.
     """
-    paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
-    if not paths:
-        raise ValueError("plot curves needs at least one run directory")
-    names = list(labels) if labels else [p.name for p in paths]
-    if len(names) != len(paths):
-        raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
+    paths, names = _runs_and_labels(runs, labels, "plot curves")
     histories = [read_metrics(p) for p in paths]
     for path, history in zip(paths, histories):
         if not history:
