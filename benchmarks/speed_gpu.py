@@ -265,13 +265,17 @@ def run_workload(name: str, args, device: torch.device) -> dict:
     classes = workload["sizes"][2] if workload["kind"] != "conv" else workload["classes"]
     x = (torch.rand(workload["steps"], workload["batch"], *shape, device=device) < 0.2).float()
     target = F.one_hot(torch.randint(0, classes, (workload["batch"],), device=device), classes).float()
-    rates = {}
-    with torch.no_grad():
-        for variant, model in models.items():
-            with backend_for(variant):
+    rates, steps, memory, failed = {}, {}, {}, {}
+    for variant, model in models.items():
+        try:  # a variant that fails (a kernel that does not build, say) is reported, not fatal
+            with torch.no_grad(), backend_for(variant):
                 rates[variant] = float(output_of(model, x).float().mean()) if variant != "floor" else None
-    steps = {variant: make_step(model, variant, x, target) for variant, model in models.items()}
-    memory = {variant: peak_mib(step, device) for variant, step in steps.items()}
+            steps[variant] = make_step(model, variant, x, target)
+            memory[variant] = peak_mib(steps[variant], device)
+        except Exception as err:  # noqa: BLE001 - reported in the results and on stderr
+            failed[variant] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]
+            steps.pop(variant, None)
+            print(f"error: {name}/{variant} failed and is left out: {failed[variant]}", file=sys.stderr)
     for _ in range(args.warmup):
         for step in steps.values():
             step()
@@ -284,7 +288,7 @@ def run_workload(name: str, args, device: torch.device) -> dict:
     for variant, s in stats.items():
         s["peak_mib"] = memory[variant]
         s["output_rate"] = rates[variant]
-    return {"workload": workload, "results": stats}
+    return {"workload": workload, "results": stats, "failed": failed}
 
 
 def markdown(report: dict) -> str:
@@ -309,6 +313,8 @@ def markdown(report: dict) -> str:
                 f"| {variant} | {s['median_ms']:.2f} | {s['q1_ms']:.2f}-{s['q3_ms']:.2f} | {bench.fmt(s['x_floor'])} "
                 f"| {bench.fmt(s['x_spikedyn-lif'])} | {bench.fmt(s['peak_mib'], '.0f')} | {bench.fmt(s['output_rate'], '.3f')} |"
             )
+        for variant, why in entry.get("failed", {}).items():
+            lines.append(f"| {variant} | failed: {why} | | | | | |")
         lines.append("")
     return "\n".join(lines)
 
@@ -342,12 +348,14 @@ def main(argv: list[str] | None = None) -> dict:
         "kernels": "triton" if device.type == "cuda" and kernels.triton_importable() else "torch",
         "rounds": args.rounds,
         "warmup": args.warmup,
-        "workloads": {name: run_workload(name, args, device) for name in args.workloads.split(",") if name},
+        "workloads": {},
     }
+    for name in (w for w in args.workloads.split(",") if w):
+        report["workloads"][name] = run_workload(name, args, device)
+        if not args.quick:  # written after every workload: a run cut short keeps what it measured
+            bench.write_results(report, markdown(report), args.out)
     text = markdown(report)
     print(text)
-    if not args.quick:
-        bench.write_results(report, text, args.out)
     return report
 
 

@@ -220,7 +220,7 @@ def read_metrics(run: Path) -> list[dict]:
 
 
 def without_seconds(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in record.items() if k != "seconds"} for record in records]
+    return [{k: v for k, v in record.items() if k not in ("seconds", "train_seconds")} for record in records]
 
 
 if __name__ == "__main__":

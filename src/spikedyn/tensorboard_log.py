@@ -12,7 +12,7 @@ run rank 0 alone writes.  The step of every event is the epoch number of ``metri
   ``train/loss``, ``train/accuracy``, ``test/loss``, ``test/accuracy``, ``val/loss``,
   ``val/accuracy``, the metric's extras (``test/sample_accuracy``), the learning rule's terms
   (``train/parts/NAME``), the learning rate of each parameter group (``lr/weights``,
-  ``lr/dynamics``), the epoch's ``seconds`` and the mean learned dynamics of each layer
+  ``lr/dynamics``), the epoch's ``seconds`` (``train/seconds``: its training part) and the mean learned dynamics of each layer
   (``dynamics_mean/LAYER/NAME``, the ``dynamics`` of the record);
 * **firing rates** ``firing_rate/LAYER``: the mean spike rate (spikes per neuron and step) of
   every hidden layer with a :class:`~spikedyn.layers.SpikeTap`, measured after the epoch on one

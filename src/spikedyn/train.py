@@ -1076,6 +1076,9 @@ class Trainer:
             start = time.perf_counter()
             self._epoch_start, self._epoch_seconds = start, 0.0 if partial is None else partial["seconds"]
             train = self.train_epoch(epoch, partial)
+            if self.device.type == "cuda":  # the queued GPU work belongs to the training time
+                torch.cuda.synchronize(self.device)
+            train_seconds = self._epoch_seconds + time.perf_counter() - start
             test = evaluate(self.model, self.batcher, self.config, "test", epoch, self.dist)
             val = evaluate(self.model, self.batcher, self.config, "val", epoch, self.dist) if self.dataset.val is not None else None
             read_deferred_state_checks(self.model)  # a GPU run's membrane checks, read once per epoch
@@ -1089,6 +1092,7 @@ class Trainer:
                 "test_accuracy": test["accuracy"],
                 "lr": lrs,
                 "seconds": round(self._epoch_seconds + time.perf_counter() - start, 3),
+                "train_seconds": round(train_seconds, 3),
             }
             if val is not None:  # the epoch with the best val_accuracy is the one to report (accuracy-B)
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])

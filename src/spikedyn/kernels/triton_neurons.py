@@ -11,7 +11,7 @@ What each forward writes for backward (S is recomputed from it, never stored twi
 family            forward writes                         backward needs
 ================  =====================================  =======================================
 decay-LIF         S (output), V                          V (S_t = [V_t > V_th])
-PLIF / LIF-tau    S (output), H, D (only for dL/dk)      H (S_t = [H_t >= V_th]), D
+PLIF / LIF-tau    S (output), H                          H (S_t, V_{t-1} rebuilt), X (dL/dk)
 MDN 2nd-order     S (output), V, U (only for dL/dtheta)  V, U; V'_t, U'_t rebuilt from step t-1
 ================  =====================================  =======================================
 
@@ -140,9 +140,7 @@ class DecayLIFTriton(torch.autograd.Function):
 #                  V_t = H_t - H_t S_t + V_reset S_t
 # ---------------------------------------------------------------------------------------
 @triton.jit
-def _plif_forward(
-    x_ptr, k_ptr, d_ptr, h_ptr, s_ptr, N, T, v_th, v_reset, STORE_D: tl.constexpr, BLOCK: tl.constexpr,
-):
+def _plif_forward(x_ptr, k_ptr, h_ptr, s_ptr, N, T, v_th, v_reset, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     k = tl.load(k_ptr)  # k = sigmoid(a) on the device: no host read
@@ -154,8 +152,6 @@ def _plif_forward(
         h = v + d * k
         s = (h >= v_th).to(tl.float32)
         v = h - h * s + v_reset * s
-        if STORE_D:
-            tl.store(d_ptr + base, d, mask=mask)
         tl.store(h_ptr + base, h, mask=mask)
         tl.store(s_ptr + base, s, mask=mask)
         base += N
@@ -163,7 +159,7 @@ def _plif_forward(
 
 @triton.jit
 def _plif_backward(
-    gs_ptr, d_ptr, h_ptr, k_ptr, gx_ptr, gk_ptr, N, T, last, v_th, v_reset,
+    gs_ptr, x_ptr, h_ptr, k_ptr, gx_ptr, gk_ptr, N, T, last, v_th, v_reset,
     KIND: tl.constexpr, P0, P1, DETACH_RESET: tl.constexpr, NEED_K: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -172,9 +168,13 @@ def _plif_backward(
     k = tl.load(k_ptr)
     g_h_next = tl.zeros([BLOCK], dtype=tl.float32)  # dL/dH_{t+1}
     acc = tl.zeros([BLOCK], dtype=tl.float32)  # dL/dk per neuron, summed over the steps
-    base = offs.to(tl.int64) + last  # last = (T - 1) N, 64-bit from the host
-    for _ in range(T):
-        h = tl.load(h_ptr + base, mask=mask, other=0.0)
+    idx = offs.to(tl.int64)
+    h = tl.load(h_ptr + idx + last, mask=mask, other=0.0)  # H_t, carried down from step to step; last = (T - 1) N
+    for i in range(T):
+        t = T - 1 - i
+        base = idx + t.to(tl.int64) * N
+        # H_{t-1} (step 0 reads itself, then discards it)
+        h_prev = tl.load(h_ptr + idx + tl.maximum(t - 1, 0).to(tl.int64) * N, mask=mask, other=0.0)
         gs = tl.load(gs_ptr + base, mask=mask, other=0.0)
         sg = _surrogate_grad(h - v_th, KIND, P0, P1)
         s = (h >= v_th).to(tl.float32)
@@ -183,17 +183,24 @@ def _plif_backward(
             dv_dh += (v_reset - h) * sg
         g_h = gs * sg + g_h_next * (1.0 - k) * dv_dh  # dH_{t+1}/dV_t = 1 - k
         tl.store(gx_ptr + base, k * g_h, mask=mask)  # dH_t/dX_t = k
-        if NEED_K:
-            d = tl.load(d_ptr + base, mask=mask, other=0.0)
-            acc += d * g_h  # dH_t/dk = D_t
+        if NEED_K:  # dH_t/dk = D_t = X_t - V_{t-1} + V_reset, V_{t-1} rebuilt from H_{t-1} exactly as forward
+            s_prev = (h_prev >= v_th).to(tl.float32)  # (S is 0 or 1: every product below is exact)
+            v_prev = tl.where(t > 0, h_prev - h_prev * s_prev + v_reset * s_prev, v_reset)
+            x = tl.load(x_ptr + base, mask=mask, other=0.0)
+            acc += (x - v_prev + v_reset) * g_h
         g_h_next = g_h
-        base -= N
+        h = h_prev
     if NEED_K:
         tl.store(gk_ptr + pid, tl.sum(acc, axis=0))
 
 
 class PLIFTriton(torch.autograd.Function):
-    """PLIF (learnable ``k``) or LIF-tau over a whole window as one autograd node on the Triton kernels."""
+    """PLIF (learnable ``k``) or LIF-tau over a whole window as one autograd node on the Triton kernels.
+
+    Forward writes S (the output) and H; backward rebuilds S_t and V_{t-1} from H and, for ``dL/dk``,
+    reads the input X again (kept by reference, no copy), so a learnable tau costs no extra ``[T, ...]``
+    tensor and no extra pass over memory in the forward.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
@@ -201,27 +208,26 @@ class PLIFTriton(torch.autograd.Function):
         T, n = x.shape[0], x[0].numel()
         k_ = k.detach().to(torch.float32).reshape(1).contiguous()
         need_k = ctx.needs_input_grad[1]
-        d = torch.empty_like(x) if need_k else x.new_empty(1)
         h = torch.empty_like(x)
         s = torch.empty_like(x)
-        _plif_forward[_grid(n)](x, k_, d, h, s, n, T, v_th, v_reset, need_k, BLOCK=BLOCK)
-        if watch is not None:  # V_t is non-finite exactly where H_t is
-            watch({"v": h[T - 1] * (1.0 - s[T - 1]) + v_reset * s[T - 1]}, lambda: {"v": h})
-        ctx.save_for_backward(d, h, k_)
+        _plif_forward[_grid(n)](x, k_, h, s, n, T, v_th, v_reset, BLOCK=BLOCK)
+        if watch is not None:  # V_t = H_t (1 - S_t) + V_reset S_t is non-finite exactly where H_t is
+            watch({"v": h[T - 1]}, lambda: {"v": h})
+        ctx.save_for_backward(x if need_k else None, h, k_)
         ctx.k_shape, ctx.k_dtype = k.shape, k.dtype
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        d, h, k = ctx.saved_tensors
+        x, h, k = ctx.saved_tensors
         T, n = h.shape[0], h[0].numel()
         need_k = ctx.needs_input_grad[1]
         grad_x = torch.empty_like(h)
         partial = h.new_empty(_grid(n)[0]) if need_k else h.new_empty(1)
         kind, p0, p1 = _surrogate_args(ctx.surrogate)
         _plif_backward[_grid(n)](
-            grad_s.contiguous(), d, h, k, grad_x, partial, n, T, (T - 1) * n, ctx.v_th, ctx.v_reset,
+            grad_s.contiguous(), x if need_k else h, h, k, grad_x, partial, n, T, (T - 1) * n, ctx.v_th, ctx.v_reset,
             kind, p0, p1, ctx.detach_reset, need_k, BLOCK=BLOCK,
         )
         grad_k = partial.sum().reshape(ctx.k_shape).to(ctx.k_dtype) if need_k else None

@@ -35,9 +35,12 @@ BB = 16
 
 def _layout(n: int) -> tuple[int, int, int]:
     """``(NP, KC, num_warps)``: neurons padded to a power of two (at least 16), the chunk of the
-    recurrent product, and the warps per instance (more for wide layers, to spread the registers)."""
+    recurrent product (16, the smallest ``tl.dot`` takes: the fp32 product runs on FMAs, and a wider
+    chunk only adds registers), and the warps per instance (more for wide layers, to spread the
+    ``[BB, NP]`` state over more registers: compiled for sm_90, N = 256 and 500 spill at most a few
+    hundred bytes per thread)."""
     np_ = max(16, triton.next_power_of_2(n))
-    return np_, min(np_, 32), 4 if np_ <= 128 else 8
+    return np_, 16, min(16, max(4, np_ // 32))
 
 
 @triton.jit
@@ -78,7 +81,7 @@ def _nrr_forward(
             r = tl.zeros([BB, NP], dtype=tl.float32)
             if HAS_W:  # W~_r S_{t-1}: S_{t-1} read back from the spikes written one step before
                 prev = tl.maximum(t - 1, 0) * step
-                for k0 in tl.static_range(0, NP, KC):
+                for k0 in range(0, NP, KC):  # a loop, not unrolled: wide layers would compile for minutes
                     ks = k0 + tl.arange(0, KC)
                     kmask = ks < N
                     sp = tl.load(s_ptr + prev + rows[:, None].to(tl.int64) * N + ks[None, :],
@@ -143,7 +146,7 @@ def _nrr_backward(
                     gr_base = gv_ptr + channel + nxt
                 else:
                     gr_base = gv_ptr + nxt
-                for k0 in tl.static_range(0, NP, KC):
+                for k0 in range(0, NP, KC):  # a loop, not unrolled: wide layers would compile for minutes
                     ks = k0 + tl.arange(0, KC)
                     kmask = ks < N
                     gr_c = tl.load(gr_base + rows[:, None].to(tl.int64) * N + ks[None, :],

@@ -219,7 +219,7 @@ class NeuronLayer(nn.Module):
             checks = [
                 (torch.isfinite(v).all() if limit is None else (v.abs() <= limit).all()) for v in last.values()
             ]
-            healthy = torch.stack(checks).all()
+            healthy = checks[0] if len(checks) == 1 else torch.stack(checks).all()  # one launch fewer on a GPU
             if self.defer_watch(healthy):
                 self._read_deferred(wait=False)
                 self._defer(healthy, last)
