@@ -24,9 +24,10 @@ void over(int64_t n, const F& body) {
 }
 
 // -- decay-LIF ------------------------------------------------------------------------------------------------
+// cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read)
 template <bool First>
-void lif_step(const float* __restrict__ cur, const float* __restrict__ vp, float* __restrict__ v,
-              float* __restrict__ s, int64_t m, float lam, float th) {
+void lif_step(const float* cur, const float* __restrict__ vp, float* __restrict__ v, float* s, int64_t m, float lam,
+              float th) {
   for (int64_t i = 0; i < m; ++i) {
     float vn = cur[i];
     if (!First) {
@@ -242,7 +243,7 @@ void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s,
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
-  m.def("lif_forward(Tensor current, Tensor(a!) v, Tensor(b!) s, float decay, float v_th) -> ()");
+  m.def("lif_forward(Tensor(a!) current, Tensor(b!) v, Tensor(a!) s, float decay, float v_th) -> ()");
   m.def(
       "lif_backward(Tensor(a!) v, Tensor grad_s, Tensor? sigmoid_out, float decay, float v_th, bool detach_reset, "
       "int kind, float p0, float p1) -> ()");

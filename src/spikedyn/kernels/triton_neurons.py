@@ -111,12 +111,18 @@ class DecayLIFTriton(torch.autograd.Function):
     """Decay-LIF over a whole window as one autograd node on the Triton kernels."""
 
     @staticmethod
-    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None):  # type: ignore[override]
+    def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
+                inplace: bool = False):
+        from ..neurons.lif import writable_in_place
+
+        inplace = writable_in_place(current, inplace)
         current = current.contiguous()
         T, n = current.shape[0], current[0].numel()
         v = torch.empty_like(current)
-        s = torch.empty_like(current)
+        s = current if inplace else torch.empty_like(current)  # each element's I_t is read before S_t is written
         _decay_lif_forward[_grid(n)](current, v, s, n, T, decay, v_th, BLOCK=BLOCK)
+        if inplace:
+            ctx.mark_dirty(current)
         if watch is not None:
             watch({"v": v[T - 1]}, lambda: {"v": v})
         ctx.save_for_backward(v)
@@ -132,7 +138,7 @@ class DecayLIFTriton(torch.autograd.Function):
         _decay_lif_backward[_grid(n)](
             grad_s.contiguous(), v, grad_i, n, T, (T - 1) * n, ctx.decay, ctx.v_th, kind, p0, p1, ctx.detach_reset, BLOCK=BLOCK
         )
-        return grad_i, None, None, None, None, None
+        return grad_i, None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ All layers take and return time-major sequences ``[T, B, ...]``.
 * :mod:`.norm`: :class:`StepBatchNorm`, batch normalisation with each step's statistics (PLIF).
 * :mod:`.voting`: :class:`Voting`, class scores as the mean of groups of output neurons (PLIF).
 * :mod:`.noise`: :func:`multiplicative_noise` / :class:`InputNoise`, NRR's ``x (1 + p xi)`` input noise.
+* :mod:`.spike_linear`: :func:`time_linear` (a Linear over ``[T, B, ...]`` whose output a neuron may
+  overwrite) and :func:`spike_linear` (the same fed spikes, kept as bytes for backward).
 * :mod:`.blocks`: :class:`Conv2dLIF`, :class:`Conv1dLIF`, :class:`FCLIF`: synapse -> neurons ->
   tap (-> pooling), each returning a :class:`BlockOutput` ``(out, spikes)``.
 """
@@ -27,11 +29,14 @@ from .blocks import (
 from .dropout import TimeSharedDropout
 from .noise import InputNoise, multiplicative_noise
 from .norm import StepBatchNorm
+from .spike_linear import spike_linear, time_linear
 from .taps import SpikeTap, set_local, spike_taps
 from .time import TimeFolded, fold_time
 from .voting import Voting
 
 __all__ = [
+    "spike_linear",
+    "time_linear",
     "SpikeTap",
     "set_local",
     "spike_taps",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from ..layers.spike_linear import time_linear
 from ..layers.taps import SpikeTap
 from ..neurons import make_neuron
 from ..neurons.base import ParameterGroups
@@ -55,6 +56,11 @@ class MDNNet(ParameterGroups, nn.Module):
         self.neuron1 = make_neuron(neuron, hidden, fast=fast, **options)
         self.fc2 = nn.Linear(hidden, classes)
         self.neuron2 = make_neuron(neuron, classes, fast=fast, **options)
+        # memory: the neurons' currents are fresh synapse outputs used once, so a family that can writes its
+        # spikes over them; the hidden spikes reach fc2's backward as bytes unless the neuron keeps them anyway
+        for layer in (self.neuron1, self.neuron2):
+            if getattr(layer, "supports_inplace", False):
+                layer.inplace = True
         # created last: B_1 is drawn from the global RNG after every weight, so a seed gives the
         # same weights as before the tap existed (runs stay reproducible across versions)
         self.tap1 = SpikeTap(hidden, classes)
@@ -65,7 +71,8 @@ class MDNNet(ParameterGroups, nn.Module):
     def forward(self, x: Tensor) -> NetOutput:
         """``x``: ``[T, B, inputs]`` (any trailing shape is flattened)."""
         x = x.flatten(2)
-        h = self.neuron1(folded(self.fc1, x))
-        out = self.neuron2(folded(self.fc2, self.tap1(h)))
+        # one product over T*B rows into a tensor of its own, which the neuron may overwrite with its spikes
+        h = self.neuron1(time_linear(self.fc1, x))
+        out = self.neuron2(time_linear(self.fc2, self.tap1(h), spikes=not getattr(self.neuron1, "keeps_output_spikes", True)))
         return NetOutput(rate=out.mean(0), spikes=out, taps=[h])
 

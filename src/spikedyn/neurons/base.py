@@ -111,6 +111,11 @@ class NeuronLayer(nn.Module):
     """
 
     watched_fields: tuple[str, ...] = ("v",)
+    #: the family's fast paths can write the spikes over the input current (its ``inplace`` option)
+    supports_inplace: bool = False
+    #: the fast path's backward keeps the output spikes (so the next synapse may save them by reference;
+    #: a family that rebuilds them from its state says False, and the synapse keeps them as bytes)
+    keeps_output_spikes: bool = True
     runaway_limit: float | None = None
     #: names of the parameters in :meth:`learned_dynamics` (its rows; one name for a 0-d value)
     dynamics_names: tuple[str, ...] = ()

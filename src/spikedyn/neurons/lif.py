@@ -65,24 +65,33 @@ def decay_lif_step(
     return s, LIFState(v, s)
 
 
+def writable_in_place(current: Tensor, inplace: bool) -> bool:
+    """Whether a fast path asked for ``inplace`` may write its spikes over ``current``: a contiguous
+    tensor that is not a leaf requiring a gradient (autograd refuses to change those in place)."""
+    return inplace and current.is_contiguous() and not (current.is_leaf and current.requires_grad)
+
+
 class _DecayLIFSequence(torch.autograd.Function):
     """Whole-window decay-LIF as one autograd node; saves V (and S, the output); backward overwrites V with
-    the input's gradient, one step at a time."""
+    the input's gradient, one step at a time.  ``inplace``: S is written over the input current (marked
+    dirty for autograd), so the forward holds one window-sized tensor fewer."""
 
     @staticmethod
     def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
-                compiled: bool = False, sigmoid_input: bool = False):
+                compiled: bool = False, sigmoid_input: bool = False, inplace: bool = False):
         T = current.shape[0]
         ctx.compiled = compiled
+        inplace = writable_in_place(current, inplace) and not sigmoid_input
         sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
         if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step, spikes included
             from ..kernels import cpu
 
-            current = current.contiguous()
+            current_in = current.contiguous()
             if sigmoid_input:
-                current = sig = torch.sigmoid(current)  # the reference's input function, the same rounding
-            v, s = torch.empty_like(current), torch.empty_like(current)
-            cpu.ops().lif_forward(current, v, s, decay, v_th)
+                current_in = sig = torch.sigmoid(current_in)  # the reference's input function, the same rounding
+            v = torch.empty_like(current_in)
+            s = current if inplace else torch.empty_like(current_in)  # S_t over I_t once the loop has read it
+            cpu.ops().lif_forward(current_in, v, s, decay, v_th)
         else:
             v = torch.empty_like(current)
             keep = torch.empty_like(current[0], dtype=torch.bool)  # 1 - S_{t-1}
@@ -93,16 +102,18 @@ class _DecayLIFSequence(torch.autograd.Function):
                 torch.addcmul(current[t], v[t - 1], keep, value=decay, out=v[t])
             # all spikes at once, outside the time loop; written straight as floats (a bool temporary and its
             # conversion cost ten times the comparison on large conv maps)
-            s = torch.gt(v, v_th, out=torch.empty_like(v))
+            s = torch.gt(v, v_th, out=current if inplace else torch.empty_like(v))
+        if inplace:
+            ctx.mark_dirty(current)
         if watch is not None:
             watch({"v": v[T - 1]}, lambda: {"v": v})
-        ctx.save_for_backward(v, s, sig)
+        ctx.save_for_backward(v, sig)  # S_t is [V_t > V_th]: rebuilt in backward, not kept
         ctx.decay, ctx.v_th, ctx.surrogate, ctx.detach_reset = decay, v_th, surrogate, detach_reset
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        v, s, sig = ctx.saved_tensors
+        v, sig = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
         if ctx.compiled:  # dL/dI (or dL/dZ with the sigmoid input) written over V
@@ -112,13 +123,16 @@ class _DecayLIFSequence(torch.autograd.Function):
                 v, grad_s.contiguous(), sig, decay, ctx.v_th, ctx.detach_reset, *surrogate_args(ctx.surrogate)
             )
             cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
-            return v, None, None, None, None, None, None, None
+            return v, None, None, None, None, None, None, None, None
         # dL/dV_t (= dL/dI_t) is written over the saved V_t once step t is done with it, so the input's
         # gradient takes no buffer of its own (a second backward through the node is refused by autograd's
         # version check); dS_t/dV_t is computed one step at a time into a step-sized buffer
         sg = torch.empty_like(v[0])
+        s_t = torch.empty_like(v[0])  # S_t = [V_t > V_th], rebuilt before V_t is overwritten
         g_next = None  # dL/dV_{t+1}
         for t in range(T - 1, -1, -1):
+            if g_next is not None:
+                torch.gt(v[t], ctx.v_th, out=s_t)
             ctx.surrogate.grad_(torch.sub(v[t], ctx.v_th, out=sg))
             g = v[t]
             if g_next is None or ctx.detach_reset:
@@ -127,14 +141,16 @@ class _DecayLIFSequence(torch.autograd.Function):
                 torch.addcmul(grad_s[t], g, g_next, value=-decay, out=g)
                 g.mul_(sg)
             if g_next is not None:  # dV_{t+1}/dV_t = decay (1 - S_t)
-                g.add_(g_next, alpha=decay).addcmul_(g_next, s[t], value=-decay)
+                g.add_(g_next, alpha=decay).addcmul_(g_next, s_t, value=-decay)
             g_next = g
-        return v, None, None, None, None, None, None, None
+        return v, None, None, None, None, None, None, None, None
 
 
 class DecayLIF(NeuronLayer):
     """Decay-with-reset-flag LIF (see module docstring). ``shape``: the neuron shape, checked
-    against the input when given."""
+    against the input when given.  ``inplace=True``: the fast paths write the spikes over the input
+    current, as ``nn.ReLU(inplace=True)`` does (one window-sized tensor fewer in the forward); the
+    caller must not need the current afterwards (autograd refuses a backward that did)."""
 
     def __init__(
         self,
@@ -145,6 +161,7 @@ class DecayLIF(NeuronLayer):
         detach_reset: bool = False,
         fast: bool = True,
         shape: int | Sequence[int] | None = None,
+        inplace: bool = False,
     ) -> None:
         super().__init__(input_fn=input_fn, fast=fast, shape=shape)
         if not 0.0 <= decay <= 1.0:
@@ -153,6 +170,7 @@ class DecayLIF(NeuronLayer):
         self.v_th = float(v_th)
         self.surrogate = surrogate if surrogate is not None else RectWindow(0.5, 1.0)
         self.detach_reset = detach_reset
+        self.inplace = bool(inplace)
 
     def initial_state(self, like: Tensor) -> LIFState:
         return LIFState(torch.zeros_like(like), torch.zeros_like(like))
@@ -161,21 +179,25 @@ class DecayLIF(NeuronLayer):
         return decay_lif_step(i_t, state, self.decay, self.v_th, self.surrogate, self.detach_reset)
 
     fuses_sigmoid_input = True
+    supports_inplace = True
+    keeps_output_spikes = False  # S_t = [V_t > V_th] is rebuilt from the saved V
 
     def fast_sequence(self, current: Tensor, sigmoid_input: bool = False) -> Tensor:
         if not sigmoid_input and use_triton(current, self.surrogate):
             from ..kernels.triton_neurons import DecayLIFTriton
 
-            return DecayLIFTriton.apply(current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state)
+            return DecayLIFTriton.apply(
+                current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state, self.inplace
+            )
         return _DecayLIFSequence.apply(
             current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state,
-            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input,
+            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input, self.inplace,
         )
 
     def extra_repr(self) -> str:
         return (
             f"decay={self.decay}, v_th={self.v_th}, surrogate={self.surrogate}, "
-            f"detach_reset={self.detach_reset}, {super().extra_repr()}"
+            f"detach_reset={self.detach_reset}, {super().extra_repr()}" + (", inplace=True" if self.inplace else "")
         )
 
 

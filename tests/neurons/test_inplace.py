@@ -1,0 +1,90 @@
+"""DecayLIF(inplace=True): the spikes written over the input current, nothing else changed.
+
+On every back end (PyTorch loops, compiled CPU loops, and the Triton kernels in Triton's interpreter
+or on a GPU) the in-place layer must give the spikes and gradients of the ordinary one, return the
+input's own storage, and leave alone what it may not overwrite: a leaf that requires a gradient or a
+non-contiguous current.  Catches: spikes written before the step's current was read, a missing
+mark_dirty (autograd would then not know the current changed), and in-place writes where they
+break autograd."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikedyn import kernels
+from spikedyn.neurons import DecayLIF
+from spikedyn.models import MDNNet
+
+BACKENDS = ["torch", "cpp"] + (["triton"] if kernels.triton_importable() and (
+    torch.cuda.is_available() or kernels.interpreter_mode()) else [])
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def spikes_and_grads(layer, x0, weight, backend):
+    w = torch.randn(x0.shape[-1], x0.shape[-1], generator=torch.Generator().manual_seed(5)).to(x0.device)
+    w.requires_grad_(True)
+    with kernels.backend(backend):
+        current = x0 @ w  # a fresh tensor that is not a leaf, as a synapse's output
+        storage = current.data_ptr()
+        s = layer(current)
+        (grad,) = torch.autograd.grad((s * weight).sum(), [w])
+    return s.detach(), grad, s.data_ptr() == storage
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_inplace_gives_the_ordinary_layers_spikes_and_gradients(backend, detach_reset):
+    if backend == "cpp" and DEVICE == "cuda":
+        pytest.skip("the compiled loops are for CPU tensors")
+    torch.manual_seed(0)
+    x0 = (1.2 * torch.rand(9, 4, 16)).to(DEVICE)
+    weight = torch.randn(9, 4, 16).to(DEVICE)
+    ref_s, ref_g, ref_same = spikes_and_grads(DecayLIF(detach_reset=detach_reset), x0, weight, backend)
+    s, g, same = spikes_and_grads(DecayLIF(detach_reset=detach_reset, inplace=True), x0, weight, backend)
+    assert torch.equal(s, ref_s) and 0.05 < float(ref_s.mean()) < 0.95
+    torch.testing.assert_close(g, ref_g, rtol=1e-6, atol=0)
+    assert same and not ref_same  # the spikes live in the current's storage only with inplace=True
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_leaves_a_leaf_and_a_strided_current_alone(backend):
+    if backend == "cpp" and DEVICE == "cuda":
+        pytest.skip("the compiled loops are for CPU tensors")
+    layer = DecayLIF(inplace=True)
+    leaf = torch.rand(5, 2, 3, device=DEVICE, requires_grad=True)
+    strided = torch.rand(5, 3, 2, device=DEVICE).transpose(1, 2)
+    with kernels.backend(backend):
+        for current in (leaf, strided):
+            before = current.detach().clone()
+            s = layer(current)
+            assert torch.equal(current.detach(), before)  # untouched
+            assert torch.equal(s.detach(), DecayLIF()(before))
+
+
+def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
+    torch.manual_seed(0)
+    net = MDNNet(20, 30, 10, neuron="lif-identity")
+    assert net.neuron1.inplace and net.neuron2.inplace
+    assert not MDNNet(20, 30, 10, neuron="2nd-fs").neuron1.supports_inplace
+    plain = MDNNet(20, 30, 10, neuron="lif-identity")
+    plain.load_state_dict(net.state_dict())
+    plain.neuron1.inplace = plain.neuron2.inplace = False
+    x = (torch.rand(7, 4, 20) < 0.5).float()
+    outs = [m(x) for m in (net, plain)]
+    assert torch.equal(outs[0].spikes, outs[1].spikes) and torch.equal(outs[0].taps[0], outs[1].taps[0])
+    grads = [torch.autograd.grad(o.spikes.sum() + o.taps[0].sum(), list(m.parameters())) for o, m in zip(outs, (net, plain))]
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind, as_bytes", [("lif-identity", True), ("2nd-fs", False)])
+def test_the_mdn_net_keeps_hidden_spikes_as_bytes_unless_the_neuron_keeps_them(kind, as_bytes):
+    """LIF rebuilds its spikes from V, so fc2 keeps them as bytes; a 2nd-order layer keeps its own float
+    spikes, which fc2 then shares (a byte copy would only add memory)."""
+    net = MDNNet(20, 30, 10, neuron=kind)
+    saved = []
+    x = (torch.rand(7, 4, 20) < 0.5).float()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append((t.dtype, tuple(t.shape))) or t, lambda t: t):
+        net(x)
+    assert ((torch.uint8, (7, 4, 30)) in saved) == as_bytes
