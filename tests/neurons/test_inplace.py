@@ -66,7 +66,8 @@ def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
     torch.manual_seed(0)
     net = MDNNet(20, 30, 10, neuron="lif-identity")
     assert net.neuron1.inplace and net.neuron2.inplace
-    assert not MDNNet(20, 30, 10, neuron="2nd-fs").neuron1.supports_inplace
+    assert MDNNet(20, 30, 10, neuron="2nd-fs").neuron1.inplace
+    assert not MDNNet(20, 30, 10, neuron="plif").neuron1.supports_inplace
     plain = MDNNet(20, 30, 10, neuron="lif-identity")
     plain.load_state_dict(net.state_dict())
     plain.neuron1.inplace = plain.neuron2.inplace = False
@@ -78,13 +79,35 @@ def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, as_bytes", [("lif-identity", True), ("2nd-fs", False)])
+@pytest.mark.parametrize("kind, as_bytes", [("lif-identity", True), ("2nd-fs", True), ("plif", False)])
 def test_the_mdn_net_keeps_hidden_spikes_as_bytes_unless_the_neuron_keeps_them(kind, as_bytes):
-    """LIF rebuilds its spikes from V, so fc2 keeps them as bytes; a 2nd-order layer keeps its own float
-    spikes, which fc2 then shares (a byte copy would only add memory)."""
+    """LIF and the 2nd-order neurons rebuild their spikes from V, so fc2 keeps them as bytes; PLIF keeps its
+    own float spikes, which fc2 then shares (a byte copy would only add memory)."""
     net = MDNNet(20, 30, 10, neuron=kind)
     saved = []
     x = (torch.rand(7, 4, 20) < 0.5).float()
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append((t.dtype, tuple(t.shape))) or t, lambda t: t):
         net(x)
     assert ((torch.uint8, (7, 4, 30)) in saved) == as_bytes
+
+
+@pytest.mark.parametrize("kind", ["2nd-fs", "mdn"])
+def test_second_order_inplace_with_the_sigmoid_inside_the_compiled_loops(kind):
+    """S over the pre-sigmoid current Z (the node keeps sigmoid(Z) for backward, not Z): same spikes and
+    gradients as the ordinary layer, the output in Z's storage."""
+    from spikedyn.neurons import make_neuron
+
+    torch.manual_seed(0)
+    x0 = torch.randn(9, 4, 16)
+    weight = torch.randn(9, 4, 16)
+    ordinary = make_neuron(kind, 16)
+    inplace = make_neuron(kind, 16, inplace=True)
+    inplace.load_state_dict(ordinary.state_dict())
+    results = []
+    for layer in (ordinary, inplace):
+        ref_s, ref_g, same = spikes_and_grads(layer, x0, weight, "cpp")
+        results.append((ref_s, ref_g, same))
+    (s0, g0, same0), (s1, g1, same1) = results
+    assert torch.equal(s0, s1) and 0.02 < float(s0.mean()) < 0.98
+    torch.testing.assert_close(g1, g0, rtol=1e-6, atol=0)
+    assert same1 and not same0

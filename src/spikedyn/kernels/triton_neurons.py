@@ -113,7 +113,7 @@ class DecayLIFTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current: Tensor, decay: float, v_th: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
                 inplace: bool = False):
-        from ..neurons.lif import writable_in_place
+        from ..neurons.base import writable_in_place
 
         inplace = writable_in_place(current, inplace)
         current = current.contiguous()

@@ -96,6 +96,12 @@ class NeuronRun:
     traces: dict[str, Tensor] = field(default_factory=dict)
 
 
+def writable_in_place(current: Tensor, inplace: bool) -> bool:
+    """Whether a fast path asked for ``inplace`` may write its spikes over ``current``: a contiguous
+    tensor that is not a leaf requiring a gradient (autograd refuses to change those in place)."""
+    return inplace and current.is_contiguous() and not (current.is_leaf and current.requires_grad)
+
+
 class NeuronLayer(nn.Module):
     """Base class: a layer of spiking neurons run over a whole ``[T, B, ...]`` sequence.
 

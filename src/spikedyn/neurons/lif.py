@@ -39,7 +39,7 @@ from ..surrogate import ATan, RectWindow, Surrogate
 from typing import Sequence
 
 from ..kernels import use_cpp, use_triton
-from .base import NeuronLayer
+from .base import NeuronLayer, writable_in_place
 
 
 class LIFState(NamedTuple):
@@ -63,12 +63,6 @@ def decay_lif_step(
     v = decay * state.v * (1.0 - s_prev) + i_t
     s = surrogate.spike(v - v_th, inclusive=False)
     return s, LIFState(v, s)
-
-
-def writable_in_place(current: Tensor, inplace: bool) -> bool:
-    """Whether a fast path asked for ``inplace`` may write its spikes over ``current``: a contiguous
-    tensor that is not a leaf requiring a gradient (autograd refuses to change those in place)."""
-    return inplace and current.is_contiguous() and not (current.is_leaf and current.requires_grad)
 
 
 class _DecayLIFSequence(torch.autograd.Function):

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..kernels import use_cpp, use_triton
 from ..surrogate import RectWindow, Surrogate
-from .base import RUNAWAY_LIMIT, NeuronLayer
+from .base import RUNAWAY_LIMIT, NeuronLayer, writable_in_place
 
 #: theta = (a, b, c, d) of the meta neurons found by the MDN pipeline (spec mdn.md section 2.3).
 META_NEURON_PRESETS: dict[str, tuple[float, float, float, float]] = {
@@ -76,9 +76,13 @@ class _SecondOrderSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, current: Tensor, theta: Tensor, v0: float, u0: float, v_th: float, surrogate: Surrogate, keep_u: bool, watch=None,  # type: ignore[override]
-                compiled: bool = False, sigmoid_input: bool = False):
+                compiled: bool = False, sigmoid_input: bool = False, inplace: bool = False):
         a, b, c, d = theta
         T = current.shape[0]
+        # inplace: S written over Z, the pre-sigmoid current this node was given (the sigmoid's output, not Z,
+        # is what backward needs); with any other input the current is an autograd result kept for its backward
+        inplace = writable_in_place(current, inplace) and compiled and sigmoid_input
+        given = current
         sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
         if compiled:
             current = current.contiguous()
@@ -88,7 +92,7 @@ class _SecondOrderSequence(torch.autograd.Function):
         # U is needed in backward only for theta's gradient (keep_u); otherwise two rolling slots suffice
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
         slots = T if keep_u else 2  # U_t lives in u_out[t % slots]
-        s = torch.empty_like(current)
+        s = given if inplace else torch.empty_like(current)
         one_minus_a = 1.0 - a
         ab = a * b
         ctx.compiled = compiled
@@ -102,7 +106,10 @@ class _SecondOrderSequence(torch.autograd.Function):
             _second_order_forward_loop(current, c, d, one_minus_a, ab, v_out, u_out, s, v0, u0, v_th)
         if watch is not None:  # one check of the last step; the trajectory is searched only if it fails
             watch({"v": v_out[T - 1], "u": u_out[(T - 1) % slots]}, lambda: {"v": v_out, "u": u_out if keep_u else None})
-        ctx.save_for_backward(v_out, u_out, s, theta, sig)
+        if inplace:
+            ctx.mark_dirty(given)
+        # the compiled backward rebuilds S_t = [V_t > V_th] from V; the PyTorch loops read it back
+        ctx.save_for_backward(v_out, u_out, None if compiled else s, theta, sig)
         ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
         return s
 
@@ -166,8 +173,8 @@ class _SecondOrderSequence(torch.autograd.Function):
                 g_vp.addcmul_(g_u, ab)
                 g_up.addcmul_(g_u, one_minus_a)
         if not need_theta:
-            return grad_v, None, None, None, None, None, None, None, None, None
-        return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None, None
+            return grad_v, None, None, None, None, None, None, None, None, None, None
+        return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None, None, None
 
     @staticmethod
     def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, theta: Tensor, sig: Tensor | None):
@@ -184,7 +191,7 @@ class _SecondOrderSequence(torch.autograd.Function):
         )
         cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
         grad_theta = _theta_gradient(acc, v, theta) if need_theta else None
-        return v, grad_theta, None, None, None, None, None, None, None, None
+        return v, grad_theta, None, None, None, None, None, None, None, None, None
 
 
 def _second_order_forward_loop(current: Tensor, c: Tensor, d: Tensor, one_minus_a: Tensor, ab: Tensor, v_out: Tensor,
@@ -233,6 +240,9 @@ class SecondOrder(NeuronLayer):
     """
 
     watched_fields = ("v", "u")
+    #: inplace=True: with the sigmoid input inside the compiled loops, S is written over the pre-sigmoid current
+    supports_inplace = True
+    keeps_output_spikes = False  # the compiled loops and the kernels rebuild S from V
     runaway_limit = RUNAWAY_LIMIT
     dynamics_names = ("theta_a", "theta_b", "theta_c", "theta_d")
 
@@ -247,8 +257,10 @@ class SecondOrder(NeuronLayer):
         surrogate: Surrogate | None = None,
         fast: bool = True,
         theta_slots: int | None = None,
+        inplace: bool = False,
     ) -> None:
         super().__init__(input_fn="sigmoid", fast=fast, shape=shape)
+        self.inplace = bool(inplace)
         shape = self.shape
         if len(theta) != 4:
             raise ValueError(f"theta must have 4 values (a, b, c, d), got {len(theta)}")
@@ -302,7 +314,7 @@ class SecondOrder(NeuronLayer):
         keep_u = theta.requires_grad and torch.is_grad_enabled()
         return _SecondOrderSequence.apply(
             current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state,
-            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input,
+            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input, self.inplace,
         )
 
     def extra_repr(self) -> str:
