@@ -10,6 +10,8 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <vector>
+
 #include "cpu_common.h"
 
 namespace {
@@ -118,11 +120,38 @@ void backward_step(float* __restrict__ g, const float* __restrict__ y, const flo
   }
 }
 
+// U_t of a block [i, i + m) for every step, rebuilt from the saved V as the forward computed it (the same
+// expressions, so the same bits): row t of out (m values) is U_t.  Lets the forward keep U in two rolling slots
+// even when theta's gradient needs every U_{t-1}.
+void rebuild_u(const float* V, const float* C, const float* D, const float* OMA, const float* AB, float* out,
+               int64_t T, int64_t n, int64_t i, int64_t j, int64_t m, float v0, float u0, float th) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* vprev = t > 0 ? V + (t - 1) * n + i : nullptr;
+    const float* uprev = t > 0 ? out + (t - 1) * m : nullptr;
+    float* u = out + t * m;
+    for (int64_t k = 0; k < m; ++k) {
+      float vp = v0, up = u0;
+      if (t > 0) {
+        const float sp = vprev[k] > th ? 1.0f : 0.0f;
+        const float pulled = (vprev[k] - C[j + k]) * sp;
+        vp = vprev[k] - pulled;
+        up = uprev[k] + sp * D[j + k];
+      }
+      u[k] = up * OMA[j + k] + vp * AB[j + k];
+    }
+  }
+}
+
 template <int Kind>
 void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, const float* GS, const float* B,
                    const float* C, const float* D, const float* OMA, const float* AB, float* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
   blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
+    std::vector<float> rebuilt;  // this block's U_t for every t, when the forward kept only two slots
+    if (ACC != nullptr && u_rows != T) {
+      rebuilt.resize(static_cast<size_t>(T * m));
+      rebuild_u(V, C, D, OMA, AB, rebuilt.data(), T, n, i, j, m, v0, u0, th);  // before V is overwritten
+    }
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
@@ -131,7 +160,7 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
       float* a1 = theta ? ACC + n + i : nullptr;
       float* a2 = theta ? ACC + 2 * n + i : nullptr;
       float* a3 = theta ? ACC + 3 * n + i : nullptr;
-      const float* uprev = (theta && !first) ? U + (u_rows == T ? op : 0) : nullptr;
+      const float* uprev = (theta && !first) ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
 #define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
   backward_step<Kind, LAST, FIRST, THETA>(V + o, Y != nullptr ? Y + o : nullptr, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
                                           GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j, C + j, D + j,       \
@@ -154,7 +183,8 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
 
 // v [T, ...]: the saved V on entry, dL/dI on return (written over V, from the last step back; S_t = [V_t > V_th]
 // is recomputed, not read), or dL/dZ when the current was I = sigmoid(Z) and that I is given as sigmoid_out.  u: the saved U
-// ([T, ...], needed only with acc) ; acc [4, ...] zeros, or empty for no theta gradient.
+// ([T, ...], or the forward's two slots: then rebuilt from V per block; needed only with acc) ; acc [4, ...] zeros,
+// or empty for no theta gradient.
 void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>& sigmoid_out, const at::Tensor& u,
                            const at::Tensor& grad_s,
                            const at::Tensor& b, const at::Tensor& c, const at::Tensor& d,
@@ -169,7 +199,7 @@ void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>&
   const bool theta = acc.numel() > 0;
   if (theta) {
     check(acc, "acc");
-    TORCH_CHECK(u.size(0) == T, "second_order_backward: theta's gradient needs every step's U");
+    TORCH_CHECK(u.size(0) == T || u.size(0) == 2, "second_order_backward: u has every step's U or two slots");
   }
   at::Tensor gvp = at::empty({2, n}, v.options()), gup = at::empty({2, n}, v.options());
   float* ACC = theta ? acc.data_ptr<float>() : nullptr;

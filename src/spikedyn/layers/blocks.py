@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from ..neurons import NeuronLayer, make_neuron
 from .norm import StepBatchNorm
+from .spike_linear import time_linear
 from .taps import SpikeTap
 from .time import fold_time
 
@@ -106,7 +107,10 @@ class SpikingBlock(nn.Module):
             )
 
     def _make_neuron(self, neuron: str, fast: bool, neuron_options: dict | None) -> NeuronLayer:
-        return make_neuron(neuron, self.neuron_shape, fast=fast, **dict(neuron_options or {}))
+        layer = make_neuron(neuron, self.neuron_shape, fast=fast, **dict(neuron_options or {}))
+        if layer.supports_inplace:  # its current is the block's own synapse (or norm) output, used once
+            layer.inplace = True
+        return layer
 
 
 class _ConvLIF(SpikingBlock):
@@ -249,6 +253,6 @@ class FCLIF(SpikingBlock):
         if x.dim() >= 3:
             x = x.flatten(2)
         self._check_input(x)
-        spikes = self.neuron(fold_time(self.fc, x))
+        spikes = self.neuron(time_linear(self.fc, x))  # not a view: the neuron may write its spikes over it
         out = self.tap(spikes) if self.tap is not None else spikes
         return BlockOutput(out, spikes)

@@ -38,6 +38,7 @@ does; the spikes after it are 0.
 
 from __future__ import annotations
 
+import math
 import operator
 import warnings
 from dataclasses import dataclass, field
@@ -96,10 +97,26 @@ class NeuronRun:
     traces: dict[str, Tensor] = field(default_factory=dict)
 
 
+def _within(v: Tensor, limit: float | None) -> Tensor:
+    """0-d bool: every value of ``v`` is finite (``limit`` None) or has magnitude at most ``limit``; one pass
+    (``aminmax``, no temporaries: a NaN makes both comparisons false)."""
+    if v.numel() == 0:
+        return torch.ones((), dtype=torch.bool, device=v.device)
+    low, high = torch.aminmax(v)
+    bound = math.inf if limit is None else limit
+    if limit is None:
+        return (low > -bound) & (high < bound)
+    return (low >= -bound) & (high <= bound)
+
+
 def writable_in_place(current: Tensor, inplace: bool) -> bool:
     """Whether a fast path asked for ``inplace`` may write its spikes over ``current``: a contiguous
-    tensor that is not a leaf requiring a gradient (autograd refuses to change those in place)."""
-    return inplace and current.is_contiguous() and not (current.is_leaf and current.requires_grad)
+    tensor that is not a leaf requiring a gradient (autograd refuses to change those in place) and not a
+    view (an in-place write into a view makes autograd copy the whole base in the backward pass, which
+    costs more than the memory it saves; ``spikedyn.layers.time_linear`` gives synapse outputs that are
+    not views)."""
+    return (inplace and current.is_contiguous() and current._base is None
+            and not (current.is_leaf and current.requires_grad))
 
 
 class NeuronLayer(nn.Module):
@@ -227,9 +244,7 @@ class NeuronLayer(nn.Module):
             return
         limit = self.runaway_limit
         with torch.no_grad():
-            checks = [
-                (torch.isfinite(v).all() if limit is None else (v.abs() <= limit).all()) for v in last.values()
-            ]
+            checks = [_within(v, limit) for v in last.values()]
             healthy = checks[0] if len(checks) == 1 else torch.stack(checks).all()  # one launch fewer on a GPU
             if self.defer_watch(healthy):
                 self._read_deferred(wait=False)

@@ -89,7 +89,9 @@ class _SecondOrderSequence(torch.autograd.Function):
             if sigmoid_input:
                 current = sig = torch.sigmoid(current)  # the reference's input function, the same rounding
         v_out = torch.empty_like(current)
-        # U is needed in backward only for theta's gradient (keep_u); otherwise two rolling slots suffice
+        # U is needed in backward only for theta's gradient (keep_u), and the compiled backward rebuilds it from V;
+        # otherwise two rolling slots suffice
+        keep_u = keep_u and not compiled
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
         slots = T if keep_u else 2  # U_t lives in u_out[t % slots]
         s = given if inplace else torch.empty_like(current)
