@@ -6,12 +6,15 @@ neuron layer after it could then not write over it in place)."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 from torch import nn
 
 from spikedyn.layers import spike_linear, time_linear
-from spikedyn.layers.spike_linear import CHUNKS
+
+spike_linear_module = importlib.import_module("spikedyn.layers.spike_linear")  # the module (the package exports the function)
 
 
 def saved_dtypes(fn):
@@ -28,8 +31,10 @@ def saved_dtypes(fn):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("rows", [1, 7, 3 * CHUNKS + 5])  # fewer rows than chunks, and a last short chunk
-def test_spike_linear_equals_nn_linear(bias, rows):
+@pytest.mark.parametrize("rows", [1, 7, 29])  # with chunks of 8 rows (below): one short chunk, and a last short one
+def test_spike_linear_equals_nn_linear(bias, rows, monkeypatch):
+    monkeypatch.setattr(spike_linear_module, "CHUNK_BYTES", 8 * 13 * 4)  # 8 rows of 13 float32 inputs a chunk
+    monkeypatch.setattr(spike_linear_module, "BYTES_FROM", 0)  # bytes however small the test's spikes
     torch.manual_seed(0)
     layer = nn.Linear(13, 6, bias=bias)
     spikes = torch.randint(0, 3, (rows, 2, 13)).float()  # 0 / 1 / 2, as NRR's spikes
@@ -71,3 +76,11 @@ def test_time_linear_equals_nn_linear_and_returns_a_tensor_of_its_own():
     assert dtypes == [torch.float32, torch.float32]  # the input (by reference) and the weight
     for got, want in zip(ours_grads, ref_grads):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_small_spike_tensors_stay_float():
+    """Below BYTES_FROM the conversions cost more time than the memory is worth: the spikes are kept as floats."""
+    layer = nn.Linear(13, 6)
+    spikes = (torch.rand(5, 2, 13) < 0.5).float()
+    dtypes, _ = saved_dtypes(lambda: spike_linear(layer, spikes))
+    assert torch.uint8 not in dtypes and spikes.numel() * 4 < spike_linear_module.BYTES_FROM

@@ -80,9 +80,12 @@ def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
 
 
 @pytest.mark.parametrize("kind, as_bytes", [("lif-identity", True), ("2nd-fs", True), ("plif", False)])
-def test_the_mdn_net_keeps_hidden_spikes_as_bytes_unless_the_neuron_keeps_them(kind, as_bytes):
+def test_the_mdn_net_keeps_hidden_spikes_as_bytes_unless_the_neuron_keeps_them(kind, as_bytes, monkeypatch):
     """LIF and the 2nd-order neurons rebuild their spikes from V, so fc2 keeps them as bytes; PLIF keeps its
     own float spikes, which fc2 then shares (a byte copy would only add memory)."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("spikedyn.layers.spike_linear"), "BYTES_FROM", 0)  # tiny test spikes too
     net = MDNNet(20, 30, 10, neuron=kind)
     saved = []
     x = (torch.rand(7, 4, 20) < 0.5).float()
