@@ -7,6 +7,7 @@
 // elements (P = n with batch slots); the loops take 1 - a and a b as the PyTorch loop computes them.
 //   V'_t = V_{t-1} - S_{t-1} (V_{t-1} - c),  U'_t = U_{t-1} + S_{t-1} d       (V'_0 = v0, U'_0 = u0)
 //   V_t  = (I_t + V'_t V'_t) - U'_t,          U_t = U'_t (1 - a) + V'_t (a b),   S_t = [V_t > V_th]
+#include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
@@ -78,15 +79,16 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
 
 // One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t), V_{t-1}; dL/dV'_{t+1} and
 // dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta,
-// the per-element sums of theta's gradient (acc rows a, b / a, c, d: b's factor a is applied by the caller).
+// theta's gradient added into the thread's per-neuron sums (acc rows a, b / a, c, d, in double: b's factor a is
+// applied by the caller).
 template <int Kind, bool Last, bool First, bool WithTheta>
 void backward_step(float* __restrict__ g, const float* __restrict__ y, const float* __restrict__ gs,
                    const float* __restrict__ vprev,
                    const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun, float* __restrict__ gvp,
                    float* __restrict__ gup, const float* __restrict__ b, const float* __restrict__ c,
                    const float* __restrict__ d, const float* __restrict__ oma, const float* __restrict__ ab,
-                   float* __restrict__ acc0, float* __restrict__ acc1, float* __restrict__ acc2,
-                   float* __restrict__ acc3, int64_t m, float v0, float u0, float th, float p0, float p1) {
+                   double* __restrict__ acc0, double* __restrict__ acc1, double* __restrict__ acc2,
+                   double* __restrict__ acc3, int64_t m, float v0, float u0, float th, float p0, float p1) {
   for (int64_t i = 0; i < m; ++i) {
     const float vt = g[i];
     const float st_i = vt > th ? 1.0f : 0.0f;  // S_t and S_{t-1} are [V > V_th]: not read back from the window
@@ -104,10 +106,10 @@ void backward_step(float* __restrict__ g, const float* __restrict__ y, const flo
     const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
     if (WithTheta && !Last) {
       const float up = First ? u0 : uprev[i] + sp * d[i];
-      acc0[i] = acc0[i] + (vp * b[i] - up) * gun[i];  // dU_t/da = b V' - U'
-      acc1[i] = acc1[i] + vp * gun[i];                 // dU_t/db = a V'
-      acc2[i] = acc2[i] + gvpn[i] * st_i;              // dV'_{t+1}/dc = S_t
-      acc3[i] = acc3[i] + gun[i] * st_i;               // dU'_{t+1}/dd = S_t
+      acc0[i] += static_cast<double>((vp * b[i] - up) * gun[i]);  // dU_t/da = b V' - U'
+      acc1[i] += static_cast<double>(vp * gun[i]);                 // dU_t/db = a V'
+      acc2[i] += static_cast<double>(gvpn[i] * st_i);              // dV'_{t+1}/dc = S_t
+      acc3[i] += static_cast<double>(gun[i] * st_i);               // dU'_{t+1}/dd = S_t
     }
     // V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
     float g_vp = (gv * vp) * 2.0f, g_up = -gv;
@@ -144,7 +146,7 @@ void rebuild_u(const float* V, const float* C, const float* D, const float* OMA,
 
 template <int Kind>
 void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, const float* GS, const float* B,
-                   const float* C, const float* D, const float* OMA, const float* AB, float* ACC, float* GVP,
+                   const float* C, const float* D, const float* OMA, const float* AB, double* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
   blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
     std::vector<float> rebuilt;  // this block's U_t for every t, when the forward kept only two slots
@@ -156,10 +158,12 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
       const bool last = t == T - 1, first = t == 0, theta = ACC != nullptr;
-      float* a0 = theta ? ACC + i : nullptr;
-      float* a1 = theta ? ACC + n + i : nullptr;
-      float* a2 = theta ? ACC + 2 * n + i : nullptr;
-      float* a3 = theta ? ACC + 3 * n + i : nullptr;
+      // this thread's sums [4, P], at the block's neurons (a sample's step and the next sample's share them)
+      double* own = theta ? ACC + static_cast<int64_t>(at::get_thread_num()) * 4 * P : nullptr;
+      double* a0 = theta ? own + j : nullptr;
+      double* a1 = theta ? own + P + j : nullptr;
+      double* a2 = theta ? own + 2 * P + j : nullptr;
+      double* a3 = theta ? own + 3 * P + j : nullptr;
       const float* uprev = (theta && !first) ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
 #define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
   backward_step<Kind, LAST, FIRST, THETA>(V + o, Y != nullptr ? Y + o : nullptr, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
@@ -183,8 +187,9 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
 
 // v [T, ...]: the saved V on entry, dL/dI on return (written over V, from the last step back; S_t = [V_t > V_th]
 // is recomputed, not read), or dL/dZ when the current was I = sigmoid(Z) and that I is given as sigmoid_out.  u: the saved U
-// ([T, ...], or the forward's two slots: then rebuilt from V per block; needed only with acc) ; acc [4, ...] zeros,
-// or empty for no theta gradient.
+// ([T, ...], or the forward's two slots: then rebuilt from V per block; needed only with acc) ; acc
+// [threads, 4, P] float64 zeros (each thread's sums of theta's gradient over its samples and steps, P the values of
+// one theta row), or empty for no theta gradient.
 void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>& sigmoid_out, const at::Tensor& u,
                            const at::Tensor& grad_s,
                            const at::Tensor& b, const at::Tensor& c, const at::Tensor& d,
@@ -198,11 +203,15 @@ void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>&
   TORCH_CHECK(n % P == 0, "second_order_backward: theta's ", P, " values do not tile a step of ", n, " elements");
   const bool theta = acc.numel() > 0;
   if (theta) {
-    check(acc, "acc");
+    TORCH_CHECK(acc.device().is_cpu() && acc.is_contiguous() && acc.scalar_type() == at::kDouble,
+                "second_order_backward: acc must be a contiguous float64 CPU tensor");
+    TORCH_CHECK(acc.dim() == 3 && acc.size(0) >= at::get_num_threads() && acc.size(1) == 4 && acc.size(2) == P,
+                "second_order_backward: acc must be [threads, 4, theta's values] zeros (threads >= ",
+                at::get_num_threads(), ")");
     TORCH_CHECK(u.size(0) == T || u.size(0) == 2, "second_order_backward: u has every step's U or two slots");
   }
   at::Tensor gvp = at::empty({2, n}, v.options()), gup = at::empty({2, n}, v.options());
-  float* ACC = theta ? acc.data_ptr<float>() : nullptr;
+  double* ACC = theta ? acc.data_ptr<double>() : nullptr;
   const bool sig = sigmoid_out.has_value() && sigmoid_out->defined();
   if (sig) check(*sigmoid_out, "sigmoid_out");
   const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;

@@ -186,13 +186,18 @@ class _SecondOrderSequence(torch.autograd.Function):
 
         a, b, c, d = theta
         need_theta = ctx.needs_input_grad[1]
-        acc = torch.zeros((4, *v.shape[1:]), dtype=v.dtype) if need_theta else v.new_empty(0)
+        # each thread's sums of theta's gradient per neuron, over its samples and steps, in float64
+        acc = (torch.zeros((torch.get_num_threads(), 4, c.numel()), dtype=torch.float64) if need_theta
+               else v.new_empty(0))
         cpu.ops().second_order_backward(
             v, sig, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a, a * b, acc,
             ctx.v0, ctx.u0, ctx.v_th, *surrogate_args(ctx.surrogate),
         )
         cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
-        grad_theta = _theta_gradient(acc, v, theta) if need_theta else None
+        grad_theta = None
+        if need_theta:
+            grad_theta = acc.sum(0).to(theta.dtype).reshape(theta.shape)
+            grad_theta[1].mul_(theta[0])
         return v, grad_theta, None, None, None, None, None, None, None, None, None
 
 
