@@ -7,8 +7,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from spikedyn.layers import SpikeTap
-from spikedyn.models.mdn import NetOutput, folded
+from spikedyn.layers import SpikeTap, fold_time as folded
+from spikedyn.models.mdn import NetOutput
 from spikedyn.neurons import make_neuron
 
 

@@ -114,3 +114,18 @@ def test_second_order_inplace_with_the_sigmoid_inside_the_compiled_loops(kind):
     assert torch.equal(s0, s1) and 0.02 < float(s0.mean()) < 0.98
     torch.testing.assert_close(g1, g0, rtol=1e-6, atol=0)
     assert same1 and not same0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigmoid_input_lif_inplace_never_overwrites_the_sigmoids_output(backend):
+    """With the sigmoid input applied by PyTorch (PyTorch loops, Triton), its output is kept by its own
+    backward and must not take the spikes; with the sigmoid inside the compiled node, S goes over Z."""
+    if backend == "cpp" and DEVICE == "cuda":
+        pytest.skip("the compiled loops are for CPU tensors")
+    torch.manual_seed(0)
+    x0 = torch.randn(9, 4, 16).to(DEVICE)
+    weight = torch.randn(9, 4, 16).to(DEVICE)
+    ref_s, ref_g, _ = spikes_and_grads(DecayLIF(input_fn="sigmoid"), x0, weight, backend)
+    s, g, _ = spikes_and_grads(DecayLIF(input_fn="sigmoid", inplace=True), x0, weight, backend)
+    assert torch.equal(s, ref_s) and 0.05 < float(ref_s.mean()) < 0.95
+    torch.testing.assert_close(g, ref_g, rtol=1e-6, atol=0)

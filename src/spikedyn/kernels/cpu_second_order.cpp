@@ -148,22 +148,23 @@ template <int Kind>
 void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, const float* GS, const float* B,
                    const float* C, const float* D, const float* OMA, const float* AB, double* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
+  const bool theta = ACC != nullptr;
   blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
     std::vector<float> rebuilt;  // this block's U_t for every t, when the forward kept only two slots
-    if (ACC != nullptr && u_rows != T) {
+    if (theta && u_rows != T) {
       rebuilt.resize(static_cast<size_t>(T * m));
       rebuild_u(V, C, D, OMA, AB, rebuilt.data(), T, n, i, j, m, v0, u0, th);  // before V is overwritten
     }
+    // this thread's sums [4, P], at the block's neurons (a sample's step and the next sample's share them)
+    double* own = theta ? ACC + static_cast<int64_t>(at::get_thread_num()) * 4 * P : nullptr;
+    double* a0 = theta ? own + j : nullptr;
+    double* a1 = theta ? own + P + j : nullptr;
+    double* a2 = theta ? own + 2 * P + j : nullptr;
+    double* a3 = theta ? own + 3 * P + j : nullptr;
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
-      const bool last = t == T - 1, first = t == 0, theta = ACC != nullptr;
-      // this thread's sums [4, P], at the block's neurons (a sample's step and the next sample's share them)
-      double* own = theta ? ACC + static_cast<int64_t>(at::get_thread_num()) * 4 * P : nullptr;
-      double* a0 = theta ? own + j : nullptr;
-      double* a1 = theta ? own + P + j : nullptr;
-      double* a2 = theta ? own + 2 * P + j : nullptr;
-      double* a3 = theta ? own + 3 * P + j : nullptr;
+      const bool last = t == T - 1, first = t == 0;
       const float* uprev = (theta && !first) ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
 #define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
   backward_step<Kind, LAST, FIRST, THETA>(V + o, Y != nullptr ? Y + o : nullptr, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \

@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ..neurons import NeuronLayer, make_neuron
+from ..neurons.base import enable_inplace
 from .norm import StepBatchNorm
 from .spike_linear import time_linear
 from .taps import SpikeTap
@@ -107,10 +108,8 @@ class SpikingBlock(nn.Module):
             )
 
     def _make_neuron(self, neuron: str, fast: bool, neuron_options: dict | None) -> NeuronLayer:
-        layer = make_neuron(neuron, self.neuron_shape, fast=fast, **dict(neuron_options or {}))
-        if layer.supports_inplace:  # its current is the block's own synapse (or norm) output, used once
-            layer.inplace = True
-        return layer
+        # its input is the block's own synapse (or norm) output, used once
+        return enable_inplace(make_neuron(neuron, self.neuron_shape, fast=fast, **dict(neuron_options or {})))
 
 
 class _ConvLIF(SpikingBlock):

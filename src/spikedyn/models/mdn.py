@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from ..layers.spike_linear import time_linear
 from ..layers.taps import SpikeTap
 from ..neurons import make_neuron
-from ..neurons.base import ParameterGroups
+from ..neurons.base import ParameterGroups, enable_inplace
 
 
 @dataclass
@@ -33,13 +33,6 @@ class NetOutput:
     rate: Tensor
     spikes: Tensor
     taps: list[Tensor]
-
-
-def folded(layer: nn.Module, x: Tensor) -> Tensor:
-    """Apply a stateless layer to ``[T, B, ...]`` by folding time into batch."""
-    T, B = x.shape[:2]
-    y = layer(x.reshape(T * B, *x.shape[2:]))
-    return y.reshape(T, B, *y.shape[1:])
 
 
 class MDNNet(ParameterGroups, nn.Module):
@@ -58,9 +51,8 @@ class MDNNet(ParameterGroups, nn.Module):
         self.neuron2 = make_neuron(neuron, classes, fast=fast, **options)
         # memory: the neurons' currents are fresh synapse outputs used once, so a family that can writes its
         # spikes over them; the hidden spikes reach fc2's backward as bytes unless the neuron keeps them anyway
-        for layer in (self.neuron1, self.neuron2):
-            if getattr(layer, "supports_inplace", False):
-                layer.inplace = True
+        enable_inplace(self.neuron1)
+        enable_inplace(self.neuron2)
         # created last: B_1 is drawn from the global RNG after every weight, so a seed gives the
         # same weights as before the tap existed (runs stay reproducible across versions)
         self.tap1 = SpikeTap(hidden, classes)

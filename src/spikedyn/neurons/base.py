@@ -103,10 +103,17 @@ def _within(v: Tensor, limit: float | None) -> Tensor:
     if v.numel() == 0:
         return torch.ones((), dtype=torch.bool, device=v.device)
     low, high = torch.aminmax(v)
-    bound = math.inf if limit is None else limit
     if limit is None:
-        return (low > -bound) & (high < bound)
-    return (low >= -bound) & (high <= bound)
+        return (low > -math.inf) & (high < math.inf)
+    return (low >= -limit) & (high <= limit)
+
+
+def enable_inplace(layer: nn.Module) -> nn.Module:
+    """Turn on ``inplace`` for a neuron layer whose family supports it (a network whose neuron layers are
+    fed fresh synapse outputs, used once); other layers are returned unchanged."""
+    if getattr(layer, "supports_inplace", False):
+        layer.inplace = True
+    return layer
 
 
 def writable_in_place(current: Tensor, inplace: bool) -> bool:
@@ -134,8 +141,10 @@ class NeuronLayer(nn.Module):
     """
 
     watched_fields: tuple[str, ...] = ("v",)
-    #: the family's fast paths can write the spikes over the input current (its ``inplace`` option)
+    #: the family's fast paths can write the spikes over the layer's input (its ``inplace`` option)
     supports_inplace: bool = False
+    #: write the spikes over the layer's input where it may be overwritten (see :meth:`fast_sequence_input`)
+    inplace: bool = False
     #: the fast path's backward keeps the output spikes (so the next synapse may save them by reference;
     #: a family that rebuilds them from its state says False, and the synapse keeps them as bytes)
     keeps_output_spikes: bool = True
@@ -340,8 +349,15 @@ class NeuronLayer(nn.Module):
         surrogate = getattr(self, "surrogate", None)
         if (self.fuses_sigmoid_input and self.input_fn == "sigmoid" and not use_triton(x, surrogate)
                 and use_cpp(x, surrogate)):
-            return self.fast_sequence(x, sigmoid_input=True)
-        return self.fast_sequence(self.current(x))
+            return self.fast_sequence(x, sigmoid_input=True, **self._overwrite(True))
+        current = self.current(x)
+        # only the layer's own input may take the spikes: an input function's result (sigmoid) is kept by
+        # that function's backward
+        return self.fast_sequence(current, **self._overwrite(current is x))
+
+    def _overwrite(self, allowed: bool) -> dict:
+        """``fast_sequence``'s ``inplace`` argument for a family that has one: the option, where allowed."""
+        return {"inplace": self.inplace and allowed} if self.supports_inplace else {}
 
     def run(self, x: Tensor, record: bool = False) -> NeuronRun:
         """Reference (per-step autograd) run; ``record=True`` keeps every state field's trace."""

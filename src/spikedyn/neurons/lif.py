@@ -75,7 +75,7 @@ class _DecayLIFSequence(torch.autograd.Function):
                 compiled: bool = False, sigmoid_input: bool = False, inplace: bool = False):
         T = current.shape[0]
         ctx.compiled = compiled
-        inplace = writable_in_place(current, inplace) and not sigmoid_input
+        inplace = writable_in_place(current, inplace)  # with the sigmoid inside, S goes over Z
         sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
         if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step, spikes included
             from ..kernels import cpu
@@ -142,9 +142,10 @@ class _DecayLIFSequence(torch.autograd.Function):
 
 class DecayLIF(NeuronLayer):
     """Decay-with-reset-flag LIF (see module docstring). ``shape``: the neuron shape, checked
-    against the input when given.  ``inplace=True``: the fast paths write the spikes over the input
-    current, as ``nn.ReLU(inplace=True)`` does (one window-sized tensor fewer in the forward); the
-    caller must not need the current afterwards (autograd refuses a backward that did)."""
+    against the input when given.  ``inplace=True``: the fast paths write the spikes over the layer's
+    input, as ``nn.ReLU(inplace=True)`` does (one window-sized tensor fewer in the forward), where the
+    input is the current itself or the node applies the sigmoid itself; the caller must not need the
+    input afterwards (autograd refuses a backward that did)."""
 
     def __init__(
         self,
@@ -176,16 +177,16 @@ class DecayLIF(NeuronLayer):
     supports_inplace = True
     keeps_output_spikes = False  # S_t = [V_t > V_th] is rebuilt from the saved V
 
-    def fast_sequence(self, current: Tensor, sigmoid_input: bool = False) -> Tensor:
+    def fast_sequence(self, current: Tensor, sigmoid_input: bool = False, inplace: bool = False) -> Tensor:
         if not sigmoid_input and use_triton(current, self.surrogate):
             from ..kernels.triton_neurons import DecayLIFTriton
 
             return DecayLIFTriton.apply(
-                current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state, self.inplace
+                current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state, inplace
             )
         return _DecayLIFSequence.apply(
             current, self.decay, self.v_th, self.surrogate, self.detach_reset, self.watch_state,
-            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input, self.inplace,
+            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input, inplace,
         )
 
     def extra_repr(self) -> str:

@@ -79,9 +79,9 @@ class _SecondOrderSequence(torch.autograd.Function):
                 compiled: bool = False, sigmoid_input: bool = False, inplace: bool = False):
         a, b, c, d = theta
         T = current.shape[0]
-        # inplace: S written over Z, the pre-sigmoid current this node was given (the sigmoid's output, not Z,
-        # is what backward needs); with any other input the current is an autograd result kept for its backward
-        inplace = writable_in_place(current, inplace) and compiled and sigmoid_input
+        # inplace (the layer allows it only for its own input): S written over the tensor given, with the sigmoid
+        # inside over Z (the sigmoid's output, not Z, is what backward needs)
+        inplace = writable_in_place(current, inplace)
         given = current
         sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
         if compiled:
@@ -312,7 +312,7 @@ class SecondOrder(NeuronLayer):
 
     fuses_sigmoid_input = True
 
-    def fast_sequence(self, current: Tensor, sigmoid_input: bool = False) -> Tensor:
+    def fast_sequence(self, current: Tensor, sigmoid_input: bool = False, inplace: bool = False) -> Tensor:
         theta = self.theta_for(current.shape[1], current.dtype)
         if not sigmoid_input and use_triton(current, self.surrogate):
             from ..kernels.triton_neurons import SecondOrderTriton
@@ -321,7 +321,7 @@ class SecondOrder(NeuronLayer):
         keep_u = theta.requires_grad and torch.is_grad_enabled()
         return _SecondOrderSequence.apply(
             current, theta, self.v0, self.u0, self.v_th, self.surrogate, keep_u, self.watch_state,
-            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input, self.inplace,
+            sigmoid_input or use_cpp(current, self.surrogate), sigmoid_input, inplace,
         )
 
     def extra_repr(self) -> str:
