@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Training runs for one GPU lease, side by side on one card (the GPU rows of issues #7 and #9):
+#   * brp-table3 MNIST: the spec's conv net under BRP and pseudo-BP (targets 98.5 % / 99.0 %),
+#   * brp-fig5 MNIST: TP_err and TP_sign on the same net (TP_BRP is the brp-table3 cell),
+#   * nrr-table2 fsdd-deep: the deep NRR row, three seeds, 60 epochs,
+#   * MDN's three-layer net under --rule brp with wider hidden layers (2nd-FS and decay-LIF).
+# The runs start in their own process sessions, so they go on between two calls on the same machine.
+# Usage:
+#   benchmarks/gpu_training.sh start DATA_ROOT RUNS          start every run (RUNS: where the run folders go)
+#   benchmarks/gpu_training.sh collect RUNS OUT [SECONDS]    wait up to SECONDS (default 0), then copy the
+#       run folders' metrics and configs (no checkpoints) into OUT/runs.tar.gz and the logs into OUT/logs.tar.gz
+# DATA_ROOT holds MNIST/ and fsdd/.  Each run folder resumes, so `start` again continues what a stop cut off.
+set -uo pipefail
+py=${PYTHON:-python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} PYTHONUNBUFFERED=1
+mode=${1:?usage: gpu_training.sh start DATA_ROOT RUNS | collect RUNS OUT [SECONDS]}
+
+launch() {  # launch NAME ARGS...: `spikedyn ARGS` in its own session, logged to RUNS/logs/NAME.log
+    local name=$1
+    shift
+    setsid nohup "$py" -m spikedyn "$@" >"$runs/logs/$name.log" 2>&1 </dev/null &
+    echo "started $name (pid $!): spikedyn $*"
+}
+
+case "$mode" in
+start)
+    data=${2:?DATA_ROOT}
+    runs=${3:?RUNS}
+    device=${DEVICE:-cuda}
+    mkdir -p "$runs/logs" "$runs/brp-fig5/mnist-brp/lif-identity"
+    ln -sfn ../../../brp-table3/mnist-brp/lif-identity/seed42 "$runs/brp-fig5/mnist-brp/lif-identity/seed42"
+    common=(--data-root "$data" --device "$device" --quiet)
+    launch brp-table3 reproduce brp-table3 --tasks mnist-brp mnist-bptt --seeds 1 --epochs "${BRP_EPOCHS:-30}" \
+        --jobs 2 --out "$runs" "${common[@]}"
+    launch brp-fig5 reproduce brp-fig5 --tasks mnist-err mnist-sign --seeds 1 --epochs "${BRP_EPOCHS:-30}" \
+        --jobs 2 --out "$runs" "${common[@]}"
+    launch nrr-deep reproduce nrr-table2 --tasks fsdd-deep --seeds 3 --epochs 60 --lr-step 20 \
+        --set model_options.input_scale=39 --jobs 3 --out "$runs" "${common[@]}"
+    for spec in 2nd-fs:2000 2nd-fs:8000 lif-identity:8000; do
+        neuron=${spec%%:*}
+        hidden=${spec##*:}
+        launch "mdn-brp-$neuron-$hidden" train --dataset mnist --data-root "$data" --device "$device" --rule brp \
+            --neuron "$neuron" --hidden "$hidden" --epochs 20 --lr-step 15 --out "$runs/mdn-brp-$neuron-$hidden"
+    done
+    ;;
+collect)
+    runs=${2:?RUNS}
+    out=${3:?OUT}
+    wait_s=${4:-0}
+    end=$((SECONDS + wait_s))
+    while [ "$SECONDS" -lt "$end" ] && pgrep -f "spikedyn (reproduce|train)" >/dev/null; do sleep 5; done
+    mkdir -p "$out"
+    (cd "$runs" && find . -name metrics.jsonl -o -name config.json -o -name '*.md' -o -name '*.json' \
+        | grep -v '/logs/' | tar -czf "$out/runs.tar.gz" -T -)
+    tar -czf "$out/logs.tar.gz" -C "$runs" logs
+    echo "still running: $(pgrep -fc 'spikedyn (reproduce|train)')"
+    for f in $(find "$runs" -name metrics.jsonl | sort); do
+        echo "$f: $(wc -l <"$f") epochs, last: $(tail -1 "$f" | cut -c1-160)"
+    done
+    ;;
+*)
+    echo "unknown mode $mode" >&2
+    exit 2
+    ;;
+esac
