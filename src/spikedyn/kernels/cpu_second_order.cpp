@@ -79,16 +79,16 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
 
 // One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t), V_{t-1}; dL/dV'_{t+1} and
 // dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta,
-// theta's gradient added into the thread's per-neuron sums (acc rows a, b / a, c, d, in double: b's factor a is
-// applied by the caller).
+// theta's gradient added into the block's per-element sums over the steps (acc rows a, b / a, c, d, float: b's
+// factor a is applied by the caller).
 template <int Kind, bool Last, bool First, bool WithTheta>
 void backward_step(float* __restrict__ g, const float* __restrict__ y, const float* __restrict__ gs,
                    const float* __restrict__ vprev,
                    const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun, float* __restrict__ gvp,
                    float* __restrict__ gup, const float* __restrict__ b, const float* __restrict__ c,
                    const float* __restrict__ d, const float* __restrict__ oma, const float* __restrict__ ab,
-                   double* __restrict__ acc0, double* __restrict__ acc1, double* __restrict__ acc2,
-                   double* __restrict__ acc3, int64_t m, float v0, float u0, float th, float p0, float p1) {
+                   float* __restrict__ acc0, float* __restrict__ acc1, float* __restrict__ acc2,
+                   float* __restrict__ acc3, int64_t m, float v0, float u0, float th, float p0, float p1) {
   for (int64_t i = 0; i < m; ++i) {
     const float vt = g[i];
     const float st_i = vt > th ? 1.0f : 0.0f;  // S_t and S_{t-1} are [V > V_th]: not read back from the window
@@ -106,10 +106,10 @@ void backward_step(float* __restrict__ g, const float* __restrict__ y, const flo
     const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
     if (WithTheta && !Last) {
       const float up = First ? u0 : uprev[i] + sp * d[i];
-      acc0[i] += static_cast<double>((vp * b[i] - up) * gun[i]);  // dU_t/da = b V' - U'
-      acc1[i] += static_cast<double>(vp * gun[i]);                 // dU_t/db = a V'
-      acc2[i] += static_cast<double>(gvpn[i] * st_i);              // dV'_{t+1}/dc = S_t
-      acc3[i] += static_cast<double>(gun[i] * st_i);               // dU'_{t+1}/dd = S_t
+      acc0[i] += (vp * b[i] - up) * gun[i];  // dU_t/da = b V' - U'
+      acc1[i] += vp * gun[i];                 // dU_t/db = a V'
+      acc2[i] += gvpn[i] * st_i;              // dV'_{t+1}/dc = S_t
+      acc3[i] += gun[i] * st_i;               // dU'_{t+1}/dd = S_t
     }
     // V_t = V'^2 - U' + I ;  U_t = (1 - a) U' + a b V'
     float g_vp = (gv * vp) * 2.0f, g_up = -gv;
@@ -150,17 +150,22 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
   const bool theta = ACC != nullptr;
   blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
-    std::vector<float> rebuilt;  // this block's U_t for every t, when the forward kept only two slots
+    // per thread, reused by its blocks (grown, never shrunk or cleared): this block's U_t for every t when the
+    // forward kept only two slots, and its sums of theta's gradient over the steps, per element, in float
+    thread_local std::vector<float> rebuilt, sums;
     if (theta && u_rows != T) {
-      rebuilt.resize(static_cast<size_t>(T * m));
+      if (rebuilt.size() < static_cast<size_t>(T * m)) rebuilt.resize(static_cast<size_t>(T * m));
       rebuild_u(V, C, D, OMA, AB, rebuilt.data(), T, n, i, j, m, v0, u0, th);  // before V is overwritten
     }
-    // this thread's sums [4, P], at the block's neurons (a sample's step and the next sample's share them)
-    double* own = theta ? ACC + static_cast<int64_t>(at::get_thread_num()) * 4 * P : nullptr;
-    double* a0 = theta ? own + j : nullptr;
-    double* a1 = theta ? own + P + j : nullptr;
-    double* a2 = theta ? own + 2 * P + j : nullptr;
-    double* a3 = theta ? own + 3 * P + j : nullptr;
+    float *a0 = nullptr, *a1 = nullptr, *a2 = nullptr, *a3 = nullptr;
+    if (theta) {
+      if (sums.size() < static_cast<size_t>(4 * m)) sums.resize(static_cast<size_t>(4 * m));
+      std::fill(sums.begin(), sums.begin() + 4 * m, 0.0f);
+      a0 = sums.data();
+      a1 = a0 + m;
+      a2 = a1 + m;
+      a3 = a2 + m;
+    }
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
@@ -182,6 +187,14 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
         else SPIKEDYN_SO_STEP(false, false, false);
       }
 #undef SPIKEDYN_SO_STEP
+    }
+    if (theta) {  // into this thread's sums [4, P] in float64, at the block's neurons (samples share them)
+      double* own = ACC + static_cast<int64_t>(at::get_thread_num()) * 4 * P + j;
+      for (int r = 0; r < 4; ++r) {
+        const float* from = sums.data() + r * m;
+        double* to = own + r * P;
+        for (int64_t k = 0; k < m; ++k) to[k] += static_cast<double>(from[k]);
+      }
     }
   });
 }
