@@ -255,3 +255,40 @@ def test_compiled_second_order_loops_match_the_reference_step(form):
     paths = _three_paths(make_layer, x, weight)
     assert len(paths["cpp"][1]) == (2 if template.learnable else 1)
     _assert_matches_reference(paths)
+
+
+def test_compiled_second_order_theta_gradient_with_a_plain_current():
+    """The compiled backward has two ways to U'_t for theta's gradient: solved from V_t and the fused sigmoid's
+    I_t (the test above), or rebuilt from V when the node is given the current itself.  The second, against the
+    float64 per-step reference on the same input: equal spikes, theta's gradient as close as the float32
+    reference's."""
+    torch.manual_seed(0)
+    layer = SecondOrder((3, 7))
+    with torch.no_grad():
+        layer.theta.add_(0.01 * torch.randn_like(layer.theta))
+    z = 3.0 * torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(2))
+    weight = torch.randn(13, 5, 3, 7, generator=torch.Generator().manual_seed(3))
+
+    def theta_grad(run, dtype=torch.float32):
+        layer.to(dtype)
+        layer.theta.grad = None
+        s = run(z.to(dtype))
+        (grad,) = torch.autograd.grad((s * weight.to(dtype)).sum(), [layer.theta])
+        layer.to(torch.float32)
+        return s.detach().float(), grad.double()
+
+    def reference(x):
+        layer.fast = False
+        return layer(x)
+
+    def compiled_plain(x):
+        with kernels.backend("cpp"):
+            return layer.fast_sequence(torch.sigmoid(x))  # the current given, not the fused sigmoid's Z
+
+    s_ref, g_ref = theta_grad(reference)
+    s_exact, g_exact = theta_grad(reference, torch.float64)
+    s_cpp, g_cpp = theta_grad(compiled_plain)
+    assert torch.equal(s_cpp, s_ref)
+    for row in range(4):
+        allowed = max(2 * _rel(g_ref[row], g_exact[row]), 2e-5)
+        assert _rel(g_cpp[row], g_exact[row]) <= allowed, f"theta row {row}"

@@ -81,7 +81,7 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
 // dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta,
 // theta's gradient added into the block's per-element sums over the steps (acc rows a, b / a, c, d, float: b's
 // factor a is applied by the caller).
-template <int Kind, bool Last, bool First, bool WithTheta>
+template <int Kind, bool Last, bool First, int Theta>
 void backward_step(float* __restrict__ g, const float* __restrict__ y, const float* __restrict__ gs,
                    const float* __restrict__ vprev,
                    const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun, float* __restrict__ gvp,
@@ -104,8 +104,12 @@ void backward_step(float* __restrict__ g, const float* __restrict__ y, const flo
     }
     g[i] = y != nullptr ? gv * (y[i] * (1.0f - y[i])) : gv;  // dL/dZ for the current I = sigmoid(Z) (y: I)
     const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
-    if (WithTheta && !Last) {
-      const float up = First ? u0 : uprev[i] + sp * d[i];
+    if constexpr (Theta != 0 && !Last) {
+      // U'_t: Theta 1 from the saved or rebuilt U_{t-1}; Theta 2 (the sigmoid input's I_t at hand) solved from
+      // V_t = (I_t + V'_t V'_t) - U'_t, which the forward rounded once: equal to within that rounding
+      float up = u0;
+      if constexpr (!First && Theta == 1) up = uprev[i] + sp * d[i];
+      if constexpr (!First && Theta == 2) up = (y[i] + vp * vp) - vt;
       acc0[i] += (vp * b[i] - up) * gun[i];  // dU_t/da = b V' - U'
       acc1[i] += vp * gun[i];                 // dU_t/db = a V'
       acc2[i] += gvpn[i] * st_i;              // dV'_{t+1}/dc = S_t
@@ -153,7 +157,9 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
     // per thread, reused by its blocks (grown, never shrunk or cleared): this block's U_t for every t when the
     // forward kept only two slots, and its sums of theta's gradient over the steps, per element, in float
     thread_local std::vector<float> rebuilt, sums;
-    if (theta && u_rows != T) {
+    const bool rebuild = theta && u_rows != T && Y == nullptr;  // with the sigmoid input, U'_t comes from V_t and I_t
+    const int mode = !theta ? 0 : (u_rows == T || rebuild) ? 1 : 2;  // the steps' Theta
+    if (rebuild) {
       if (rebuilt.size() < static_cast<size_t>(T * m)) rebuilt.resize(static_cast<size_t>(T * m));
       rebuild_u(V, C, D, OMA, AB, rebuilt.data(), T, n, i, j, m, v0, u0, th);  // before V is overwritten
     }
@@ -170,22 +176,24 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
       const bool last = t == T - 1, first = t == 0;
-      const float* uprev = (theta && !first) ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
+      const float* uprev = (mode == 1 && !first) ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
 #define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
   backward_step<Kind, LAST, FIRST, THETA>(V + o, Y != nullptr ? Y + o : nullptr, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
                                           GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j, C + j, D + j,       \
                                           OMA + j, AB + j, a0, a1, a2, a3, m, v0, u0, th, p0, p1)
-      if (theta) {
-        if (last && first) SPIKEDYN_SO_STEP(true, true, true);
-        else if (last) SPIKEDYN_SO_STEP(true, false, true);
-        else if (first) SPIKEDYN_SO_STEP(false, true, true);
-        else SPIKEDYN_SO_STEP(false, false, true);
+#define SPIKEDYN_SO_STEPS(THETA)                  \
+  if (last && first) SPIKEDYN_SO_STEP(true, true, THETA); \
+  else if (last) SPIKEDYN_SO_STEP(true, false, THETA);    \
+  else if (first) SPIKEDYN_SO_STEP(false, true, THETA);   \
+  else SPIKEDYN_SO_STEP(false, false, THETA)
+      if (mode == 0) {
+        SPIKEDYN_SO_STEPS(0);
+      } else if (mode == 1) {
+        SPIKEDYN_SO_STEPS(1);
       } else {
-        if (last && first) SPIKEDYN_SO_STEP(true, true, false);
-        else if (last) SPIKEDYN_SO_STEP(true, false, false);
-        else if (first) SPIKEDYN_SO_STEP(false, true, false);
-        else SPIKEDYN_SO_STEP(false, false, false);
+        SPIKEDYN_SO_STEPS(2);
       }
+#undef SPIKEDYN_SO_STEPS
 #undef SPIKEDYN_SO_STEP
     }
     if (theta) {  // into this thread's sums [4, P] in float64, at the block's neurons (samples share them)

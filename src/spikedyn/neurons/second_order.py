@@ -89,7 +89,8 @@ class _SecondOrderSequence(torch.autograd.Function):
             if sigmoid_input:
                 current = sig = torch.sigmoid(current)  # the reference's input function, the same rounding
         v_out = torch.empty_like(current)
-        # U is needed in backward only for theta's gradient (keep_u), and the compiled backward rebuilds it from V;
+        # U is needed in backward only for theta's gradient (keep_u), and the compiled backward recovers it (from V and
+        # the sigmoid's I where the node applies the sigmoid, else rebuilt from V);
         # otherwise two rolling slots suffice
         keep_u = keep_u and not compiled
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
