@@ -1,4 +1,4 @@
-"""DecayLIF(inplace=True): the spikes written over the input current, nothing else changed.
+"""DecayLIF(inplace=True), PLIF(inplace=True): the spikes written over the input current, nothing else changed.
 
 On every back end (PyTorch loops, compiled CPU loops, and the Triton kernels in Triton's interpreter
 or on a GPU) the in-place layer must give the spikes and gradients of the ordinary one, return the
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from spikedyn import kernels
-from spikedyn.neurons import DecayLIF
+from spikedyn.neurons import LIF, PLIF, DecayLIF
 from spikedyn.models import MDNNet
 
 BACKENDS = ["torch", "cpp"] + (["triton"] if kernels.triton_importable() and (
@@ -24,27 +24,39 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 def spikes_and_grads(layer, x0, weight, backend):
     w = torch.randn(x0.shape[-1], x0.shape[-1], generator=torch.Generator().manual_seed(5)).to(x0.device)
     w.requires_grad_(True)
+    layer = layer.to(x0.device)
     with kernels.backend(backend):
         current = x0 @ w  # a fresh tensor that is not a leaf, as a synapse's output
         storage = current.data_ptr()
         s = layer(current)
-        (grad,) = torch.autograd.grad((s * weight).sum(), [w])
-    return s.detach(), grad, s.data_ptr() == storage
+        grads = torch.autograd.grad((s * weight).sum(), [w, *layer.parameters()])
+    return s.detach(), grads, s.data_ptr() == storage
+
+
+LAYERS = {  # the families with an inplace option; PLIF's Triton kernel ignores it
+    "decay-lif": (lambda detach_reset, **kw: DecayLIF(detach_reset=detach_reset, **kw), True),
+    "plif": (lambda detach_reset, **kw: PLIF(2.0, v_th=0.6, detach_reset=detach_reset, **kw), False),
+    "lif-tau": (lambda detach_reset, **kw: LIF(4.0, v_th=0.3, detach_reset=detach_reset, **kw), False),
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("detach_reset", [False, True])
-def test_inplace_gives_the_ordinary_layers_spikes_and_gradients(backend, detach_reset):
+@pytest.mark.parametrize("family", sorted(LAYERS))
+def test_inplace_gives_the_ordinary_layers_spikes_and_gradients(backend, detach_reset, family):
     if backend == "cpp" and DEVICE == "cuda":
         pytest.skip("the compiled loops are for CPU tensors")
+    make, on_triton = LAYERS[family]
     torch.manual_seed(0)
     x0 = (1.2 * torch.rand(9, 4, 16)).to(DEVICE)
     weight = torch.randn(9, 4, 16).to(DEVICE)
-    ref_s, ref_g, ref_same = spikes_and_grads(DecayLIF(detach_reset=detach_reset), x0, weight, backend)
-    s, g, same = spikes_and_grads(DecayLIF(detach_reset=detach_reset, inplace=True), x0, weight, backend)
+    ref_s, ref_g, ref_same = spikes_and_grads(make(detach_reset), x0, weight, backend)
+    s, g, same = spikes_and_grads(make(detach_reset, inplace=True), x0, weight, backend)
     assert torch.equal(s, ref_s) and 0.05 < float(ref_s.mean()) < 0.95
-    torch.testing.assert_close(g, ref_g, rtol=1e-6, atol=0)
-    assert same and not ref_same  # the spikes live in the current's storage only with inplace=True
+    for got, want in zip(g, ref_g):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+    # the spikes live in the current's storage only with inplace=True
+    assert same == (backend != "triton" or on_triton) and not ref_same
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -67,7 +79,7 @@ def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
     net = MDNNet(20, 30, 10, neuron="lif-identity")
     assert net.neuron1.inplace and net.neuron2.inplace
     assert MDNNet(20, 30, 10, neuron="2nd-fs").neuron1.inplace
-    assert not MDNNet(20, 30, 10, neuron="plif").neuron1.supports_inplace
+    assert MDNNet(20, 30, 10, neuron="plif").neuron1.inplace
     plain = MDNNet(20, 30, 10, neuron="lif-identity")
     plain.load_state_dict(net.state_dict())
     plain.neuron1.inplace = plain.neuron2.inplace = False
@@ -79,19 +91,23 @@ def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, as_bytes", [("lif-identity", True), ("2nd-fs", True), ("plif", False)])
-def test_the_mdn_net_keeps_hidden_spikes_as_bytes_unless_the_neuron_keeps_them(kind, as_bytes, monkeypatch):
-    """LIF and the 2nd-order neurons rebuild their spikes from V, so fc2 keeps them as bytes; PLIF keeps its
-    own float spikes, which fc2 then shares (a byte copy would only add memory)."""
+@pytest.mark.parametrize("kind, float_windows", [("lif-identity", 1), ("2nd-fs", 2), ("plif", 1)])
+def test_the_mdn_net_keeps_hidden_spikes_as_bytes(kind, float_windows, monkeypatch):
+    """LIF, the 2nd-order neurons and PLIF rebuild their spikes in backward (from V, or PLIF's H from its drive D),
+    so fc2 keeps the hidden spikes as bytes, and the hidden layer keeps one window-sized float tensor (V; D) or
+    two (V and the sigmoid's output)."""
     import importlib
 
     monkeypatch.setattr(importlib.import_module("spikedyn.layers.spike_linear"), "BYTES_FROM", 0)  # tiny test spikes too
     net = MDNNet(20, 30, 10, neuron=kind)
     saved = []
     x = (torch.rand(7, 4, 20) < 0.5).float()
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append((t.dtype, tuple(t.shape))) or t, lambda t: t):
+    with kernels.backend("cpp"), torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append((t.dtype, tuple(t.shape))) or t, lambda t: t
+    ):
         net(x)
-    assert ((torch.uint8, (7, 4, 30)) in saved) == as_bytes
+    assert (torch.uint8, (7, 4, 30)) in saved
+    assert saved.count((torch.float32, (7, 4, 30))) == float_windows
 
 
 @pytest.mark.parametrize("kind", ["2nd-fs", "mdn"])

@@ -9,6 +9,8 @@
 //   V_t = H_t + (-H_t) S_t (+ V_reset S_t)
 #include <torch/library.h>
 
+#include <vector>
+
 #include "cpu_common.h"
 
 namespace {
@@ -120,10 +122,10 @@ void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, const std::opti
 
 // -- PLIF / LIF-tau -------------------------------------------------------------------------------------------
 // one step over elements [0, m): V_{t-1} from vp (nullptr at t = 0: V_reset); with_reset: V_reset != 0
-template <bool First, bool WithReset>
-void plif_step(const float* __restrict__ x, const float* __restrict__ vp, float* __restrict__ d,
-               float* __restrict__ h, float* __restrict__ s, float* __restrict__ v, int64_t m, float k, float th,
-               float vr) {
+// x and s may be the same buffer (the layer's inplace option: S_t written over X_t once it is read)
+template <bool First, bool WithReset, bool WriteH = true>
+void plif_step(const float* x, const float* __restrict__ vp, float* __restrict__ d, float* __restrict__ h,
+               float* s, float* __restrict__ v, int64_t m, float k, float th, float vr) {
   for (int64_t i = 0; i < m; ++i) {
     const float prev = First ? vr : vp[i];
     float drive = (First && !WithReset) ? x[i] : x[i] - prev;
@@ -133,40 +135,49 @@ void plif_step(const float* __restrict__ x, const float* __restrict__ vp, float*
     float after = charge + (-charge) * spike;  // H (1 - S) by multiplication: NaN and inf as the reference
     if (WithReset) after = after + vr * spike;
     d[i] = drive;
-    h[i] = charge;
+    if (WriteH) h[i] = charge;
     s[i] = spike;
     v[i] = after;
   }
 }
 
-// d [T, ...] (or [1, ...] when k is fixed: one slot reused), h and s [T, ...], v [2, ...] (V_t in slot t % 2)
+// d [T, ...] (or [1, ...] when k is fixed: one slot reused), h and s [T, ...], v [2, ...] (V_t in slot t % 2);
+// h empty: H is not written (backward rebuilds it from D, plif_backward_drive)
 void plif_forward(const at::Tensor& x, const at::Tensor& k, const at::Tensor& d, const at::Tensor& h,
                   const at::Tensor& s, const at::Tensor& v, double v_th, double v_reset) {
   check(x, "x");
   check(d, "d");
-  check(h, "h");
   check(s, "s");
   check(v, "v");
+  const bool write_h = h.numel() > 0;
+  if (write_h) check(h, "h");
   const int64_t T = x.size(0), n = x.numel() / T;
   const bool all_d = d.size(0) == T;
+  TORCH_CHECK(write_h || all_d, "plif_forward: without H, D must hold every step");
   const float kf = k.item<float>(), th = static_cast<float>(v_th), vr = static_cast<float>(v_reset);
   const bool with_reset = v_reset != 0.0;
   float* X = x.data_ptr<float>();
   float* D = d.data_ptr<float>();
-  float* H = h.data_ptr<float>();
+  float* H = write_h ? h.data_ptr<float>() : nullptr;
   float* S = s.data_ptr<float>();
   float* V = v.data_ptr<float>();
   over(n, [&](int64_t b, int64_t e) {
     for (int64_t t = 0; t < T; ++t) {
       const int64_t dt = (all_d ? t : 0) * n, vt = (t % 2) * n, vp = ((t + 1) % 2) * n;
       const int64_t m = e - b, o = t * n + b;
+      float* ht = write_h ? H + o : nullptr;
+      const float* prev = t == 0 ? nullptr : V + vp + b;
+#define SPIKEDYN_PLIF_FWD(FIRST, RESET, WRITE) \
+  plif_step<FIRST, RESET, WRITE>(X + o, prev, D + dt + b, ht, S + o, V + vt + b, m, kf, th, vr)
+#define SPIKEDYN_PLIF_FWD_RESET(FIRST, WRITE) \
+  if (with_reset) SPIKEDYN_PLIF_FWD(FIRST, true, WRITE); else SPIKEDYN_PLIF_FWD(FIRST, false, WRITE)
       if (t == 0) {
-        if (with_reset) plif_step<true, true>(X + o, nullptr, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
-        else plif_step<true, false>(X + o, nullptr, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
+        if (write_h) { SPIKEDYN_PLIF_FWD_RESET(true, true); } else { SPIKEDYN_PLIF_FWD_RESET(true, false); }
       } else {
-        if (with_reset) plif_step<false, true>(X + o, V + vp + b, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
-        else plif_step<false, false>(X + o, V + vp + b, D + dt + b, H + o, S + o, V + vt + b, m, kf, th, vr);
+        if (write_h) { SPIKEDYN_PLIF_FWD_RESET(false, true); } else { SPIKEDYN_PLIF_FWD_RESET(false, false); }
       }
+#undef SPIKEDYN_PLIF_FWD_RESET
+#undef SPIKEDYN_PLIF_FWD
     }
   });
 }
@@ -240,6 +251,82 @@ void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s,
   });
 }
 
+// Backward from the saved drive alone (PLIF's learnable k, detached reset): per block, H_t is rebuilt for every
+// step from D as the forward computed it (H_t = V_{t-1} + D_t k, V_t = H_t + (-H_t) S_t (+ V_reset S_t): the same
+// bits), then the steps run back as plif_back_step<Own, !Carry, Acc> does, G_t written over D_t once it is read.
+// d [T, ...]: D on entry, G_t = k dL/dH_t on return (times `scale` / k when k = 0); acc [...] = sum_t D_t G_t.
+// one step of the rebuild: H_t = V_{t-1} + D_t k with V_{t-1} from H_{t-1} (First: V_reset), as plif_step
+template <bool First, bool WithReset>
+void plif_rebuild_step(const float* __restrict__ hp, const float* __restrict__ dt, float* __restrict__ ht, int64_t m,
+                       float k, float th, float vr) {
+  for (int64_t i = 0; i < m; ++i) {
+    float prev = vr;
+    if (!First) {
+      const float spike = hp[i] >= th ? 1.0f : 0.0f;
+      prev = hp[i] + (-hp[i]) * spike;
+      if (WithReset) prev = prev + vr * spike;
+    }
+    ht[i] = prev + dt[i] * k;
+  }
+}
+
+// one step back from the drive: g holds D_t on entry and G_t on return; the same terms as plif_back_step<Own,
+// !Carry, Acc> with H_t read from ht
+template <int Kind, bool Last>
+void plif_back_step_drive(float* __restrict__ g, const float* __restrict__ gs, const float* __restrict__ gn,
+                          const float* __restrict__ ht, float* __restrict__ acc, int64_t m, float c, float scale,
+                          float th, float p0, float p1) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float keep = ht[i] >= th ? 0.0f : 1.0f;
+    float total = (scale * surrogate_grad<Kind>(ht[i] - th, p0, p1)) * gs[i];
+    if (!Last) total = total + (c * gn[i]) * keep;
+    const float drive = g[i];
+    acc[i] = Last ? drive * total : acc[i] + drive * total;
+    g[i] = total;
+  }
+}
+
+template <int Kind, bool WithReset>
+void plif_backward_drive_kind(float* D, const float* GS, float* A, int64_t T, int64_t n, float k, float c,
+                              float scale, float th, float vr, float p0, float p1) {
+  over(n, [&](int64_t b, int64_t e) {
+    const int64_t m = e - b;
+    thread_local std::vector<float> charge;  // this block's H_t for every t (grown per thread, never cleared)
+    if (charge.size() < static_cast<size_t>(T * m)) charge.resize(static_cast<size_t>(T * m));
+    float* hb = charge.data();
+    for (int64_t t = 0; t < T; ++t) {
+      if (t == 0) plif_rebuild_step<true, WithReset>(nullptr, D + b, hb, m, k, th, vr);
+      else plif_rebuild_step<false, WithReset>(hb + (t - 1) * m, D + t * n + b, hb + t * m, m, k, th, vr);
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+      float* g = D + t * n + b;
+      if (t == T - 1) plif_back_step_drive<Kind, true>(g, GS + t * n + b, nullptr, hb + t * m, A + b, m, c, scale, th, p0, p1);
+      else plif_back_step_drive<Kind, false>(g, GS + t * n + b, g + n, hb + t * m, A + b, m, c, scale, th, p0, p1);
+    }
+  });
+}
+
+void plif_backward_drive(const at::Tensor& d, const at::Tensor& grad_s, const at::Tensor& acc, double k,
+                         double one_minus_k, double scale, double v_th, double v_reset, int64_t kind, double p0,
+                         double p1) {
+  check(d, "d");
+  check(grad_s, "grad_s");
+  check(acc, "acc");
+  const int64_t T = d.size(0), n = d.numel() / T;
+  TORCH_CHECK(grad_s.numel() == d.numel() && acc.numel() == n, "plif_backward_drive: shapes do not match");
+  float* D = d.data_ptr<float>();
+  const float* GS = grad_s.data_ptr<float>();
+  float* A = acc.data_ptr<float>();
+  const float kf = static_cast<float>(k), c = static_cast<float>(one_minus_k), sc = static_cast<float>(scale);
+  const float th = static_cast<float>(v_th), vr = static_cast<float>(v_reset);
+  const float a = static_cast<float>(p0), b = static_cast<float>(p1);
+  spikedyn_cpu::with_surrogate(kind, "plif_backward_drive", [&](auto kk) {
+    constexpr int K = decltype(kk)::value;
+    if (v_reset != 0.0) plif_backward_drive_kind<K, true>(D, GS, A, T, n, kf, c, sc, th, vr, a, b);
+    else plif_backward_drive_kind<K, false>(D, GS, A, T, n, kf, c, sc, th, vr, a, b);
+  });
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
@@ -253,6 +340,9 @@ TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
   m.def(
       "plif_backward(Tensor(a!) g, Tensor? grad_s, Tensor s, Tensor? d, Tensor? carry, Tensor(b!) acc, "
       "float one_minus_k, float scale, float v_th, int kind, float p0, float p1) -> ()");
+  m.def(
+      "plif_backward_drive(Tensor(a!) d, Tensor grad_s, Tensor(b!) acc, float k, float one_minus_k, float scale, "
+      "float v_th, float v_reset, int kind, float p0, float p1) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(spikedyn_cpu, CPU, m) {
@@ -260,4 +350,5 @@ TORCH_LIBRARY_IMPL(spikedyn_cpu, CPU, m) {
   m.impl("lif_backward", &lif_backward);
   m.impl("plif_forward", &plif_forward);
   m.impl("plif_backward", &plif_backward);
+  m.impl("plif_backward_drive", &plif_backward_drive);
 }

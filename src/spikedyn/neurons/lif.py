@@ -225,7 +225,10 @@ class _PLIFSequence(torch.autograd.Function):
     (no boolean temporary), and the hard reset ``V_t = H_t - H_t S_t (+ V_reset S_t)`` by
     multiplication, as the reference (a NaN ``H`` stays NaN, a firing +inf gives inf - inf = NaN).
     ``D_t = dH_t/dk`` is what backward needs of the input, so ``X`` itself is not kept (nor ``D`` when ``k``
-    is fixed, LIF-tau); ``V`` lives in two rolling slots.
+    is fixed, LIF-tau); ``V`` lives in two rolling slots.  On the compiled loops with the reset detached, S is
+    not kept (``1 - S_t = [H_t < V_th]``), and with a learnable ``k`` neither is H: backward rebuilds it from
+    D per block of neurons, ``H_t = V_{t-1} + k D_t`` with ``V_{t-1}`` from ``H_{t-1}``, the forward's own
+    expressions, so the same bits; one window-sized tensor is kept where the PyTorch loops keep three.
 
     Backward (detached reset, the default): ``k dS_t/dH_t dL/dS_t`` in place over the saved ``H``
     (which backward needs no more; a second backward through the node is refused by autograd's
@@ -236,26 +239,34 @@ class _PLIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, k: Tensor, v_th: float, v_reset: float, surrogate: Surrogate, detach_reset: bool, watch=None,  # type: ignore[override]
-                compiled: bool = False):
+                compiled: bool = False, inplace: bool = False):
         T = x.shape[0]
         need_k = ctx.needs_input_grad[1]  # PLIF's learnable k; a fixed-tau LIF keeps no D (one step's slot)
         ctx.compiled = compiled
+        inplace = writable_in_place(x, inplace)  # S_t written over X_t once the step has read it
+        given = x
         if compiled:
             x = x.contiguous()
         d = x.new_empty(x.shape if need_k else (1, *x.shape[1:]))  # D_t = X_t - V_{t-1} + V_reset = dH_t/dk
-        h = x.new_empty(x.shape)
-        s = torch.empty_like(h)
+        # compiled, learnable k, reset detached: only D is kept; backward rebuilds H from it (the same bits) and
+        # writes the input's gradient over it, and S = [H >= V_th] comes from H
+        ctx.drive_only = compiled and need_k and detach_reset
+        h = x.new_empty(0 if ctx.drive_only else x.shape)
+        s = given if inplace else torch.empty_like(x)
         v = x.new_empty((2, *x.shape[1:]))  # V_t in slot t % 2: backward rebuilds nothing from V
-        ds, hs, ss, vs = d.unbind(0) if need_k else (d[0],) * T, h.unbind(0), s.unbind(0), v.unbind(0)
         if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step
             from ..kernels import cpu
 
             cpu.ops().plif_forward(x, k.detach().to(x.dtype), d, h, s, v, v_th, v_reset)
         else:
+            ds, hs, ss, vs = d.unbind(0) if need_k else (d[0],) * T, h.unbind(0), s.unbind(0), v.unbind(0)
             _plif_forward_loop(x, k.detach().to(x.dtype), ds, hs, ss, vs, v_th, v_reset)
-        if watch is not None:
-            watch({"v": vs[(T - 1) % 2]}, lambda: {"v": h})  # V_t is non-finite exactly where H_t is
-        ctx.save_for_backward(d, h, s, k)
+        if inplace:
+            ctx.mark_dirty(given)
+        if watch is not None:  # V_t is non-finite exactly where H_t is, and H_t first where D_t first is
+            watch({"v": v[(T - 1) % 2]}, lambda: {"drive": d} if ctx.drive_only else {"v": h})
+        # the compiled backward with the reset detached reads H, not S
+        ctx.save_for_backward(d, h, None if compiled and detach_reset else s, k)
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
         return s
 
@@ -264,18 +275,26 @@ class _PLIFSequence(torch.autograd.Function):
         d, h, s, k = ctx.saved_tensors
         kf = float(k)
         v_reset = ctx.v_reset
-        T = h.shape[0]  # (D is one step long when k is fixed)
+        T = grad_s.shape[0]  # (D is one step long when k is fixed)
         # G_t = k dL/dH_t (= dL/dX_t, the input's gradient): the recursion runs on G directly, so that
         # no pass over the window is left for scaling at the end (k = 0, tau infinite: on dL/dH, then 0)
         scale = kf if kf > 0.0 else 1.0
         need_k = ctx.needs_input_grad[1]
-        acc = torch.empty_like(h[0]) if need_k else None  # dL/dk per neuron, summed over the steps
-        if ctx.compiled and ctx.detach_reset:  # all of it in one pass a step (spikedyn.kernels.cpu), over H
+        acc = torch.empty_like(grad_s[0]) if need_k else None  # dL/dk per neuron, summed over the steps
+        if ctx.drive_only:  # H rebuilt from D per block, the input's gradient over D (spikedyn.kernels.cpu)
+            from ..kernels import cpu, surrogate_args
+
+            grad_x = d
+            cpu.ops().plif_backward_drive(
+                grad_x, grad_s.contiguous(), acc, kf, 1.0 - kf, scale, ctx.v_th, v_reset, *surrogate_args(ctx.surrogate),
+            )
+            cpu.mark_overwritten(d)  # D was overwritten: a second backward through the node must be refused
+        elif ctx.compiled and ctx.detach_reset:  # all of it in one pass a step (spikedyn.kernels.cpu), over H
             from ..kernels import cpu, surrogate_args
 
             grad_x = h
-            cpu.ops().plif_backward(
-                grad_x, grad_s.contiguous(), s, d if need_k else None, None, acc if need_k else s.new_empty(0),
+            cpu.ops().plif_backward(  # S is not kept: with H at hand the kernel takes 1 - S_t as [H_t < V_th]
+                grad_x, grad_s.contiguous(), h, d if need_k else None, None, acc if need_k else h.new_empty(0),
                 1.0 - kf, scale, ctx.v_th, *surrogate_args(ctx.surrogate),
             )
             cpu.mark_overwritten(h)  # H was overwritten: a second backward through the node must be refused
@@ -300,7 +319,7 @@ class _PLIFSequence(torch.autograd.Function):
         grad_k = acc.sum() / scale if need_k else None  # the sums ran over k dL/dH
         if scale != kf:
             grad_x.mul_(kf)
-        return grad_x, grad_k.reshape(k.shape).to(k.dtype) if need_k else None, None, None, None, None, None, None
+        return grad_x, grad_k.reshape(k.shape).to(k.dtype) if need_k else None, None, None, None, None, None, None, None
 
 
 def _plif_forward_loop(x: Tensor, k: Tensor, ds, hs, ss, vs, v_th: float, v_reset: float) -> None:
@@ -351,6 +370,11 @@ class ParametricLIF(NeuronLayer):
 
     dynamics_names = ("tau",)
 
+    #: the compiled loops (reset detached) and the Triton kernel rebuild S_t = [H_t >= V_th], keeping no spikes
+    keeps_output_spikes = False
+    #: the CPU paths can write the spikes over the input (the Triton kernel ignores the option)
+    supports_inplace = True
+
     def __init__(
         self,
         tau: float = 2.0,
@@ -361,8 +385,10 @@ class ParametricLIF(NeuronLayer):
         detach_reset: bool = True,
         fast: bool = True,
         shape: int | Sequence[int] | None = None,
+        inplace: bool = False,
     ) -> None:
         super().__init__(input_fn="identity", fast=fast, shape=shape)
+        self.inplace = bool(inplace)
         if tau <= 1.0:
             raise ValueError(f"tau must be > 1 (k = 1/tau in (0, 1)), got {tau}")
         a = torch.tensor(-math.log(tau - 1.0))
@@ -392,7 +418,7 @@ class ParametricLIF(NeuronLayer):
         k = torch.sigmoid(self.a)
         return plif_step(i_t, state, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset)
 
-    def fast_sequence(self, current: Tensor) -> Tensor:
+    def fast_sequence(self, current: Tensor, inplace: bool = False) -> Tensor:
         k = torch.sigmoid(self.a).to(current.dtype)
         if use_triton(current, self.surrogate):
             from ..kernels.triton_neurons import PLIFTriton
@@ -400,7 +426,7 @@ class ParametricLIF(NeuronLayer):
             return PLIFTriton.apply(current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state)
         return _PLIFSequence.apply(
             current, k, self.v_th, self.v_reset, self.surrogate, self.detach_reset, self.watch_state,
-            use_cpp(current, self.surrogate),
+            use_cpp(current, self.surrogate), inplace,
         )
 
     def extra_repr(self) -> str:
@@ -408,6 +434,7 @@ class ParametricLIF(NeuronLayer):
         return (
             f"{shape}tau={self.tau:.3f}, learnable={self.learnable}, v_th={self.v_th}, v_reset={self.v_reset}, "
             f"surrogate={self.surrogate}, detach_reset={self.detach_reset}, fast={self.fast}"
+            + (", inplace=True" if self.inplace else "")
         )
 
 
