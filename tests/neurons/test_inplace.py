@@ -91,11 +91,11 @@ def test_the_mdn_net_runs_its_lif_layers_in_place_with_unchanged_results():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, float_windows", [("lif-identity", 1), ("2nd-fs", 2), ("plif", 1)])
+@pytest.mark.parametrize("kind, float_windows", [("lif-identity", 1), ("2nd-fs", 1), ("plif", 1)])
 def test_the_mdn_net_keeps_hidden_spikes_as_bytes(kind, float_windows, monkeypatch):
     """LIF, the 2nd-order neurons and PLIF rebuild their spikes in backward (from V, or PLIF's H from its drive D),
-    so fc2 keeps the hidden spikes as bytes, and the hidden layer keeps one window-sized float tensor (V; D) or
-    two (V and the sigmoid's output)."""
+    so fc2 keeps the hidden spikes as bytes, and the hidden layer keeps one window-sized float tensor (V, or D;
+    the 2nd-order neurons solve their sigmoid input's I from the state instead of keeping it)."""
     import importlib
 
     monkeypatch.setattr(importlib.import_module("spikedyn.layers.spike_linear"), "BYTES_FROM", 0)  # tiny test spikes too
@@ -112,7 +112,7 @@ def test_the_mdn_net_keeps_hidden_spikes_as_bytes(kind, float_windows, monkeypat
 
 @pytest.mark.parametrize("kind", ["2nd-fs", "mdn"])
 def test_second_order_inplace_with_the_sigmoid_inside_the_compiled_loops(kind):
-    """S over the pre-sigmoid current Z (the node keeps sigmoid(Z) for backward, not Z): same spikes and
+    """S over the pre-sigmoid current Z (the node computes sigmoid(Z) over Z and keeps neither): same spikes and
     gradients as the ordinary layer, the output in Z's storage."""
     from spikedyn.neurons import make_neuron
 

@@ -22,11 +22,12 @@ using spikedyn_cpu::surrogate_grad;
 
 using spikedyn_cpu::blocks;  // a step's neurons by threads and blocks, theta at the neuron index modulo P
 
+// cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read)
 template <bool First>
-void forward_step(const float* __restrict__ cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
+void forward_step(const float* cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
                   const float* __restrict__ c, const float* __restrict__ d,
                   const float* __restrict__ oma, const float* __restrict__ ab, float* __restrict__ v,
-                  float* __restrict__ u, float* __restrict__ s, int64_t m, float v0, float u0, float th) {
+                  float* __restrict__ u, float* s, int64_t m, float v0, float u0, float th) {
   for (int64_t i = 0; i < m; ++i) {
     float vp = v0, up = u0;
     if (!First) {
@@ -77,18 +78,20 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
   });
 }
 
-// One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t), V_{t-1}; dL/dV'_{t+1} and
-// dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta,
-// theta's gradient added into the block's per-element sums over the steps (acc rows a, b / a, c, d, float: b's
-// factor a is applied by the caller).
-template <int Kind, bool Last, bool First, int Theta>
-void backward_step(float* __restrict__ g, const float* __restrict__ y, const float* __restrict__ gs,
-                   const float* __restrict__ vprev,
-                   const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun, float* __restrict__ gvp,
-                   float* __restrict__ gup, const float* __restrict__ b, const float* __restrict__ c,
-                   const float* __restrict__ d, const float* __restrict__ oma, const float* __restrict__ ab,
-                   float* __restrict__ acc0, float* __restrict__ acc1, float* __restrict__ acc2,
-                   float* __restrict__ acc3, int64_t m, float v0, float u0, float th, float p0, float p1) {
+// One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t, or dL/dZ with Sig), V_{t-1}; dL/dV'_{t+1}
+// and dL/dU'_{t+1} (= dL/dU_t) in gvpn / gun (Last: none); U_{t-1} in uprev where U'_t is needed (theta's
+// gradient, Sig).  Out: dL/dV'_t, dL/dU'_t into gvp / gup; with Theta, theta's gradient added into the block's
+// per-element sums over the steps (acc rows a, b / a, c, d, float: b's factor a is applied by the caller).
+// Sig: the current was I = sigmoid(Z), and I_t is solved from V_t = (I_t + V'_t V'_t) - U'_t, which the forward
+// rounded once (equal to within that rounding; the derivative I (1 - I) needs no more).
+template <int Kind, bool Last, bool First, bool Theta, bool Sig>
+void backward_step(float* __restrict__ g, const float* __restrict__ gs, const float* __restrict__ vprev,
+                   const float* __restrict__ uprev, const float* __restrict__ gvpn, const float* __restrict__ gun,
+                   float* __restrict__ gvp, float* __restrict__ gup, const float* __restrict__ b,
+                   const float* __restrict__ c, const float* __restrict__ d, const float* __restrict__ oma,
+                   const float* __restrict__ ab, float* __restrict__ acc0, float* __restrict__ acc1,
+                   float* __restrict__ acc2, float* __restrict__ acc3, int64_t m, float v0, float u0, float th,
+                   float p0, float p1) {
   for (int64_t i = 0; i < m; ++i) {
     const float vt = g[i];
     const float st_i = vt > th ? 1.0f : 0.0f;  // S_t and S_{t-1} are [V > V_th]: not read back from the window
@@ -102,14 +105,16 @@ void backward_step(float* __restrict__ g, const float* __restrict__ y, const flo
       const float g_spk = (gs[i] + gvpn[i] * (c[i] - vt)) + gun[i] * d[i];
       gv = (sg * g_spk + gvpn[i]) - gvpn[i] * st_i;
     }
-    g[i] = y != nullptr ? gv * (y[i] * (1.0f - y[i])) : gv;  // dL/dZ for the current I = sigmoid(Z) (y: I)
     const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
-    if constexpr (Theta != 0 && !Last) {
-      // U'_t: Theta 1 from the saved or rebuilt U_{t-1}; Theta 2 (the sigmoid input's I_t at hand) solved from
-      // V_t = (I_t + V'_t V'_t) - U'_t, which the forward rounded once: equal to within that rounding
-      float up = u0;
-      if constexpr (!First && Theta == 1) up = uprev[i] + sp * d[i];
-      if constexpr (!First && Theta == 2) up = (y[i] + vp * vp) - vt;
+    float up = u0;  // U'_t
+    if constexpr (!First && (Sig || (Theta && !Last))) up = uprev[i] + sp * d[i];
+    if constexpr (Sig) {
+      const float current = (vt + up) - vp * vp;  // I_t
+      g[i] = gv * (current * (1.0f - current));   // dL/dZ
+    } else {
+      g[i] = gv;
+    }
+    if constexpr (Theta && !Last) {
       acc0[i] += (vp * b[i] - up) * gun[i];  // dU_t/da = b V' - U'
       acc1[i] += vp * gun[i];                 // dU_t/db = a V'
       acc2[i] += gvpn[i] * st_i;              // dV'_{t+1}/dc = S_t
@@ -149,7 +154,7 @@ void rebuild_u(const float* V, const float* C, const float* D, const float* OMA,
 }
 
 template <int Kind>
-void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, const float* GS, const float* B,
+void backward_kind(float* V, bool sig, const float* U, int64_t u_rows, const float* GS, const float* B,
                    const float* C, const float* D, const float* OMA, const float* AB, double* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
   const bool theta = ACC != nullptr;
@@ -157,8 +162,7 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
     // per thread, reused by its blocks (grown, never shrunk or cleared): this block's U_t for every t when the
     // forward kept only two slots, and its sums of theta's gradient over the steps, per element, in float
     thread_local std::vector<float> rebuilt, sums;
-    const bool rebuild = theta && u_rows != T && Y == nullptr;  // with the sigmoid input, U'_t comes from V_t and I_t
-    const int mode = !theta ? 0 : (u_rows == T || rebuild) ? 1 : 2;  // the steps' Theta
+    const bool rebuild = (theta || sig) && u_rows != T;
     if (rebuild) {
       if (rebuilt.size() < static_cast<size_t>(T * m)) rebuilt.resize(static_cast<size_t>(T * m));
       rebuild_u(V, C, D, OMA, AB, rebuilt.data(), T, n, i, j, m, v0, u0, th);  // before V is overwritten
@@ -176,22 +180,24 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
       const bool last = t == T - 1, first = t == 0;
-      const float* uprev = (mode == 1 && !first) ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
-#define SPIKEDYN_SO_STEP(LAST, FIRST, THETA)                                                                       \
-  backward_step<Kind, LAST, FIRST, THETA>(V + o, Y != nullptr ? Y + o : nullptr, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
-                                          GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j, C + j, D + j,       \
-                                          OMA + j, AB + j, a0, a1, a2, a3, m, v0, u0, th, p0, p1)
-#define SPIKEDYN_SO_STEPS(THETA)                  \
-  if (last && first) SPIKEDYN_SO_STEP(true, true, THETA); \
-  else if (last) SPIKEDYN_SO_STEP(true, false, THETA);    \
-  else if (first) SPIKEDYN_SO_STEP(false, true, THETA);   \
-  else SPIKEDYN_SO_STEP(false, false, THETA)
-      if (mode == 0) {
-        SPIKEDYN_SO_STEPS(0);
-      } else if (mode == 1) {
-        SPIKEDYN_SO_STEPS(1);
+      const float* uprev = (theta || sig) && !first ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
+#define SPIKEDYN_SO_STEP(LAST, FIRST, THETA, SIG)                                                                   \
+  backward_step<Kind, LAST, FIRST, THETA, SIG>(V + o, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
+                                               GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j, C + j, D + j,    \
+                                               OMA + j, AB + j, a0, a1, a2, a3, m, v0, u0, th, p0, p1)
+#define SPIKEDYN_SO_STEPS(THETA, SIG)                          \
+  if (last && first) SPIKEDYN_SO_STEP(true, true, THETA, SIG); \
+  else if (last) SPIKEDYN_SO_STEP(true, false, THETA, SIG);    \
+  else if (first) SPIKEDYN_SO_STEP(false, true, THETA, SIG);   \
+  else SPIKEDYN_SO_STEP(false, false, THETA, SIG)
+      if (theta && sig) {
+        SPIKEDYN_SO_STEPS(true, true);
+      } else if (theta) {
+        SPIKEDYN_SO_STEPS(true, false);
+      } else if (sig) {
+        SPIKEDYN_SO_STEPS(false, true);
       } else {
-        SPIKEDYN_SO_STEPS(2);
+        SPIKEDYN_SO_STEPS(false, false);
       }
 #undef SPIKEDYN_SO_STEPS
 #undef SPIKEDYN_SO_STEP
@@ -208,12 +214,11 @@ void backward_kind(float* V, const float* Y, const float* U, int64_t u_rows, con
 }
 
 // v [T, ...]: the saved V on entry, dL/dI on return (written over V, from the last step back; S_t = [V_t > V_th]
-// is recomputed, not read), or dL/dZ when the current was I = sigmoid(Z) and that I is given as sigmoid_out.  u: the saved U
-// ([T, ...], or the forward's two slots: then rebuilt from V per block; needed only with acc) ; acc
-// [threads, 4, P] float64 zeros (each thread's sums of theta's gradient over its samples and steps, P the values of
-// one theta row), or empty for no theta gradient.
-void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>& sigmoid_out, const at::Tensor& u,
-                           const at::Tensor& grad_s,
+// is recomputed, not read), or dL/dZ with sigmoid_input (the current was I = sigmoid(Z); I_t is solved from the
+// state, not kept).  u: the saved U ([T, ...], or the forward's two slots: then rebuilt from V per block; needed
+// with acc or sigmoid_input); acc [threads, 4, P] float64 zeros (each thread's sums of theta's gradient over its
+// samples and steps, P the values of one theta row), or empty for no theta gradient.
+void second_order_backward(const at::Tensor& v, bool sigmoid_input, const at::Tensor& u, const at::Tensor& grad_s,
                            const at::Tensor& b, const at::Tensor& c, const at::Tensor& d,
                            const at::Tensor& one_minus_a, const at::Tensor& ab, const at::Tensor& acc, double v0,
                            double u0, double v_th, int64_t kind, double p0, double p1) {
@@ -230,20 +235,19 @@ void second_order_backward(const at::Tensor& v, const std::optional<at::Tensor>&
     TORCH_CHECK(acc.dim() == 3 && acc.size(0) >= at::get_num_threads() && acc.size(1) == 4 && acc.size(2) == P,
                 "second_order_backward: acc must be [threads, 4, theta's values] zeros (threads >= ",
                 at::get_num_threads(), ")");
+  }
+  if (theta || sigmoid_input) {
     TORCH_CHECK(u.size(0) == T || u.size(0) == 2, "second_order_backward: u has every step's U or two slots");
   }
   at::Tensor gvp = at::empty({2, n}, v.options()), gup = at::empty({2, n}, v.options());
   double* ACC = theta ? acc.data_ptr<double>() : nullptr;
-  const bool sig = sigmoid_out.has_value() && sigmoid_out->defined();
-  if (sig) check(*sigmoid_out, "sigmoid_out");
-  const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;
   const float fv0 = static_cast<float>(v0), fu0 = static_cast<float>(u0), th = static_cast<float>(v_th);
   const float a0 = static_cast<float>(p0), a1 = static_cast<float>(p1);
   spikedyn_cpu::with_surrogate(kind, "second_order_backward", [&](auto k) {
-    backward_kind<decltype(k)::value>(v.data_ptr<float>(), Y, u.data_ptr<float>(), u.size(0), grad_s.data_ptr<float>(),
-                                      b.data_ptr<float>(), c.data_ptr<float>(), d.data_ptr<float>(),
-                                      one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC, gvp.data_ptr<float>(),
-                                      gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1);
+    backward_kind<decltype(k)::value>(v.data_ptr<float>(), sigmoid_input, u.data_ptr<float>(), u.size(0),
+                                      grad_s.data_ptr<float>(), b.data_ptr<float>(), c.data_ptr<float>(),
+                                      d.data_ptr<float>(), one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC,
+                                      gvp.data_ptr<float>(), gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1);
   });
 }
 
@@ -254,7 +258,7 @@ TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
       "second_order_forward(Tensor current, Tensor c, Tensor d, Tensor one_minus_a, Tensor ab, Tensor(a!) v, "
       "Tensor(b!) u, Tensor(c!) s, float v0, float u0, float v_th) -> ()");
   m.def(
-      "second_order_backward(Tensor(a!) v, Tensor? sigmoid_out, Tensor u, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
+      "second_order_backward(Tensor(a!) v, bool sigmoid_input, Tensor u, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
       "Tensor one_minus_a, Tensor ab, Tensor(b!) acc, float v0, float u0, float v_th, int kind, float p0, "
       "float p1) -> ()");
 }

@@ -67,7 +67,8 @@ def second_order_step(
 
 
 class _SecondOrderSequence(torch.autograd.Function):
-    """Whole-window MDN neuron as one autograd node; saves V, U (only for theta's gradient) and S.
+    """Whole-window MDN neuron as one autograd node; saves V (the PyTorch loops also U, for theta's gradient, and S;
+    the compiled loops rebuild U and S from V, and the fused sigmoid input's I from the state).
 
     Backward runs one pass back through time over one step's buffers (the post-reset states rebuilt from
     the step before, the recursion's gradients in two rolling slots, theta's gradient summed per element):
@@ -79,19 +80,19 @@ class _SecondOrderSequence(torch.autograd.Function):
                 compiled: bool = False, sigmoid_input: bool = False, inplace: bool = False):
         a, b, c, d = theta
         T = current.shape[0]
-        # inplace (the layer allows it only for its own input): S written over the tensor given, with the sigmoid
-        # inside over Z (the sigmoid's output, not Z, is what backward needs)
+        # inplace (the layer allows it only for its own input): S written over the tensor given (with the sigmoid
+        # inside: over Z, which then holds I until the loop has read it)
         inplace = writable_in_place(current, inplace)
         given = current
-        sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
+        # sigmoid_input (compiled only): ``current`` is Z, the current I = sigmoid(Z) (the reference's input function,
+        # the same rounding), computed over Z where the spikes may go; not kept: backward solves I_t from the state
         if compiled:
             current = current.contiguous()
             if sigmoid_input:
-                current = sig = torch.sigmoid(current)  # the reference's input function, the same rounding
+                current = torch.sigmoid_(current) if inplace else torch.sigmoid(current)
         v_out = torch.empty_like(current)
-        # U is needed in backward only for theta's gradient (keep_u), and the compiled backward recovers it (from V and
-        # the sigmoid's I where the node applies the sigmoid, else rebuilt from V);
-        # otherwise two rolling slots suffice
+        # U is needed in backward only for theta's gradient (keep_u) and the sigmoid's I; the compiled backward
+        # rebuilds it from V, so two rolling slots suffice there
         keep_u = keep_u and not compiled
         u_out = torch.empty_like(current) if keep_u else current.new_empty((2, *current.shape[1:]))
         slots = T if keep_u else 2  # U_t lives in u_out[t % slots]
@@ -112,17 +113,18 @@ class _SecondOrderSequence(torch.autograd.Function):
         if inplace:
             ctx.mark_dirty(given)
         # the compiled backward rebuilds S_t = [V_t > V_th] from V; the PyTorch loops read it back
-        ctx.save_for_backward(v_out, u_out, None if compiled else s, theta, sig)
+        ctx.save_for_backward(v_out, u_out, None if compiled else s, theta)
+        ctx.sigmoid_input = sigmoid_input
         ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        v, u, s, theta, sig = ctx.saved_tensors
+        v, u, s, theta = ctx.saved_tensors
         a, b, c, d = theta
         T = v.shape[0]
         if ctx.compiled:
-            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, u, theta, sig)
+            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, u, theta)
         # dL/dV_t is built in place over dS_t/dV_t (the only window-sized buffer backward allocates)
         grad_v = ctx.surrogate.grad_(v - ctx.v_th)
         need_theta = ctx.needs_input_grad[1]
@@ -180,9 +182,10 @@ class _SecondOrderSequence(torch.autograd.Function):
         return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None, None, None
 
     @staticmethod
-    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, theta: Tensor, sig: Tensor | None):
+    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, theta: Tensor):
         """Backward in one compiled pass a step (spikedyn.kernels.cpu), dL/dI written over the saved V (dL/dZ
-        when the node applied the sigmoid input function itself, ``sig`` = sigmoid(Z))."""
+        when the node applied the sigmoid input function itself: I_t solved from V_t = (I_t + V'_t^2) - U'_t with
+        U rebuilt from V, which the forward's rounding leaves equal to within one rounding)."""
         from ..kernels import cpu, surrogate_args
 
         a, b, c, d = theta
@@ -191,7 +194,8 @@ class _SecondOrderSequence(torch.autograd.Function):
         acc = (torch.zeros((torch.get_num_threads(), 4, c.numel()), dtype=torch.float64) if need_theta
                else v.new_empty(0))
         cpu.ops().second_order_backward(
-            v, sig, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a, a * b, acc,
+            v, ctx.sigmoid_input, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a,
+            a * b, acc,
             ctx.v0, ctx.u0, ctx.v_th, *surrogate_args(ctx.surrogate),
         )
         cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
