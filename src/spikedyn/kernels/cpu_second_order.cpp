@@ -131,24 +131,34 @@ void backward_step(float* __restrict__ g, const float* __restrict__ gs, const fl
   }
 }
 
+// One step of rebuild_u: U_t over m elements from V_{t-1} and U_{t-1} (First: v0, u0), as forward_step computes it.
+template <bool First>
+void rebuild_u_step(const float* __restrict__ vprev, const float* __restrict__ uprev, const float* __restrict__ c,
+                    const float* __restrict__ d, const float* __restrict__ oma, const float* __restrict__ ab,
+                    float* __restrict__ u, int64_t m, float v0, float u0, float th) {
+  for (int64_t k = 0; k < m; ++k) {
+    float vp = v0, up = u0;
+    if (!First) {
+      const float sp = vprev[k] > th ? 1.0f : 0.0f;
+      const float pulled = (vprev[k] - c[k]) * sp;
+      vp = vprev[k] - pulled;
+      up = uprev[k] + sp * d[k];
+    }
+    u[k] = up * oma[k] + vp * ab[k];
+  }
+}
+
 // U_t of a block [i, i + m) for every step, rebuilt from the saved V as the forward computed it (the same
 // expressions, so the same bits): row t of out (m values) is U_t.  Lets the forward keep U in two rolling slots
-// even when theta's gradient needs every U_{t-1}.
+// even when theta's gradient or the sigmoid input's I needs every U_{t-1}.
 void rebuild_u(const float* V, const float* C, const float* D, const float* OMA, const float* AB, float* out,
                int64_t T, int64_t n, int64_t i, int64_t j, int64_t m, float v0, float u0, float th) {
   for (int64_t t = 0; t < T; ++t) {
-    const float* vprev = t > 0 ? V + (t - 1) * n + i : nullptr;
-    const float* uprev = t > 0 ? out + (t - 1) * m : nullptr;
-    float* u = out + t * m;
-    for (int64_t k = 0; k < m; ++k) {
-      float vp = v0, up = u0;
-      if (t > 0) {
-        const float sp = vprev[k] > th ? 1.0f : 0.0f;
-        const float pulled = (vprev[k] - C[j + k]) * sp;
-        vp = vprev[k] - pulled;
-        up = uprev[k] + sp * D[j + k];
-      }
-      u[k] = up * OMA[j + k] + vp * AB[j + k];
+    if (t == 0) {
+      rebuild_u_step<true>(nullptr, nullptr, C + j, D + j, OMA + j, AB + j, out, m, v0, u0, th);
+    } else {
+      rebuild_u_step<false>(V + (t - 1) * n + i, out + (t - 1) * m, C + j, D + j, OMA + j, AB + j, out + t * m, m,
+                            v0, u0, th);
     }
   }
 }
