@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..kernels import use_cpp
 from .time import fold_time
 
 _BATCH_NORMS = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -59,11 +60,19 @@ class _StepBatchNormTrain(torch.autograd.Function):
         grad_x = torch.empty_like(x)
         grad_w = save_mean.new_empty((T, C))
         grad_b = save_mean.new_empty((T, C))
-        for t in range(T):
-            torch.ops.aten.native_batch_norm_backward.out(
-                grad_y[t], x[t], weight, None, None, save_mean[t], save_invstd[t], True, ctx.eps,
-                [True, True, True], out0=grad_x[t], out1=grad_w[t], out2=grad_b[t],
+        if use_cpp(x, float64=False) and save_mean.dtype == x.dtype and (weight is None or weight.dtype == x.dtype):
+            # every step straight into grad_x (the out= form below computes into a fresh tensor and copies it)
+            from ..kernels import cpu
+
+            cpu.ops().step_batch_norm_backward(
+                grad_y.contiguous(), x, weight, save_mean, save_invstd, grad_x, grad_w, grad_b
             )
+        else:
+            for t in range(T):
+                torch.ops.aten.native_batch_norm_backward.out(
+                    grad_y[t], x[t], weight, None, None, save_mean[t], save_invstd[t], True, ctx.eps,
+                    [True, True, True], out0=grad_x[t], out1=grad_w[t], out2=grad_b[t],
+                )
         wanted = ctx.needs_input_grad
         return (grad_x if wanted[0] else None, grad_w.sum(0) if weight is not None and wanted[1] else None,
                 grad_b.sum(0) if weight is not None and wanted[2] else None, None)
