@@ -215,13 +215,14 @@ def test_second_order_fires_strictly_above_threshold(fast):
 
 @pytest.mark.parametrize("kind", ["lif-identity", "plif", "2nd-fs"])
 @pytest.mark.parametrize("fast", [False, True])
-def test_nan_warning_names_the_field_and_the_first_step(kind, fast):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: the compiled loops (PLIF keeps only D)
+def test_nan_warning_names_the_field_and_the_first_step(kind, fast, dtype):
     """A NaN fed at step 4 (1-based) of 12 is reported as "V from step 4 of 12" on both paths."""
     from spikedyn.neurons.base import NeuronStateWarning
 
-    layer = make_neuron(kind, 2, fast=fast).double()
+    layer = make_neuron(kind, 2, fast=fast).to(dtype)
     layer.label = "hidden"
-    x = torch.full((12, 1, 2), 0.3, dtype=torch.float64)
+    x = torch.full((12, 1, 2), 0.3, dtype=dtype)
     x[3, 0, 1] = float("nan")
     with pytest.warns(NeuronStateWarning) as record:
         layer(x) if fast else layer.run(x, record=True)

@@ -263,8 +263,8 @@ class _PLIFSequence(torch.autograd.Function):
             _plif_forward_loop(x, k.detach().to(x.dtype), ds, hs, ss, vs, v_th, v_reset)
         if inplace:
             ctx.mark_dirty(given)
-        if watch is not None:  # V_t is non-finite exactly where H_t is, and H_t first where D_t first is
-            watch({"v": v[(T - 1) % 2]}, lambda: {"drive": d} if ctx.drive_only else {"v": h})
+        if watch is not None:  # V_t is non-finite exactly where H_t is, and H = V_{t-1} + k D first where D first is
+            watch({"v": v[(T - 1) % 2]}, lambda: {"v": d if ctx.drive_only else h})
         # the compiled backward with the reset detached reads H, not S
         ctx.save_for_backward(d, h, None if compiled and detach_reset else s, k)
         ctx.v_th, ctx.v_reset, ctx.surrogate, ctx.detach_reset = v_th, v_reset, surrogate, detach_reset
