@@ -4,7 +4,9 @@ The PLIF code runs its ``BatchNorm2d`` once per time step in training mode, so e
 normalised with its own batch mean and variance, and the running statistics are updated ``T``
 times per batch (spec plif.md section 3).  :class:`StepBatchNorm` does that (the same kernel,
 called per step, writing into one buffer for the whole window); in evaluation mode the running
-statistics are the same for every step, so it runs once over the folded sequence.
+statistics are the same for every step, so it runs once over the folded sequence.  On the CPU the
+backward runs on a compiled kernel (``spikedyn.kernels.cpu``) that writes each step's input gradient
+straight into the window's buffer (PyTorch's ``out=`` form of the per-step backward copies it there).
 """
 
 from __future__ import annotations
