@@ -122,6 +122,15 @@ void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, const std::opti
 
 // -- PLIF / LIF-tau -------------------------------------------------------------------------------------------
 // one step over elements [0, m): V_{t-1} from vp (nullptr at t = 0: V_reset); with_reset: V_reset != 0
+// V_t = H_t + (-H_t) S_t (+ V_reset S_t): H (1 - S) by multiplication, so NaN and inf behave as in the reference;
+// shared by the forward and the backward's rebuild of H, which must round alike
+template <bool WithReset>
+inline float plif_reset(float charge, float spike, float vr) {
+  float after = charge + (-charge) * spike;
+  if (WithReset) after = after + vr * spike;
+  return after;
+}
+
 // x and s may be the same buffer (the layer's inplace option: S_t written over X_t once it is read)
 template <bool First, bool WithReset, bool WriteH = true>
 void plif_step(const float* x, const float* __restrict__ vp, float* __restrict__ d, float* __restrict__ h,
@@ -132,8 +141,7 @@ void plif_step(const float* x, const float* __restrict__ vp, float* __restrict__
     if (WithReset) drive = drive + vr;
     const float charge = prev + drive * k;
     const float spike = charge >= th ? 1.0f : 0.0f;
-    float after = charge + (-charge) * spike;  // H (1 - S) by multiplication: NaN and inf as the reference
-    if (WithReset) after = after + vr * spike;
+    const float after = plif_reset<WithReset>(charge, spike, vr);
     d[i] = drive;
     if (WriteH) h[i] = charge;
     s[i] = spike;
@@ -207,7 +215,7 @@ void plif_backward_kind(float* G, const float* GS, const float* S, const float* 
       float* g = G + o;
       const float* gs = GS != nullptr ? GS + o : nullptr;
       const float* gn = t + 1 < T ? G + o + n : nullptr;
-      const float* st = S + o;
+      const float* st = S != nullptr ? S + o : nullptr;  // not read with H at hand (Own)
       const float* ct = C != nullptr && t + 1 < T ? C + o : nullptr;
       const float* dt = D != nullptr ? D + o : nullptr;
       float* a = A != nullptr ? A + b : nullptr;
@@ -227,19 +235,22 @@ void plif_backward_kind(float* G, const float* GS, const float* S, const float* 
 
 // g [T, ...]: H_t on entry when grad_s is given (the own term k dS_t/dH_t dL/dS_t is computed here, with the
 // surrogate `kind`, p0, p1), else that own term already; G_t = k dL/dH_t on return (times `scale` / k when
-// k = 0).  acc [...] = sum_t D_t G_t when d is given.  carry [T-1, ...] (reset differentiated) or none.
-void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s, const at::Tensor& s,
+// k = 0).  acc [...] = sum_t D_t G_t when d is given.  carry [T-1, ...] (reset differentiated) or none.  s: the
+// spikes, needed only without grad_s (with H at hand, 1 - S_t is [H_t < V_th]).
+void plif_backward(const at::Tensor& g, const std::optional<at::Tensor>& grad_s, const std::optional<at::Tensor>& s,
                    const std::optional<at::Tensor>& d, const std::optional<at::Tensor>& carry, const at::Tensor& acc,
                    double one_minus_k, double scale, double v_th, int64_t kind, double p0, double p1) {
   check(g, "g");
-  check(s, "s");
   const int64_t T = g.size(0), n = g.numel() / T;
   const bool own = grad_s.has_value() && grad_s->defined();
+  const bool has_s = s.has_value() && s->defined();
   const bool has_d = d.has_value() && d->defined(), has_carry = carry.has_value() && carry->defined();
+  TORCH_CHECK(own || has_s, "plif_backward: without grad_s the spikes s are needed");
   if (own) check(*grad_s, "grad_s");
+  if (has_s) check(*s, "s");
   float* G = g.data_ptr<float>();
   const float* GS = own ? grad_s->data_ptr<float>() : nullptr;
-  const float* S = s.data_ptr<float>();
+  const float* S = has_s ? s->data_ptr<float>() : nullptr;
   const float* D = has_d ? d->data_ptr<float>() : nullptr;
   const float* C = has_carry ? carry->data_ptr<float>() : nullptr;
   float* A = has_d ? acc.data_ptr<float>() : nullptr;
@@ -261,11 +272,7 @@ void plif_rebuild_step(const float* __restrict__ hp, const float* __restrict__ d
                        float k, float th, float vr) {
   for (int64_t i = 0; i < m; ++i) {
     float prev = vr;
-    if (!First) {
-      const float spike = hp[i] >= th ? 1.0f : 0.0f;
-      prev = hp[i] + (-hp[i]) * spike;
-      if (WithReset) prev = prev + vr * spike;
-    }
+    if (!First) prev = plif_reset<WithReset>(hp[i], hp[i] >= th ? 1.0f : 0.0f, vr);
     ht[i] = prev + dt[i] * k;
   }
 }
@@ -338,7 +345,7 @@ TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
       "plif_forward(Tensor x, Tensor k, Tensor(a!) d, Tensor(b!) h, Tensor(c!) s, Tensor(d!) v, float v_th, "
       "float v_reset) -> ()");
   m.def(
-      "plif_backward(Tensor(a!) g, Tensor? grad_s, Tensor s, Tensor? d, Tensor? carry, Tensor(b!) acc, "
+      "plif_backward(Tensor(a!) g, Tensor? grad_s, Tensor? s, Tensor? d, Tensor? carry, Tensor(b!) acc, "
       "float one_minus_k, float scale, float v_th, int kind, float p0, float p1) -> ()");
   m.def(
       "plif_backward_drive(Tensor(a!) d, Tensor grad_s, Tensor(b!) acc, float k, float one_minus_k, float scale, "

@@ -22,6 +22,12 @@ using spikedyn_cpu::surrogate_grad;
 
 using spikedyn_cpu::blocks;  // a step's neurons by threads and blocks, theta at the neuron index modulo P
 
+// The recursion's terms, shared by the forward, the rebuild of U and the backward, so that all three round alike:
+// V'_t = V_{t-1} - S_{t-1} (V_{t-1} - c),  U'_t = U_{t-1} + S_{t-1} d,  U_t = U'_t (1 - a) + V'_t (a b)
+inline float post_reset_v(float vprev, float sp, float c) { return vprev - (vprev - c) * sp; }
+inline float post_reset_u(float uprev, float sp, float d) { return uprev + sp * d; }
+inline float next_u(float up, float vp, float oma, float ab) { return up * oma + vp * ab; }
+
 // cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read)
 template <bool First>
 void forward_step(const float* cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
@@ -32,14 +38,12 @@ void forward_step(const float* cur, const float* __restrict__ vprev, const float
     float vp = v0, up = u0;
     if (!First) {
       const float sp = vprev[i] > th ? 1.0f : 0.0f;  // S_{t-1}, not read back from the window
-      const float pulled = (vprev[i] - c[i]) * sp;
-      vp = vprev[i] - pulled;
-      up = uprev[i] + sp * d[i];
+      vp = post_reset_v(vprev[i], sp, c[i]);
+      up = post_reset_u(uprev[i], sp, d[i]);
     }
     const float vn = (cur[i] + vp * vp) - up;
-    const float un = up * oma[i] + vp * ab[i];
     v[i] = vn;
-    u[i] = un;
+    u[i] = next_u(up, vp, oma[i], ab[i]);
     s[i] = vn > th ? 1.0f : 0.0f;
   }
 }
@@ -105,9 +109,9 @@ void backward_step(float* __restrict__ g, const float* __restrict__ gs, const fl
       const float g_spk = (gs[i] + gvpn[i] * (c[i] - vt)) + gun[i] * d[i];
       gv = (sg * g_spk + gvpn[i]) - gvpn[i] * st_i;
     }
-    const float vp = First ? v0 : vprev[i] - (vprev[i] - c[i]) * sp;
+    const float vp = First ? v0 : post_reset_v(vprev[i], sp, c[i]);
     float up = u0;  // U'_t
-    if constexpr (!First && (Sig || (Theta && !Last))) up = uprev[i] + sp * d[i];
+    if constexpr (!First && (Sig || (Theta && !Last))) up = post_reset_u(uprev[i], sp, d[i]);
     if constexpr (Sig) {
       const float current = (vt + up) - vp * vp;  // I_t
       g[i] = gv * (current * (1.0f - current));   // dL/dZ
@@ -140,11 +144,10 @@ void rebuild_u_step(const float* __restrict__ vprev, const float* __restrict__ u
     float vp = v0, up = u0;
     if (!First) {
       const float sp = vprev[k] > th ? 1.0f : 0.0f;
-      const float pulled = (vprev[k] - c[k]) * sp;
-      vp = vprev[k] - pulled;
-      up = uprev[k] + sp * d[k];
+      vp = post_reset_v(vprev[k], sp, c[k]);
+      up = post_reset_u(uprev[k], sp, d[k]);
     }
-    u[k] = up * oma[k] + vp * ab[k];
+    u[k] = next_u(up, vp, oma[k], ab[k]);
   }
 }
 
@@ -164,15 +167,15 @@ void rebuild_u(const float* V, const float* C, const float* D, const float* OMA,
 }
 
 template <int Kind>
-void backward_kind(float* V, bool sig, const float* U, int64_t u_rows, const float* GS, const float* B,
+void backward_kind(float* V, bool sig, const float* GS, const float* B,
                    const float* C, const float* D, const float* OMA, const float* AB, double* ACC, float* GVP,
                    float* GUP, int64_t T, int64_t n, int64_t P, float v0, float u0, float th, float p0, float p1) {
   const bool theta = ACC != nullptr;
   blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
-    // per thread, reused by its blocks (grown, never shrunk or cleared): this block's U_t for every t when the
-    // forward kept only two slots, and its sums of theta's gradient over the steps, per element, in float
+    // per thread, reused by its blocks (grown, never shrunk or cleared): this block's U_t for every t (the
+    // forward keeps only two slots), and its sums of theta's gradient over the steps, per element, in float
     thread_local std::vector<float> rebuilt, sums;
-    const bool rebuild = (theta || sig) && u_rows != T;
+    const bool rebuild = theta || sig;  // U'_t is needed
     if (rebuild) {
       if (rebuilt.size() < static_cast<size_t>(T * m)) rebuilt.resize(static_cast<size_t>(T * m));
       rebuild_u(V, C, D, OMA, AB, rebuilt.data(), T, n, i, j, m, v0, u0, th);  // before V is overwritten
@@ -190,7 +193,7 @@ void backward_kind(float* V, bool sig, const float* U, int64_t u_rows, const flo
       const int64_t cur = (t % 2) * n, nxt = ((t + 1) % 2) * n;
       const int64_t o = t * n + i, op = o - n;
       const bool last = t == T - 1, first = t == 0;
-      const float* uprev = (theta || sig) && !first ? (u_rows == T ? U + op : rebuilt.data() + (t - 1) * m) : nullptr;
+      const float* uprev = rebuild && !first ? rebuilt.data() + (t - 1) * m : nullptr;
 #define SPIKEDYN_SO_STEP(LAST, FIRST, THETA, SIG)                                                                   \
   backward_step<Kind, LAST, FIRST, THETA, SIG>(V + o, GS + o, FIRST ? nullptr : V + op, uprev, GVP + nxt + i,       \
                                                GUP + nxt + i, GVP + cur + i, GUP + cur + i, B + j, C + j, D + j,    \
@@ -225,15 +228,14 @@ void backward_kind(float* V, bool sig, const float* U, int64_t u_rows, const flo
 
 // v [T, ...]: the saved V on entry, dL/dI on return (written over V, from the last step back; S_t = [V_t > V_th]
 // is recomputed, not read), or dL/dZ with sigmoid_input (the current was I = sigmoid(Z); I_t is solved from the
-// state, not kept).  u: the saved U ([T, ...], or the forward's two slots: then rebuilt from V per block; needed
-// with acc or sigmoid_input); acc [threads, 4, P] float64 zeros (each thread's sums of theta's gradient over its
-// samples and steps, P the values of one theta row), or empty for no theta gradient.
-void second_order_backward(const at::Tensor& v, bool sigmoid_input, const at::Tensor& u, const at::Tensor& grad_s,
+// state, not kept).  U is rebuilt from V per block where it is needed (theta's gradient, sigmoid_input); acc
+// [threads, 4, P] float64 zeros (each thread's sums of theta's gradient over its samples and steps, P the values
+// of one theta row), or empty for no theta gradient.
+void second_order_backward(const at::Tensor& v, bool sigmoid_input, const at::Tensor& grad_s,
                            const at::Tensor& b, const at::Tensor& c, const at::Tensor& d,
                            const at::Tensor& one_minus_a, const at::Tensor& ab, const at::Tensor& acc, double v0,
                            double u0, double v_th, int64_t kind, double p0, double p1) {
   check(v, "v");
-  check(u, "u");
   check(grad_s, "grad_s");
   for (const auto* p : {&b, &c, &d, &one_minus_a, &ab}) check(*p, "theta");
   const int64_t T = v.size(0), n = v.numel() / T, P = c.numel();
@@ -246,16 +248,12 @@ void second_order_backward(const at::Tensor& v, bool sigmoid_input, const at::Te
                 "second_order_backward: acc must be [threads, 4, theta's values] zeros (threads >= ",
                 at::get_num_threads(), ")");
   }
-  if (theta || sigmoid_input) {
-    TORCH_CHECK(u.size(0) == T || u.size(0) == 2, "second_order_backward: u has every step's U or two slots");
-  }
   at::Tensor gvp = at::empty({2, n}, v.options()), gup = at::empty({2, n}, v.options());
   double* ACC = theta ? acc.data_ptr<double>() : nullptr;
   const float fv0 = static_cast<float>(v0), fu0 = static_cast<float>(u0), th = static_cast<float>(v_th);
   const float a0 = static_cast<float>(p0), a1 = static_cast<float>(p1);
   spikedyn_cpu::with_surrogate(kind, "second_order_backward", [&](auto k) {
-    backward_kind<decltype(k)::value>(v.data_ptr<float>(), sigmoid_input, u.data_ptr<float>(), u.size(0),
-                                      grad_s.data_ptr<float>(), b.data_ptr<float>(), c.data_ptr<float>(),
+    backward_kind<decltype(k)::value>(v.data_ptr<float>(), sigmoid_input, grad_s.data_ptr<float>(), b.data_ptr<float>(), c.data_ptr<float>(),
                                       d.data_ptr<float>(), one_minus_a.data_ptr<float>(), ab.data_ptr<float>(), ACC,
                                       gvp.data_ptr<float>(), gup.data_ptr<float>(), T, n, P, fv0, fu0, th, a0, a1);
   });
@@ -268,7 +266,7 @@ TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
       "second_order_forward(Tensor current, Tensor c, Tensor d, Tensor one_minus_a, Tensor ab, Tensor(a!) v, "
       "Tensor(b!) u, Tensor(c!) s, float v0, float u0, float v_th) -> ()");
   m.def(
-      "second_order_backward(Tensor(a!) v, bool sigmoid_input, Tensor u, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
+      "second_order_backward(Tensor(a!) v, bool sigmoid_input, Tensor grad_s, Tensor b, Tensor c, Tensor d, "
       "Tensor one_minus_a, Tensor ab, Tensor(b!) acc, float v0, float u0, float v_th, int kind, float p0, "
       "float p1) -> ()");
 }

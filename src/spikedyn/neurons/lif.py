@@ -293,8 +293,8 @@ class _PLIFSequence(torch.autograd.Function):
             from ..kernels import cpu, surrogate_args
 
             grad_x = h
-            cpu.ops().plif_backward(  # S is not kept: with H at hand the kernel takes 1 - S_t as [H_t < V_th]
-                grad_x, grad_s.contiguous(), h, d if need_k else None, None, acc if need_k else h.new_empty(0),
+            cpu.ops().plif_backward(  # no S: with H at hand the kernel takes 1 - S_t as [H_t < V_th]
+                grad_x, grad_s.contiguous(), None, d if need_k else None, None, acc if need_k else h.new_empty(0),
                 1.0 - kf, scale, ctx.v_th, *surrogate_args(ctx.surrogate),
             )
             cpu.mark_overwritten(h)  # H was overwritten: a second backward through the node must be refused

@@ -112,8 +112,8 @@ class _SecondOrderSequence(torch.autograd.Function):
             watch({"v": v_out[T - 1], "u": u_out[(T - 1) % slots]}, lambda: {"v": v_out, "u": u_out if keep_u else None})
         if inplace:
             ctx.mark_dirty(given)
-        # the compiled backward rebuilds S_t = [V_t > V_th] from V; the PyTorch loops read it back
-        ctx.save_for_backward(v_out, u_out, None if compiled else s, theta)
+        # the compiled backward rebuilds S_t = [V_t > V_th] and U from V; the PyTorch loops read them back
+        ctx.save_for_backward(v_out, None if compiled else u_out, None if compiled else s, theta)
         ctx.sigmoid_input = sigmoid_input
         ctx.v0, ctx.u0, ctx.v_th, ctx.surrogate = v0, u0, v_th, surrogate
         return s
@@ -124,7 +124,7 @@ class _SecondOrderSequence(torch.autograd.Function):
         a, b, c, d = theta
         T = v.shape[0]
         if ctx.compiled:
-            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, u, theta)
+            return _SecondOrderSequence._compiled_backward(ctx, grad_s, v, theta)
         # dL/dV_t is built in place over dS_t/dV_t (the only window-sized buffer backward allocates)
         grad_v = ctx.surrogate.grad_(v - ctx.v_th)
         need_theta = ctx.needs_input_grad[1]
@@ -182,7 +182,7 @@ class _SecondOrderSequence(torch.autograd.Function):
         return grad_v, _theta_gradient(acc, v, theta), None, None, None, None, None, None, None, None, None
 
     @staticmethod
-    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, u: Tensor, theta: Tensor):
+    def _compiled_backward(ctx, grad_s: Tensor, v: Tensor, theta: Tensor):
         """Backward in one compiled pass a step (spikedyn.kernels.cpu), dL/dI written over the saved V (dL/dZ
         when the node applied the sigmoid input function itself: I_t solved from V_t = (I_t + V'_t^2) - U'_t with
         U rebuilt from V, which the forward's rounding leaves equal to within one rounding)."""
@@ -194,7 +194,7 @@ class _SecondOrderSequence(torch.autograd.Function):
         acc = (torch.zeros((torch.get_num_threads(), 4, c.numel()), dtype=torch.float64) if need_theta
                else v.new_empty(0))
         cpu.ops().second_order_backward(
-            v, ctx.sigmoid_input, u, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a,
+            v, ctx.sigmoid_input, grad_s.contiguous(), b.contiguous(), c.contiguous(), d.contiguous(), 1.0 - a,
             a * b, acc,
             ctx.v0, ctx.u0, ctx.v_th, *surrogate_args(ctx.surrogate),
         )
