@@ -5,8 +5,11 @@
 #   * nrr-table2 fsdd-deep: the deep NRR row, three seeds, 60 epochs,
 #   * MDN's three-layer net under --rule brp with wider hidden layers (2nd-FS and decay-LIF).
 # The runs start in their own process sessions, so they go on between two calls on the same machine.
+#   * plif mode (issue #8): plif-table4's MNIST PLIF cell (tau0 = 2) alone on the card, with as many epochs as
+#     fit SECONDS, the cosine schedule's period set to the same number (benchmarks/cell_epoch_time.py times it).
 # Usage:
 #   benchmarks/gpu_training.sh start DATA_ROOT RUNS          start every run (RUNS: where the run folders go)
+#   benchmarks/gpu_training.sh plif DATA_ROOT RUNS SECONDS   start the PLIF MNIST cell sized to SECONDS
 #   benchmarks/gpu_training.sh collect RUNS OUT [SECONDS]    wait up to SECONDS (default 0), then copy the
 #       run folders' metrics and configs (no checkpoints) into OUT/runs.tar.gz and the logs into OUT/logs.tar.gz
 # DATA_ROOT holds MNIST/ and fsdd/.  Each run folder resumes, so `start` again continues what a stop cut off.
@@ -42,6 +45,21 @@ start)
         launch "mdn-brp-$neuron-$hidden" train --dataset mnist --data-root "$data" --device "$device" --rule brp \
             --neuron "$neuron" --hidden "$hidden" --epochs 20 --lr-step 15 --out "$runs/mdn-brp-$neuron-$hidden"
     done
+    ;;
+plif)
+    data=${2:?DATA_ROOT}
+    runs=${3:?RUNS}
+    seconds=${4:?SECONDS}
+    mkdir -p "$runs/logs"
+    start=$SECONDS
+    probe=$("$py" "$(dirname "$0")/cell_epoch_time.py" plif-table4 --task mnist-tau2 --neuron plif \
+        --data-root "$data" --device "${DEVICE:-cuda}" --budget 1 --warmup "${PROBE_WARMUP:-50}" --batches "${PROBE_BATCHES:-300}" | tee "$runs/logs/plif-probe.log")
+    epoch_s=$(echo "$probe" | sed -n 's/.*about \([0-9.]*\) s an epoch.*/\1/p')
+    left=$((seconds - (SECONDS - start) - 15))  # 15 s for the run's own start (data, kernels cached by the probe)
+    epochs=$(awk -v l="$left" -v e="$epoch_s" 'BEGIN { n = int(l / e); print (n < 1 ? 1 : n) }')
+    echo "$(head -1 <<<"$probe"); $left s left: $epochs epochs, cosine period $epochs"
+    launch plif-mnist reproduce plif-table4 --tasks mnist-tau2 --neurons plif --seeds 1 --epochs "$epochs" \
+        --set cosine_period="$epochs" --out "$runs" --data-root "$data" --device "${DEVICE:-cuda}" --quiet
     ;;
 collect)
     runs=${2:?RUNS}
