@@ -16,6 +16,8 @@ left off the recurrent channel, or a cached build used for other sources.
 
 from __future__ import annotations
 
+import os
+import time
 import warnings
 
 import pytest
@@ -109,6 +111,29 @@ def test_the_build_is_cached_per_source_and_cpu(tmp_path, monkeypatch):
     assert first.parent == tmp_path
     monkeypatch.setattr(cpu, "cpu_signature", lambda: "another CPU")
     assert cpu.build_directory() != first
+
+
+def test_a_build_lock_left_by_a_killed_build_is_removed_and_a_fresh_one_kept(tmp_path):
+    lock = tmp_path / "lock"
+    lock.touch()  # a build in progress elsewhere: the loader waits for it
+    assert not cpu.clear_stale_lock(tmp_path) and lock.exists()
+    old = time.time() - cpu.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))  # its builder was killed long ago: PyTorch's loader would wait forever
+    with pytest.warns(RuntimeWarning, match="removing the CPU kernels' build lock .*did not finish"):
+        assert cpu.clear_stale_lock(tmp_path)
+    assert not lock.exists()
+    assert not cpu.clear_stale_lock(tmp_path)  # no lock: nothing to do
+
+
+def test_a_finished_build_is_loaded_without_the_builder(monkeypatch):
+    assert cpu.available()  # built (or loaded) by this session's first fast path
+    import torch.utils.cpp_extension as ext
+
+    def no_builder(*args, **kwargs):
+        raise AssertionError("a finished build must load without the builder (and its lock)")
+
+    monkeypatch.setattr(ext, "load", no_builder)
+    cpu._build()  # loads the cached library directly
 
 
 def test_a_failed_build_falls_back_with_one_warning_or_errors_when_insisted_on(monkeypatch):

@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -107,18 +108,50 @@ def compiler_missing() -> str | None:
     return None
 
 
+#: a build lock older than this is left over from a process killed while compiling (a build takes about 20 s
+#: on a free machine, minutes on a loaded one); PyTorch's loader would wait for it forever
+STALE_LOCK_SECONDS = 600.0
+
+
+def clear_stale_lock(directory: Path, max_age: float = STALE_LOCK_SECONDS) -> bool:
+    """Remove the build lock in ``directory`` when it is older than ``max_age`` seconds, with a warning
+    (True); a younger lock (a build in progress elsewhere) is left for the loader to wait on (False)."""
+    lock = directory / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age <= max_age:
+        return False
+    warnings.warn(
+        f"spikedyn: removing the CPU kernels' build lock {lock}, left {age / 60:.0f} min ago by a build that "
+        "did not finish (a process stopped while compiling); building again",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def _build() -> None:
     from torch.utils.cpp_extension import load
 
     directory = build_directory()
     built = directory / f"{NAMESPACE}.so"
-    if not built.exists():
+    if built.exists():  # the directory is keyed by the sources and flags: a finished build is this build
+        try:
+            torch.ops.load_library(str(built))
+            return
+        except OSError:  # cut short while linking: build it again below
+            pass
+    else:
         print(
             f"spikedyn: compiling the CPU kernels once (about 20 s), cached in {directory}",
             file=sys.stderr,
             flush=True,
         )
     directory.mkdir(parents=True, exist_ok=True)
+    clear_stale_lock(directory)
     load(
         name=NAMESPACE,
         sources=[str(path) for path in _source_paths()],
