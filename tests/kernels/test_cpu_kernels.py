@@ -282,6 +282,27 @@ def test_compiled_second_order_loops_match_the_reference_step(form):
     _assert_matches_reference(paths)
 
 
+def test_the_sigmoid_computed_inside_the_second_order_loop_is_as_accurate_as_torch_sigmoid():
+    """With the sigmoid input inside, the compiled forward computes I = sigmoid(Z) in its own pass.  At T = 1,
+    v0 = u0 = 0 the membrane V_0 = (I + 0 * 0) - 0 is that I exactly, so it can be read against the float64
+    sigmoid: at most 1.5 float32 eps relative error over z in [-87, 87] (torch.sigmoid's own is 1.24 eps there),
+    equal to torch.sigmoid's rounding for nearly every z, and the limits and NaN as torch gives them."""
+    assert cpu.available()
+    z = torch.cat([torch.linspace(-87.0, 87.0, 400_001), torch.tensor([0.0, 88.0, 100.0, float("inf"), float("nan")])])
+    n = z.numel()
+    zeros = torch.zeros(n)
+    v, u, s = torch.empty(1, n), torch.empty(2, n), torch.empty(1, n)
+    cpu.ops().second_order_forward(z[None].contiguous(), True, zeros, zeros, torch.ones(n), zeros, v, u, s, 0.0, 0.0, 1e9)
+    ours = v[0]
+    exact = torch.sigmoid(z.double())
+    inside = z.abs() <= 87
+    eps = torch.finfo(torch.float32).eps
+    assert ((ours.double() - exact) / exact)[inside].abs().max() <= 1.5 * eps
+    assert (ours == torch.sigmoid(z))[inside].float().mean() > 0.97
+    assert ours[-4:-1].tolist() == [1.0, 1.0, 1.0] and torch.isnan(ours[-1])
+    assert ours[-5] == 0.5 and 0.0 < float(ours[0]) < 1e-37  # sigmoid(0); sigmoid(-87) = 1.6e-38
+
+
 def test_compiled_second_order_theta_gradient_with_a_plain_current():
     """The compiled backward has two ways to U'_t for theta's gradient: solved from V_t and the fused sigmoid's
     I_t (the test above), or rebuilt from V when the node is given the current itself.  The second, against the

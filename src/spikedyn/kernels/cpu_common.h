@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace spikedyn_cpu {
@@ -33,6 +35,32 @@ inline float surrogate_grad(float x, float p0, float p1) {
     const float sig = 1.0f / (1.0f + std::exp(-p0 * x));
     return p0 * sig * (1.0f - sig);
   }
+}
+
+// sigmoid(z) = 1 / (1 + exp(-z)) in plain float operations that the compiler vectorises with the loop around it
+// (no call into libm): exp(x) = 2^n p(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts), p Cephes' expf
+// polynomial of degree 5, 2^n built in the exponent bits; x is clamped to [-87, 88] so that 2^n stays a normal
+// float.  Within a few ulp of the correctly rounded sigmoid, as torch.sigmoid is (its own 1 / (1 + exp(-z)) rounds
+// twice as well); NaN in, NaN out.
+inline float sigmoid(float z) {
+  float x = -z;
+  x = x < -87.0f ? -87.0f : x;  // comparisons, not std::min / max: a NaN stays NaN
+  x = x > 88.0f ? 88.0f : x;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: (y + kRound) - kRound rounds y to the nearest integer
+  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = (p * (r * r) + r) + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) * 8388608;  // 2^n: n + 127 in the exponent field
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return 1.0f / (1.0f + p * scale);
 }
 
 // Calls f(std::integral_constant<int, Kind>{}) for the surrogate `kind` (0 rect, 1 atan, 2 sigmoid), so that

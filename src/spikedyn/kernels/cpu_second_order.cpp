@@ -2,6 +2,9 @@
 // once on first use by spikedyn.kernels.cpu: one pass over the layer's elements a step (split between
 // threads for large layers) instead of one PyTorch operation per term; -ffp-contract=off keeps the
 // rounding of the PyTorch loop in _SecondOrderSequence term for term, so both give the same spikes.
+// With the sigmoid input function inside (sigmoid_input) the current I_t = sigmoid(Z_t) is computed in the
+// same pass (spikedyn_cpu::sigmoid, a few ulp from torch.sigmoid's rounding, which the spikes do not see
+// on the tests' inputs) instead of a pass of its own over the window.
 //
 // theta = (a, b, c, d) per neuron, flattened to P values that repeat along the step's n = (n / P) * P
 // elements (P = n with batch slots); the loops take 1 - a and a b as the PyTorch loop computes them.
@@ -18,6 +21,7 @@
 namespace {
 
 using spikedyn_cpu::check;
+using spikedyn_cpu::sigmoid;
 using spikedyn_cpu::surrogate_grad;
 
 using spikedyn_cpu::blocks;  // a step's neurons by threads and blocks, theta at the neuron index modulo P
@@ -28,8 +32,9 @@ inline float post_reset_v(float vprev, float sp, float c) { return vprev - (vpre
 inline float post_reset_u(float uprev, float sp, float d) { return uprev + sp * d; }
 inline float next_u(float up, float vp, float oma, float ab) { return up * oma + vp * ab; }
 
-// cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read)
-template <bool First>
+// cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read);
+// Sig: cur holds Z_t and the current is I_t = sigmoid(Z_t)
+template <bool First, bool Sig>
 void forward_step(const float* cur, const float* __restrict__ vprev, const float* __restrict__ uprev,
                   const float* __restrict__ c, const float* __restrict__ d,
                   const float* __restrict__ oma, const float* __restrict__ ab, float* __restrict__ v,
@@ -41,15 +46,35 @@ void forward_step(const float* cur, const float* __restrict__ vprev, const float
       vp = post_reset_v(vprev[i], sp, c[i]);
       up = post_reset_u(uprev[i], sp, d[i]);
     }
-    const float vn = (cur[i] + vp * vp) - up;
+    const float current = Sig ? sigmoid(cur[i]) : cur[i];
+    const float vn = (current + vp * vp) - up;
     v[i] = vn;
     u[i] = next_u(up, vp, oma[i], ab[i]);
     s[i] = vn > th ? 1.0f : 0.0f;
   }
 }
 
-// u has T rows (keep_u: backward needs every U for theta's gradient) or 2 (U_t in row t % 2)
-void second_order_forward(const at::Tensor& current, const at::Tensor& c, const at::Tensor& d,
+// u has T rows (keep_u: backward needs every U for theta's gradient) or 2 (U_t in row t % 2); sigmoid_input:
+// current is Z, the input current I = sigmoid(Z)
+template <bool Sig>
+void forward_loops(const float* I, const float* C, const float* D, const float* OMA, const float* AB, float* V,
+                   float* U, float* S, int64_t T, int64_t n, int64_t P, int64_t slots, float fv0, float fu0, float th) {
+  blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t uo = (t % slots) * n, upo = ((t + slots - 1) % slots) * n;
+      const int64_t o = t * n + i;
+      if (t == 0) {
+        forward_step<true, Sig>(I + o, nullptr, nullptr, C + j, D + j, OMA + j, AB + j, V + o, U + uo + i, S + o,
+                                m, fv0, fu0, th);
+      } else {
+        forward_step<false, Sig>(I + o, V + o - n, U + upo + i, C + j, D + j, OMA + j, AB + j, V + o,
+                                 U + uo + i, S + o, m, fv0, fu0, th);
+      }
+    }
+  });
+}
+
+void second_order_forward(const at::Tensor& current, bool sigmoid_input, const at::Tensor& c, const at::Tensor& d,
                           const at::Tensor& one_minus_a, const at::Tensor& ab, const at::Tensor& v,
                           const at::Tensor& u, const at::Tensor& s, double v0, double u0, double v_th) {
   check(current, "current");
@@ -67,19 +92,11 @@ void second_order_forward(const at::Tensor& current, const at::Tensor& c, const 
   float* V = v.data_ptr<float>();
   float* U = u.data_ptr<float>();
   float* S = s.data_ptr<float>();
-  blocks(n, P, [&](int64_t i, int64_t j, int64_t m) {
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t uo = (t % slots) * n, upo = ((t + slots - 1) % slots) * n;
-      const int64_t o = t * n + i;
-      if (t == 0) {
-        forward_step<true>(I + o, nullptr, nullptr, C + j, D + j, OMA + j, AB + j, V + o, U + uo + i, S + o,
-                           m, fv0, fu0, th);
-      } else {
-        forward_step<false>(I + o, V + o - n, U + upo + i, C + j, D + j, OMA + j, AB + j, V + o,
-                            U + uo + i, S + o, m, fv0, fu0, th);
-      }
-    }
-  });
+  if (sigmoid_input) {
+    forward_loops<true>(I, C, D, OMA, AB, V, U, S, T, n, P, slots, fv0, fu0, th);
+  } else {
+    forward_loops<false>(I, C, D, OMA, AB, V, U, S, T, n, P, slots, fv0, fu0, th);
+  }
 }
 
 // One step back.  In: V_t in g (overwritten with dL/dV_t = dL/dI_t, or dL/dZ with Sig), V_{t-1}; dL/dV'_{t+1}
@@ -263,7 +280,7 @@ void second_order_backward(const at::Tensor& v, bool sigmoid_input, const at::Te
 
 TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
   m.def(
-      "second_order_forward(Tensor current, Tensor c, Tensor d, Tensor one_minus_a, Tensor ab, Tensor(a!) v, "
+      "second_order_forward(Tensor current, bool sigmoid_input, Tensor c, Tensor d, Tensor one_minus_a, Tensor ab, Tensor(a!) v, "
       "Tensor(b!) u, Tensor(c!) s, float v0, float u0, float v_th) -> ()");
   m.def(
       "second_order_backward(Tensor(a!) v, bool sigmoid_input, Tensor grad_s, Tensor b, Tensor c, Tensor d, "

@@ -84,12 +84,10 @@ class _SecondOrderSequence(torch.autograd.Function):
         # inside: over Z, which then holds I until the loop has read it)
         inplace = writable_in_place(current, inplace)
         given = current
-        # sigmoid_input (compiled only): ``current`` is Z, the current I = sigmoid(Z) (the reference's input function,
-        # the same rounding), computed over Z where the spikes may go; not kept: backward solves I_t from the state
+        # sigmoid_input (compiled only): ``current`` is Z, the current I = sigmoid(Z) computed inside the loop (no
+        # pass of its own; within a few ulp of torch.sigmoid's rounding); not kept: backward solves I_t from the state
         if compiled:
             current = current.contiguous()
-            if sigmoid_input:
-                current = torch.sigmoid_(current) if inplace else torch.sigmoid(current)
         v_out = torch.empty_like(current)
         # U is needed in backward only for theta's gradient (keep_u) and the sigmoid's I; the compiled backward
         # rebuilds it from V, so two rolling slots suffice there
@@ -104,7 +102,7 @@ class _SecondOrderSequence(torch.autograd.Function):
             from ..kernels import cpu
 
             cpu.ops().second_order_forward(
-                current, c.contiguous(), d.contiguous(), one_minus_a, ab, v_out, u_out, s, v0, u0, v_th
+                current, sigmoid_input, c.contiguous(), d.contiguous(), one_minus_a, ab, v_out, u_out, s, v0, u0, v_th
             )
         else:
             _second_order_forward_loop(current, c, d, one_minus_a, ab, v_out, u_out, s, v0, u0, v_th)
