@@ -4,7 +4,9 @@
 // forward rounds in the order of the reference steps (decay_lif_step, plif_step) and gives their spikes.
 //
 // decay-LIF:  V_t = (lambda V_{t-1}) [V_{t-1} <= V_th] + I_t,   S_t = [V_t > V_th]
-//   (the reset flag 1 - S_{t-1} written as the comparison, so that a NaN V_{t-1} keeps propagating)
+//   (the reset flag 1 - S_{t-1} written as the comparison, so that a NaN V_{t-1} keeps propagating);
+//   with the sigmoid input function inside (sigmoid_input) I_t = sigmoid(Z_t) is computed in the same pass
+//   (spikedyn_cpu::sigmoid) and not kept: the backward solves it from V_t and V_{t-1}
 // PLIF / LIF-tau:  D_t = X_t - V_{t-1} (+ V_reset),  H_t = V_{t-1} + D_t k,  S_t = [H_t >= V_th],
 //   V_t = H_t + (-H_t) S_t (+ V_reset S_t)
 #include <torch/library.h>
@@ -17,6 +19,7 @@ namespace {
 
 using spikedyn_cpu::check;
 using spikedyn_cpu::kBlock;
+using spikedyn_cpu::sigmoid;
 using spikedyn_cpu::surrogate_grad;
 
 // the whole time loop over blocks of elements [b, e) (see spikedyn_cpu::blocks; no per-neuron parameters)
@@ -26,22 +29,36 @@ void over(int64_t n, const F& body) {
 }
 
 // -- decay-LIF ------------------------------------------------------------------------------------------------
-// cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read)
-template <bool First>
+// cur and s may be the same buffer (the layer's inplace option: S_t written over I_t once it is read);
+// Sig: cur holds Z_t and the current is I_t = sigmoid(Z_t)
+template <bool First, bool Sig>
 void lif_step(const float* cur, const float* __restrict__ vp, float* __restrict__ v, float* s, int64_t m, float lam,
               float th) {
   for (int64_t i = 0; i < m; ++i) {
-    float vn = cur[i];
+    const float current = Sig ? sigmoid(cur[i]) : cur[i];
+    float vn = current;
     if (!First) {
       const float keep = vp[i] <= th ? 1.0f : 0.0f;  // 1 - S_{t-1}; a NaN V_{t-1} gives 0, and NaN * 0 = NaN
-      vn = cur[i] + (lam * vp[i]) * keep;
+      vn = current + (lam * vp[i]) * keep;
     }
     v[i] = vn;
     s[i] = vn > th ? 1.0f : 0.0f;
   }
 }
 
-void lif_forward(const at::Tensor& current, const at::Tensor& v, const at::Tensor& s, double decay, double v_th) {
+template <bool Sig>
+void lif_forward_loops(const float* I, float* V, float* S, int64_t T, int64_t n, float lam, float th) {
+  over(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t o = t * n + b;
+      if (t == 0) lif_step<true, Sig>(I + o, nullptr, V + o, S + o, e - b, lam, th);
+      else lif_step<false, Sig>(I + o, V + o - n, V + o, S + o, e - b, lam, th);
+    }
+  });
+}
+
+void lif_forward(const at::Tensor& current, bool sigmoid_input, const at::Tensor& v, const at::Tensor& s, double decay,
+                 double v_th) {
   check(current, "current");
   check(v, "v");
   check(s, "s");
@@ -50,21 +67,18 @@ void lif_forward(const at::Tensor& current, const at::Tensor& v, const at::Tenso
   const float* I = current.data_ptr<float>();
   float* V = v.data_ptr<float>();
   float* S = s.data_ptr<float>();
-  over(n, [&](int64_t b, int64_t e) {
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t o = t * n + b;
-      if (t == 0) lif_step<true>(I + o, nullptr, V + o, S + o, e - b, lam, th);
-      else lif_step<false>(I + o, V + o - n, V + o, S + o, e - b, lam, th);
-    }
-  });
+  if (sigmoid_input) lif_forward_loops<true>(I, V, S, T, n, lam, th);
+  else lif_forward_loops<false>(I, V, S, T, n, lam, th);
 }
 
 // one step back: g holds V_t on entry; gnb holds dL/dV_{t+1} (Last: unread) and gets dL/dV_t; g gets dL/dV_t,
-// or dL/dZ_t = dL/dV_t I_t (1 - I_t) when the input current is I = sigmoid(Z) (y: I).  S_t is not read: it is
-// [V_t > V_th], one comparison instead of a pass over a saved window.
-template <int Kind, bool Last, bool DetachReset, bool Sig>
+// or dL/dZ_t = dL/dV_t I_t (1 - I_t) when the input current is I = sigmoid(Z) (Sig): I_t solved from
+// V_t = I_t + (lambda V_{t-1}) [V_{t-1} <= V_th] (vp: V_{t-1}, still intact; First: V_0 = I_0), equal to the
+// forward's I_t to within that sum's one rounding, which the derivative I (1 - I) does not notice.  S_t is not
+// read: it is [V_t > V_th], one comparison instead of a pass over a saved window.
+template <int Kind, bool Last, bool DetachReset, bool Sig, bool First>
 void lif_back_step(float* __restrict__ g, float* __restrict__ gnb, const float* __restrict__ gs,
-                   const float* __restrict__ y, int64_t m, float lam, float th, float p0, float p1) {
+                   const float* __restrict__ vp, int64_t m, float lam, float th, float p0, float p1) {
   for (int64_t i = 0; i < m; ++i) {
     const float v = g[i];
     const float sg = surrogate_grad<Kind>(v - th, p0, p1);
@@ -80,13 +94,19 @@ void lif_back_step(float* __restrict__ g, float* __restrict__ gnb, const float* 
       gv = own + (lam * gn) * keep;
     }
     gnb[i] = gv;
-    g[i] = Sig ? gv * (y[i] * (1.0f - y[i])) : gv;
+    if constexpr (Sig) {
+      float current = v;  // I_t
+      if (!First) current = v - (lam * vp[i]) * (vp[i] <= th ? 1.0f : 0.0f);
+      g[i] = gv * (current * (1.0f - current));
+    } else {
+      g[i] = gv;
+    }
   }
 }
 
 template <int Kind, bool Sig>
-void lif_backward_kind(const at::Tensor& v, const at::Tensor& grad_s, const float* Y, double decay, double v_th,
-                       bool detach_reset, float p0, float p1) {
+void lif_backward_kind(const at::Tensor& v, const at::Tensor& grad_s, double decay, double v_th, bool detach_reset,
+                       float p0, float p1) {
   const int64_t T = v.size(0), n = v.numel() / T;
   const float lam = static_cast<float>(decay), th = static_cast<float>(v_th);
   float* V = v.data_ptr<float>();
@@ -95,28 +115,32 @@ void lif_backward_kind(const at::Tensor& v, const at::Tensor& grad_s, const floa
     float gnb[kBlock];  // dL/dV_{t+1} of the block
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t o = t * n + b, m = e - b;
-      const float* y = Sig ? Y + o : nullptr;
-      if (t == T - 1) lif_back_step<Kind, true, false, Sig>(V + o, gnb, GS + o, y, m, lam, th, p0, p1);
-      else if (detach_reset) lif_back_step<Kind, false, true, Sig>(V + o, gnb, GS + o, y, m, lam, th, p0, p1);
-      else lif_back_step<Kind, false, false, Sig>(V + o, gnb, GS + o, y, m, lam, th, p0, p1);
+      const float* vp = t > 0 ? V + o - n : nullptr;  // V_{t-1}: overwritten only at step t - 1, after this one
+#define SPIKEDYN_LIF_BACK(FIRST)                                                                             \
+  if (t == T - 1) lif_back_step<Kind, true, false, Sig, FIRST>(V + o, gnb, GS + o, vp, m, lam, th, p0, p1);  \
+  else if (detach_reset) lif_back_step<Kind, false, true, Sig, FIRST>(V + o, gnb, GS + o, vp, m, lam, th, p0, p1); \
+  else lif_back_step<Kind, false, false, Sig, FIRST>(V + o, gnb, GS + o, vp, m, lam, th, p0, p1)
+      if (t == 0) {
+        SPIKEDYN_LIF_BACK(true);
+      } else {
+        SPIKEDYN_LIF_BACK(false);
+      }
+#undef SPIKEDYN_LIF_BACK
     }
   });
 }
 
-// v [T, ...]: the saved V on entry, on return dL/dI (written over V), or dL/dZ when the current was
-// I = sigmoid(Z) and that I is given (the input function's derivative fused in)
-void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, const std::optional<at::Tensor>& sigmoid_out,
-                  double decay, double v_th, bool detach_reset, int64_t kind, double p0, double p1) {
+// v [T, ...]: the saved V on entry, on return dL/dI (written over V), or dL/dZ when the forward computed the
+// current as I = sigmoid(Z) itself (sigmoid_input: the input function's derivative fused in, I solved from V)
+void lif_backward(const at::Tensor& v, const at::Tensor& grad_s, bool sigmoid_input, double decay, double v_th,
+                  bool detach_reset, int64_t kind, double p0, double p1) {
   check(v, "v");
   check(grad_s, "grad_s");
-  const bool sig = sigmoid_out.has_value() && sigmoid_out->defined();
-  if (sig) check(*sigmoid_out, "sigmoid_out");
-  const float* Y = sig ? sigmoid_out->data_ptr<float>() : nullptr;
   const float a = static_cast<float>(p0), b = static_cast<float>(p1);
   spikedyn_cpu::with_surrogate(kind, "lif_backward", [&](auto k) {
     constexpr int K = decltype(k)::value;
-    if (sig) lif_backward_kind<K, true>(v, grad_s, Y, decay, v_th, detach_reset, a, b);
-    else lif_backward_kind<K, false>(v, grad_s, Y, decay, v_th, detach_reset, a, b);
+    if (sigmoid_input) lif_backward_kind<K, true>(v, grad_s, decay, v_th, detach_reset, a, b);
+    else lif_backward_kind<K, false>(v, grad_s, decay, v_th, detach_reset, a, b);
   });
 }
 
@@ -337,9 +361,9 @@ void plif_backward_drive(const at::Tensor& d, const at::Tensor& grad_s, const at
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
-  m.def("lif_forward(Tensor(a!) current, Tensor(b!) v, Tensor(a!) s, float decay, float v_th) -> ()");
+  m.def("lif_forward(Tensor(a!) current, bool sigmoid_input, Tensor(b!) v, Tensor(a!) s, float decay, float v_th) -> ()");
   m.def(
-      "lif_backward(Tensor(a!) v, Tensor grad_s, Tensor? sigmoid_out, float decay, float v_th, bool detach_reset, "
+      "lif_backward(Tensor(a!) v, Tensor grad_s, bool sigmoid_input, float decay, float v_th, bool detach_reset, "
       "int kind, float p0, float p1) -> ()");
   m.def(
       "plif_forward(Tensor x, Tensor k, Tensor(a!) d, Tensor(b!) h, Tensor(c!) s, Tensor(d!) v, float v_th, "

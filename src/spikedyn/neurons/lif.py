@@ -76,16 +76,16 @@ class _DecayLIFSequence(torch.autograd.Function):
         T = current.shape[0]
         ctx.compiled = compiled
         inplace = writable_in_place(current, inplace)  # with the sigmoid inside, S goes over Z
-        sig = None  # sigmoid_input (compiled only): ``current`` is Z, the current is I = sigmoid(Z), kept for backward
+        # sigmoid_input (compiled only): ``current`` is Z, the current I = sigmoid(Z) computed inside the loop (no
+        # pass of its own; within a few ulp of torch.sigmoid's rounding); not kept: backward solves I_t from V
+        ctx.sigmoid_input = sigmoid_input
         if compiled:  # the same loop compiled (spikedyn.kernels.cpu): one pass a step, spikes included
             from ..kernels import cpu
 
             current_in = current.contiguous()
-            if sigmoid_input:
-                current_in = sig = torch.sigmoid(current_in)  # the reference's input function, the same rounding
             v = torch.empty_like(current_in)
             s = current if inplace else torch.empty_like(current_in)  # S_t over I_t once the loop has read it
-            cpu.ops().lif_forward(current_in, v, s, decay, v_th)
+            cpu.ops().lif_forward(current_in, sigmoid_input, v, s, decay, v_th)
         else:
             v = torch.empty_like(current)
             keep = torch.empty_like(current[0], dtype=torch.bool)  # 1 - S_{t-1}
@@ -101,20 +101,21 @@ class _DecayLIFSequence(torch.autograd.Function):
             ctx.mark_dirty(current)
         if watch is not None:
             watch({"v": v[T - 1]}, lambda: {"v": v})
-        ctx.save_for_backward(v, sig)  # S_t is [V_t > V_th]: rebuilt in backward, not kept
+        ctx.save_for_backward(v)  # S_t is [V_t > V_th]: rebuilt in backward, not kept
         ctx.decay, ctx.v_th, ctx.surrogate, ctx.detach_reset = decay, v_th, surrogate, detach_reset
         return s
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):  # type: ignore[override]
-        v, sig = ctx.saved_tensors
+        (v,) = ctx.saved_tensors
         decay = ctx.decay
         T = v.shape[0]
         if ctx.compiled:  # dL/dI (or dL/dZ with the sigmoid input) written over V
             from ..kernels import cpu, surrogate_args
 
             cpu.ops().lif_backward(
-                v, grad_s.contiguous(), sig, decay, ctx.v_th, ctx.detach_reset, *surrogate_args(ctx.surrogate)
+                v, grad_s.contiguous(), ctx.sigmoid_input, decay, ctx.v_th, ctx.detach_reset,
+                *surrogate_args(ctx.surrogate),
             )
             cpu.mark_overwritten(v)  # V was overwritten: a second backward through the node must be refused
             return v, None, None, None, None, None, None, None, None
