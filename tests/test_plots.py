@@ -187,7 +187,7 @@ def test_plot_dynamics_per_epoch_from_the_metrics(tmp_path, capsys, saved_figure
 
 
 def test_training_curves_of_several_runs_share_the_axes(tmp_path, saved_figures):
-    """PLIF paper Fig. 6 style: two runs' test accuracy (solid) and train curves (dashed) on shared axes,
+    """PLIF paper Fig. 6 style: two runs' test curves (solid) and train curves (dashed) on shared axes,
     one colour per run, named by --labels; a one-epoch run still shows (markers)."""
     runs = []
     for name, acc in (("plif", [0.6, 0.8, 0.9]), ("lif", [0.3])):
@@ -201,7 +201,11 @@ def test_training_curves_of_several_runs_share_the_axes(tmp_path, saved_figures)
     out = runs[0] / "compare.png"
     check_png(out, (385, 990))
     (fig,) = saved_figures
-    _, acc = fig.axes
+    loss, acc = fig.axes
+    losses = {line.get_label(): line for line in loss.get_lines()}
+    assert set(losses) == {"PLIF train", "PLIF test", "LIF tau=16 train", "LIF tau=16 test"}
+    assert list(losses["PLIF test"].get_ydata()) == pytest.approx([0.5, 0.3, 0.2])  # test loss too: solid
+    assert losses["PLIF test"].get_linestyle() == "-" and losses["PLIF train"].get_linestyle() == "--"
     lines = {line.get_label(): line for line in acc.get_lines()}
     assert set(lines) == {"PLIF train", "PLIF test", "LIF tau=16 train", "LIF tau=16 test"}
     assert list(lines["PLIF test"].get_ydata()) == pytest.approx([60.0, 80.0, 90.0])

@@ -86,7 +86,7 @@ def plot_training_curves(
     """Loss and accuracy per epoch from ``metrics.jsonl`` (default ``RUN/curves.png``).
 
     One run: its train and test curves (and the validation curve of a run with a held-out
-    split).  Several runs: one line per run (dashed: train, solid: test), so runs are compared
+    split).  Several runs: two lines per run and panel (dashed: train, solid: test), so runs are compared
     epoch by epoch, e.g. PLIF against LIF convergence (PLIF paper Fig. 6) or the teaching signals
     of reward propagation; ``labels`` name them (default: the run folders' names).  Every point
     has a marker, so a one-epoch run still shows.
@@ -110,8 +110,7 @@ def plot_training_curves(
             ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], marker=".", label="validation")
         ax_loss.plot(epochs, [h["train_loss"] for h in history], marker=".", color=color,
                      linestyle="-" if single else "--", label=f"{tag}train")
-        if single:
-            ax_loss.plot(epochs, [h["test_loss"] for h in history], marker=".", label="test")
+        ax_loss.plot(epochs, [h["test_loss"] for h in history], marker=".", color=color, label=f"{tag}test")
     for ax, label in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
