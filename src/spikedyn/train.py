@@ -127,6 +127,9 @@ class TrainConfig:
     cosine_period: int = 64
     loss: str | None = None  # None: the model's read-out's (spikedyn.readout): rate-mse; nrr: step-mse
     rule: str = "bptt"  # learning rule (spikedyn.learning.RULES): bptt, brp, err, sign
+    # reward rules' hidden-layer loss: "inject" (the authors' code: G_l as the spikes' gradient) or "difference"
+    # (the paper's Eq. 8-9: the spikes pulled toward G_l; spikedyn.learning.reward)
+    local_loss: str = "inject"
     encoder: str | None = None  # None: the data set's (static data) / the stored values (sequence data)
     alpha: float = 1.0
     input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
@@ -159,6 +162,7 @@ class TrainConfig:
                 values[key] = defaults[key]
         check_settings(values, defaults)
         check_rule(self.rule)
+        make_rule(self.rule, self.local_loss)  # a local loss the rule has not: the error names the fix
         values["augment"] = check_augment(self.augment)
         check_precision(self.precision)
         values["log"] = log_formats(self.log)
@@ -804,7 +808,7 @@ class Trainer:
         label_neuron_layers(self.model)  # neuron warnings name the layer
         self.readout = readout_of(self.model)  # targets, loss, scores and metric of the model's read-out
         self.readout.check(self.dataset, self.config.loss)
-        self.rule = make_rule(self.config.rule)
+        self.rule = make_rule(self.config.rule, self.config.local_loss)
         self.taps = self.rule.attach(self.model)
         self.net = self.dist.wrap(self.model, self.device)  # the model, or its DDP wrapper (gradient averaging)
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
@@ -897,7 +901,7 @@ class Trainer:
         saved = ckpt["config"]
         defaults = TrainConfig()
         keys = ("dataset", "data_options", "model", "model_options", "neuron", "hidden", "steps", "batch_size", "seed",
-                "loss", "rule", "encoder", "input_view", "theta_per_batch_slot", "validation", "augment")
+                "loss", "rule", "local_loss", "encoder", "input_view", "theta_per_batch_slot", "validation", "augment")
         for key in keys:
             trained = saved.get(key, getattr(defaults, key))  # keys newer than the checkpoint: their default
             if trained != getattr(self.config, key):
@@ -1148,5 +1152,5 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Mo
     # checkpoints written before the model registry hold an MDN net
     model = rebuild_model(ckpt.get("model_name", "mdn"), ckpt["model_config"], fast=config.fast)
     model.load_state_dict(ckpt["model"])
-    make_rule(config.rule).attach(model)
+    make_rule(config.rule, config.local_loss).attach(model)
     return model.to(device), config, ckpt

@@ -140,3 +140,17 @@ def test_cli_rule_option(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["rule"] == "sign"
     assert TrainConfig(rule="err").resolved().out.endswith("digits-2nd-fs-err-seed3154")
     assert TrainConfig().resolved().out.endswith("digits-2nd-fs-seed3154")
+
+
+def test_the_papers_local_difference_trains_and_is_saved_and_resumed_with_its_form(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--rule", "brp", "--local-loss", "difference", "--hidden", "8", "--steps", "3", "--out", str(out),
+            "--quiet"]
+    assert main([*args, "--epochs", "1"]) == 0
+    assert json.loads((out / "config.json").read_text())["local_loss"] == "difference"
+    _, cfg, _ = load_checkpoint(out)
+    assert cfg.local_loss == "difference"
+    with pytest.raises(ValueError, match="trained with local_loss='difference'"):  # not continued with another form
+        Trainer(TrainConfig(rule="brp", hidden=8, steps=3, epochs=2, out=str(out), progress=False)).resume()
+    with pytest.raises(ValueError, match="rule 'bptt' has none"):
+        TrainConfig(local_loss="difference").resolved()

@@ -67,6 +67,52 @@ def test_single_step_hidden_gradient_is_the_closed_form(rule):
     torch.testing.assert_close(net.fc3.bias.grad, local3.sum(0), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("rule", REWARD_RULES)
+def test_the_papers_local_difference_has_its_closed_form(rule):
+    """spec brp.md 4 [P], Eq. 8-9 read as the spikes pulled toward G_l: L_l = 1/2 ||S_l - G_l||^2, so for T = 1
+    dL/dW_ij = sum_b (S_i[b] - G[b,i]) 1[|V_i - 0.5| < 0.5] x_j[b]; the output layer's gradient is unchanged."""
+    net = tiny_net()
+    x, y = tiny_batch(steps=1, batch=6)
+    rule_obj = make_rule(rule, local_loss="difference")
+    taps = rule_obj.attach(net)
+    net.zero_grad()
+    out = net(x)
+    result = rule_obj(out, y, rate_mse, taps)
+    result.total.backward()
+    v1 = x[0] @ net.fc1.weight.T + net.fc1.bias
+    s1 = (v1 > 0.5).to(x.dtype)
+    v2 = s1 @ net.fc2.weight.T + net.fc2.bias
+    s2 = (v2 > 0.5).to(x.dtype)
+    rate = ((s2 @ net.fc3.weight.T + net.fc3.bias) > 0.5).to(x.dtype)
+    signal = spec_signal(rule, rate, y)
+    for index, (fc, tap, v, s, inp) in enumerate(((net.fc1, net.tap1, v1, s1, x[0]), (net.fc2, net.tap2, v2, s2, s1))):
+        g = signal @ tap.projection
+        local = (s - g) * window(v)
+        torch.testing.assert_close(fc.weight.grad, torch.einsum("bi,bj->ij", local, inp), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(fc.bias.grad, local.sum(0), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(result.parts[f"tap{index}"], 0.5 * ((s - g) ** 2).sum(), rtol=1e-12, atol=1e-12)
+    inject = make_rule(rule)  # the authors' form on the same pass differs: G_l alone
+    assert inject.local_loss == "inject" and rule_obj.local_loss == "difference"
+
+
+def test_the_local_difference_leaves_out_masked_steps():
+    """Per-step targets (NRR): padded steps (mask 0) add nothing, neither G nor the pull of S toward 0."""
+    from spikedyn.learning.reward import difference_loss
+
+    spikes = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])  # [T=2, B=1, N=2]
+    teaching = torch.tensor([[[0.5, 0.25]], [[3.0, 3.0]]])
+    mask = torch.tensor([[1.0], [0.0]])
+    assert float(difference_loss(spikes, teaching, mask)) == pytest.approx(0.5 * (0.25 + 0.0625))
+    assert float(difference_loss(spikes, teaching[0])) == pytest.approx(0.5 * (0.25 + 0.0625 + 0.25 + 0.5625))
+
+
+def test_a_local_loss_needs_a_reward_rule_and_a_known_form():
+    with pytest.raises(ValueError, match="rule 'bptt' has none"):
+        make_rule("bptt", local_loss="difference")
+    with pytest.raises(ValueError, match="unknown local loss 'delta'; choose inject .* or difference"):
+        make_rule("brp", local_loss="delta")
+
+
 def test_brp_sends_no_gradient_from_the_layers_above():
     """With brp a hidden layer learns from y* B_l alone: the layers above do not change its gradient."""
     x, y = tiny_batch(steps=5)

@@ -80,6 +80,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         + f" (default {d.rule})",
     )
     p.add_argument(
+        "--local-loss", choices=["inject", "difference"],
+        help="reward rules (brp, err, sign): a hidden layer's loss: inject (the authors' code: the projected "
+        "signal G_l as its spikes' gradient) or difference (the paper's Eq. 8-9: 1/2 ||S_l(t) - G_l||^2, the "
+        f"spikes pulled toward G_l) (default {d.local_loss})",
+    )
+    p.add_argument(
         "--encoder", choices=["rate", "direct"],
         help="input encoder (static data: data-set default; sequence data: stored values unless 'rate', "
         "which draws Bernoulli spikes from them every step)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import LearningRule
 from .bptt import BPTT
-from .reward import ErrorProjection, LabelProjection, SignProjection
+from .reward import ErrorProjection, LabelProjection, RewardPropagation, SignProjection, check_local_loss
 
 #: rule name -> rule class
 RULES: dict[str, type[LearningRule]] = {
@@ -27,6 +27,17 @@ def check_rule(name: str) -> str:
     return name
 
 
-def make_rule(name: str) -> LearningRule:
-    """A fresh rule by name: ``bptt``, ``brp``, ``err`` or ``sign``."""
-    return RULES[check_rule(name)]()
+def make_rule(name: str, local_loss: str = "inject") -> LearningRule:
+    """A fresh rule by name: ``bptt``, ``brp``, ``err`` or ``sign``.  ``local_loss``: the reward rules' form
+    of a hidden layer's loss, ``inject`` (the authors' code) or ``difference`` (the paper's Eq. 8-9); BPTT has
+    no local loss and takes only the default."""
+    cls = RULES[check_rule(name)]
+    check_local_loss(local_loss)
+    if issubclass(cls, RewardPropagation):
+        return cls(local_loss=local_loss)
+    if local_loss != "inject":
+        raise ValueError(
+            f"local loss {local_loss!r} is a form of reward propagation's hidden-layer loss; rule {name!r} has none "
+            f"(use --rule brp, err or sign, or leave --local-loss at inject)"
+        )
+    return cls()

@@ -25,6 +25,16 @@ code: descent on ``+<S, E B>``.  For a single step (``T = 1``) fully connected l
 
     dL/dW_ij = sum_b G_l[b, i] * 1[|V_i[b] - 0.5| < 0.5] * x_j[b]
 
+**The paper's local difference** (``local_loss="difference"``, spec brp.md section 4 [P], Eq. 8-9
+``dW = -eta (B TP - h)``): instead of injecting ``G_l`` as the spikes' gradient, each hidden layer's
+spikes are pulled toward the projected target::
+
+    L_l = 1/2 sum_t sum_b ||S_l(t)[b] - G_l[b]||^2,      dL/dS_l(t) = S_l(t) - G_l
+
+(the stable reading of the equation: the layer state moves toward ``B TP``).  The authors' code,
+which produced the paper's numbers, injects ``G_l`` alone (``local_loss="inject"``, the default).
+For a ``T = 1`` FC layer: ``dL/dW_ij = sum_b (S_i[b] - G_l[b, i]) 1[|V_i[b] - 0.5| < 0.5] x_j[b]``.
+
 **Per-step targets** (a per-step read-out ``o_t``, NRR, spec nrr.md section 3): with targets
 ``y*_t`` ``[T, B, C]`` and the mask ``m_t`` ``[T, B]`` of the steps that count, the signal is
 per step and zero on masked (padded) steps::
@@ -65,6 +75,35 @@ def teaching_signal(tap: SpikeTap, signal: Tensor) -> Tensor:
     return g.reshape(*signal.shape[:-1], *tap.shape)
 
 
+#: the forms of a hidden layer's local loss: the authors' code's injection (default) and the paper's difference
+LOCAL_LOSSES = ("inject", "difference")
+
+
+def check_local_loss(name: str) -> str:
+    """``name`` if it is a known local-loss form, else a ``ValueError`` listing them."""
+    if name not in LOCAL_LOSSES:
+        raise ValueError(
+            f"unknown local loss {name!r}; choose inject (the authors' code: G_l injected as the spikes' gradient) "
+            f"or difference (the paper's Eq. 8-9: spikes pulled toward G_l)"
+        )
+    return name
+
+
+def difference_loss(spikes: Tensor, teaching: Tensor, mask: Tensor | None = None) -> Tensor:
+    """``L_l = 1/2 sum_t sum_b ||S_l(t)[b] - G_l[b]||^2`` for spikes ``[T, B, *shape]`` and ``G_l``
+    ``[B, *shape]`` (or per step ``[T, B, *shape]``, where ``mask`` ``[T, B]`` leaves out the steps that do
+    not count); its gradient with respect to ``S_l(t)`` is ``S_l(t) - G_l``."""
+    teaching = teaching.to(spikes.dtype)
+    if tuple(spikes.shape) != tuple(teaching.shape) and tuple(spikes.shape[1:]) != tuple(teaching.shape):
+        raise ValueError(
+            f"tap spikes of shape {tuple(spikes.shape)} do not match the teaching signal {tuple(teaching.shape)}"
+        )
+    gap = spikes - teaching
+    if mask is not None and tuple(spikes.shape) == tuple(teaching.shape):
+        gap = gap * mask.reshape(*mask.shape, *([1] * (gap.dim() - mask.dim()))).to(gap.dtype)
+    return 0.5 * (gap * gap).sum()
+
+
 def projection_loss(spikes: Tensor, teaching: Tensor) -> Tensor:
     """``L_l = sum_t sum_b <S_l(t)[b], G_l[b]>`` for spikes ``[T, B, *shape]`` and ``G_l`` ``[B, *shape]``
     (the same at every step), or ``sum_t sum_b <S_l(t)[b], G_{l,t}[b]>`` for ``G_l`` ``[T, B, *shape]``."""
@@ -79,9 +118,16 @@ def projection_loss(spikes: Tensor, teaching: Tensor) -> Tensor:
 
 
 class RewardPropagation(LearningRule):
-    """``L = L_out + sum_l sum_t sum_b <S_l(t)[b], (E B_l)[b]>``, taps local; subclasses choose ``E``."""
+    """``L = L_out + sum_l sum_t sum_b <S_l(t)[b], (E B_l)[b]>``, taps local; subclasses choose ``E``.
+
+    ``local_loss="difference"``: ``L_l = 1/2 sum_t sum_b ||S_l(t)[b] - (E B_l)[b]||^2`` instead (the paper's
+    Eq. 8-9, see the module docstring).
+    """
 
     local = True
+
+    def __init__(self, local_loss: str = "inject") -> None:
+        self.local_loss = check_local_loss(local_loss)
 
     @staticmethod
     @abstractmethod
@@ -116,7 +162,11 @@ class RewardPropagation(LearningRule):
         total, summed = readout, 0.0
         parts = {"readout": readout.detach()}
         for index, (spikes, tap) in enumerate(zip(out.taps, taps)):
-            term = projection_loss(spikes, teaching_signal(tap, signal))
+            teaching = teaching_signal(tap, signal)
+            if self.local_loss == "difference":
+                term = difference_loss(spikes, teaching, mask if target.dim() == 3 else None)
+            else:
+                term = projection_loss(spikes, teaching)
             total, summed = total + term, summed + term
             parts[f"tap{index}"] = term.detach()
         return RuleLoss(total=total, parts=parts, batch_summed=summed)
