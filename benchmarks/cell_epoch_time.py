@@ -35,32 +35,42 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_cell_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options that name a reproduce cell and where it runs (shared with ``gpu_graph_probe.py``)."""
     ap.add_argument("table", help="reproduce table, e.g. plif-table4")
     ap.add_argument("--task", required=True, help="the row, as `spikedyn reproduce --tasks` names it")
     ap.add_argument("--neuron", required=True, help="the cell's neuron kind")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="training options, as reproduce --set")
+
+
+def cell_trainer(args: argparse.Namespace, scratch: str) -> Trainer:
+    """The cell's :class:`~spikedyn.train.Trainer`, built as ``spikedyn reproduce`` builds it, writing to
+    ``scratch`` (nothing goes to the cell's own run folder)."""
+    from spikedyn.cli.options import parse_data_options
+
+    plan = build_plan(
+        get_table(args.table), out_root=scratch, seeds=1, epochs=1, lr_step=1, tasks=[args.task],
+        neurons=[args.neuron], data_root=args.data_root, overrides=parse_data_options(args.set),
+    )
+    cells = [c for row in plan.rows if row.status == "ok" for c in row.cells]
+    if not cells:
+        raise SystemExit(f"{args.table} {args.task}: no runnable cell (is the data under --data-root?)")
+    return Trainer(TrainConfig(**plan.config_for(cells[0], device=args.device)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_cell_arguments(ap)
     ap.add_argument("--warmup", type=int, default=50, help="batches before timing (default 50)")
     ap.add_argument("--batches", type=int, default=300, help="timed batches (default 300)")
     ap.add_argument("--budget", type=float, default=None, help="seconds at hand: print how many epochs fit")
     args = ap.parse_args()
 
-    from spikedyn.cli.options import parse_data_options
-
     scratch_dir = tempfile.TemporaryDirectory()
-    plan = build_plan(
-        get_table(args.table), out_root=scratch_dir.name, seeds=1, epochs=1, lr_step=1, tasks=[args.task], neurons=[args.neuron],
-        data_root=args.data_root, overrides=parse_data_options(args.set),
-    )
-    cells = [c for row in plan.rows if row.status == "ok" for c in row.cells]
-    if not cells:
-        raise SystemExit(f"{args.table} {args.task}: no runnable cell (is the data under --data-root?)")
     with scratch_dir:
-        values = plan.config_for(cells[0], device=args.device)
-        trainer = Trainer(TrainConfig(**values))
+        trainer = cell_trainer(args, scratch_dir.name)
         device = trainer.device
         batches_per_epoch = trainer.batcher.num_batches("train", trainer.config.batch_size)
         full = trainer.batcher.batches

@@ -114,3 +114,20 @@ def test_gpu_benchmark_smoke_on_cpu(capsys):
     assert set(results) == {"spikedyn-nrr", "spikedyn-nrr-torch"}
     assert results["spikedyn-nrr"]["output_rate"] == results["spikedyn-nrr-torch"]["output_rate"]
     assert "recurrent/spikedyn-plif skipped" in capsys.readouterr().out
+
+
+def test_cell_timing_and_graph_probe_run_a_reproduce_cell(data_root, monkeypatch, capsys):
+    """cell_epoch_time.py times a cell built as `spikedyn reproduce` builds it and prints the epochs that fit a
+    budget; gpu_graph_probe.py runs the same cell's step (eager only without CUDA) and reports that."""
+    if not (data_root / "fsdd").is_dir():
+        pytest.skip(f"no fsdd/ under {data_root}")
+    cell = ["brp-table3", "--task", "fsdd-1d-brp", "--neuron", "lif-identity", "--data-root", str(data_root),
+            "--device", "cpu"]
+    monkeypatch.setattr("sys.argv", ["cell_epoch_time.py", *cell, "--warmup", "1", "--batches", "2", "--budget", "1e9"])
+    assert load("cell_epoch_time").main() == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "ms a batch (batch 50" in lines[-2] and int(lines[-1]) > 1000
+    monkeypatch.setattr("sys.argv", ["gpu_graph_probe.py", *cell, "--batches", "1"])
+    assert load("gpu_graph_probe").main() == 0
+    out = capsys.readouterr().out
+    assert "eager" in out and ("graphed" in out or "eager only" in out)
