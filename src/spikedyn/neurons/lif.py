@@ -66,8 +66,8 @@ def decay_lif_step(
 
 
 class _DecayLIFSequence(torch.autograd.Function):
-    """Whole-window decay-LIF as one autograd node; saves V (and S, the output); backward overwrites V with
-    the input's gradient, one step at a time.  ``inplace``: S is written over the input current (marked
+    """Whole-window decay-LIF as one autograd node; saves V only (S is ``[V > V_th]``; with the sigmoid input inside
+    the compiled loop, I is solved from V); backward overwrites V with the input's gradient, one step at a time.  ``inplace``: S is written over the input current (marked
     dirty for autograd), so the forward holds one window-sized tensor fewer."""
 
     @staticmethod
