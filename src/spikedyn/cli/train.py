@@ -31,6 +31,7 @@ from .options import add_data_option, parse_data_options
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     from ..learning import RULE_HELP, RULES
+    from ..learning.reward import LOCAL_LOSSES
     from ..train import TrainConfig
 
     d = TrainConfig()  # the defaults; the parser's own are argparse.SUPPRESS (see the module docstring)
@@ -80,7 +81,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         + f" (default {d.rule})",
     )
     p.add_argument(
-        "--local-loss", choices=["inject", "difference"],
+        "--local-loss", choices=list(LOCAL_LOSSES),
         help="reward rules (brp, err, sign): a hidden layer's loss: inject (the authors' code: the projected "
         "signal G_l as its spikes' gradient) or difference (the paper's Eq. 8-9: 1/2 ||S_l(t) - G_l||^2, the "
         f"spikes pulled toward G_l) (default {d.local_loss})",

@@ -75,6 +75,15 @@ def teaching_signal(tap: SpikeTap, signal: Tensor) -> Tensor:
     return g.reshape(*signal.shape[:-1], *tap.shape)
 
 
+def _check_teaching_shape(spikes: Tensor, teaching: Tensor) -> None:
+    """A ``ValueError`` unless ``G_l`` is one signal per step (the spikes' shape) or one for all steps."""
+    if tuple(spikes.shape) != tuple(teaching.shape) and tuple(spikes.shape[1:]) != tuple(teaching.shape):
+        raise ValueError(
+            f"tap spikes of shape {tuple(spikes.shape)} do not match the teaching signal "
+            f"{tuple(teaching.shape)}; expected [T, {', '.join(map(str, teaching.shape))}]"
+        )
+
+
 #: the forms of a hidden layer's local loss: the authors' code's injection (default) and the paper's difference
 LOCAL_LOSSES = ("inject", "difference")
 
@@ -93,12 +102,8 @@ def difference_loss(spikes: Tensor, teaching: Tensor, mask: Tensor | None = None
     """``L_l = 1/2 sum_t sum_b ||S_l(t)[b] - G_l[b]||^2`` for spikes ``[T, B, *shape]`` and ``G_l``
     ``[B, *shape]`` (or per step ``[T, B, *shape]``, where ``mask`` ``[T, B]`` leaves out the steps that do
     not count); its gradient with respect to ``S_l(t)`` is ``S_l(t) - G_l``."""
-    teaching = teaching.to(spikes.dtype)
-    if tuple(spikes.shape) != tuple(teaching.shape) and tuple(spikes.shape[1:]) != tuple(teaching.shape):
-        raise ValueError(
-            f"tap spikes of shape {tuple(spikes.shape)} do not match the teaching signal {tuple(teaching.shape)}"
-        )
-    gap = spikes - teaching
+    _check_teaching_shape(spikes, teaching)
+    gap = spikes - teaching.to(spikes.dtype)
     if mask is not None and tuple(spikes.shape) == tuple(teaching.shape):
         gap = gap * mask.reshape(*mask.shape, *([1] * (gap.dim() - mask.dim()))).to(gap.dtype)
     return 0.5 * (gap * gap).sum()
@@ -109,11 +114,7 @@ def projection_loss(spikes: Tensor, teaching: Tensor) -> Tensor:
     (the same at every step), or ``sum_t sum_b <S_l(t)[b], G_{l,t}[b]>`` for ``G_l`` ``[T, B, *shape]``."""
     if tuple(spikes.shape) == tuple(teaching.shape):  # one signal per step
         return (spikes * teaching.to(spikes.dtype)).sum()
-    if tuple(spikes.shape[1:]) != tuple(teaching.shape):
-        raise ValueError(
-            f"tap spikes of shape {tuple(spikes.shape)} do not match the teaching signal "
-            f"{tuple(teaching.shape)}; expected [T, {', '.join(map(str, teaching.shape))}]"
-        )
+    _check_teaching_shape(spikes, teaching)
     return (spikes.sum(0) * teaching.to(spikes.dtype)).sum()
 
 
