@@ -131,3 +131,44 @@ def test_cell_timing_and_graph_probe_run_a_reproduce_cell(data_root, monkeypatch
     assert load("gpu_graph_probe").main() == 0
     out = capsys.readouterr().out
     assert "eager" in out and ("graphed" in out or "eager only" in out)
+
+
+def test_brp_subspace_helpers(tmp_path):
+    """brp_subspace.py rebuilds the trainer's initial hidden weights from the run's seed, and its per-class
+    code measure gives the closed-form values: eta^2 = 1 for counts fixed by the class, 0 for counts that are
+    the same in every class; silent and at-maximum shares as counted by hand."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tiny_runs import tiny_config, tiny_dataset
+
+    from spikedyn.train import Trainer
+
+    module = load("brp_subspace")
+    dataset = tiny_dataset()
+    trainer = Trainer(tiny_config(tmp_path / "run", rule="brp"), dataset)
+    rebuilt = module.initial_hidden_weights(trainer.config, dataset)
+    assert torch.equal(rebuilt, trainer.model.fc1.weight.detach())
+
+    labels = torch.tensor([0, 0, 1, 1])
+    by_class = torch.tensor([[0.0, 5.0], [0.0, 5.0], [3.0, 5.0], [3.0, 5.0]])  # neuron 0: class code; 1: constant
+    code = module.class_code_share(by_class, labels, 2)
+    assert code["active_neurons"] == 1 and code["eta2_median"] == pytest.approx(1.0)
+    mixed = torch.tensor([[0.0], [2.0], [0.0], [2.0]])  # the same two counts in each class
+    assert module.class_code_share(mixed, labels, 2)["eta2_median"] == pytest.approx(0.0)
+    # neuron 0 in by_class: two silent samples of four; at its maximum (3) in two of four
+    assert code["silent_share"] == pytest.approx(2 / 8) and code["at_max_share"] == pytest.approx(0.5)
+    counts = module.hidden_counts(trainer.model, trainer.config, dataset.test.tensors[0][:6], seed=0, batch=4)
+    assert counts.shape == (6, trainer.model.fc1.out_features)
+    assert bool((counts >= 0).all()) and bool((counts <= trainer.config.steps).all())
+
+
+def test_bf16_cpu_benchmark_smoke(tmp_path, capsys):
+    """bf16_cpu.py times both products in both precisions and records what the trainer's warning checks."""
+    from spikedyn.precision import cpu_has_bf16_units
+
+    report = run_main(load("bf16_cpu"), ["--rounds", "1", "--warmup", "0", "--threads", "1", "--out", str(tmp_path / "b")])
+    assert set(report["results"]) == {"conv-fp32", "conv-bf16", "fc-fp32", "fc-bf16"}
+    assert all(v > 0 for v in report["bf16_over_fp32"].values())
+    assert report["bf16_units"] == cpu_has_bf16_units()
+    assert (tmp_path / "b.md").read_text().count("| Conv2d") == 1

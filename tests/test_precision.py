@@ -1,5 +1,8 @@
 """Mixed precision (--precision bf16): bfloat16 synaptic products, float32 neurons and parameters."""
 
+import warnings
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -7,7 +10,8 @@ from torch.utils.data import TensorDataset
 
 from spikedyn.data import SpikeDataset
 from spikedyn.neurons import make_neuron
-from spikedyn.precision import autocast, check_precision
+import spikedyn.precision as precision_module
+from spikedyn.precision import autocast, check_precision, cpu_has_bf16_units, warn_if_emulated
 from spikedyn.train import TrainConfig, Trainer
 
 from test_train import config, small_digits
@@ -115,3 +119,32 @@ def test_nrr_fused_and_reference_paths_agree_under_bf16_autocast():
     assert a.dtype == b.dtype == torch.float32
     assert torch.equal(a, b)
     assert a.sum() > 0, "the layer spikes"
+
+
+def _cpuinfo_flags() -> set[str] | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
+def test_bf16_hardware_probe_agrees_with_the_cpu_flags():
+    """PyTorch's probe (what the warning uses) against the kernel's own list of the CPU's features."""
+    flags = _cpuinfo_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags on this system")
+    assert cpu_has_bf16_units() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+def test_bf16_on_a_cpu_without_bfloat16_units_warns_and_fp32_does_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_bf16_units", lambda: False)
+    with pytest.warns(UserWarning, match="without bfloat16 units.*--precision fp32"):
+        Trainer(config(tmp_path / "bf16", precision="bf16", epochs=1, steps=2), dataset=small_digits(20, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_emulated("fp32", "cpu")
+        monkeypatch.setattr(precision_module, "cpu_has_bf16_units", lambda: True)
+        warn_if_emulated("bf16", "cpu")

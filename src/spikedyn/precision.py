@@ -15,13 +15,18 @@
 
 Where it pays: on CPUs with bfloat16 matrix units (Intel AMX, ``amx_bf16`` in ``/proc/cpuinfo``)
 a large product runs about four times faster than in float32; on GPUs with bfloat16 tensor cores
-(NVIDIA Ampere and later) likewise.  Elsewhere PyTorch emulates it and it can be slower.  A run
-may switch precision when resumed (it changes the arithmetic, not the model).
+(NVIDIA Ampere and later) likewise.  Elsewhere PyTorch emulates it, which can be far slower: on an
+AVX2-only CPU (AMD EPYC, 2 threads) the forward and backward of the PLIF MNIST net's 128-channel 3x3
+convolution took 17x and of its 6272 -> 2048 product 9x as long as in float32 (``benchmarks/bf16_cpu.py``,
+``results/bf16_cpu.md``), so the trainer warns (:func:`warn_if_emulated`) when a CPU run asks for
+bf16 on a CPU without bfloat16 units.  A run may switch precision when resumed (it changes the
+arithmetic, not the model).
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import ContextManager
 
 import torch
@@ -59,6 +64,24 @@ def autocast(precision: str, device: torch.device | str) -> ContextManager:
     if not torch.amp.is_autocast_available(device_type):
         raise ValueError(f"--precision bf16: PyTorch has no autocast for device type {device_type!r}; use --precision fp32")
     return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX tiles), as PyTorch detects it."""
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(bool(probe()) for probe in probes if probe is not None)
+
+
+def warn_if_emulated(precision: str, device: torch.device | str) -> None:
+    """Warn when ``precision`` is ``bf16`` on a CPU that has to emulate bfloat16 (no AVX512-BF16, no AMX),
+    where a conv net's step runs many times slower than in float32 (module docstring)."""
+    if precision == "bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16_units():
+        warnings.warn(
+            "--precision bf16 on a CPU without bfloat16 units (neither AVX512-BF16 nor AMX): PyTorch emulates the "
+            "bfloat16 products here, which made a conv net's products many times slower than float32 (a 3x3 "
+            "convolution's forward and backward 17x, benchmarks/bf16_cpu.py); use --precision fp32 on this machine",
+            stacklevel=2,
+        )
 
 
 def lift_to_float32(x: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,7 @@ from .progress import bar_disabled
 
 from .data import SpikeDataset, holdout_validation, load_dataset, static_view
 from .data.augment import check_augment, make_augmentation, require_kornia
-from .precision import autocast, check_precision
+from .precision import autocast, check_precision, warn_if_emulated
 from .data.base import check_class_targets
 from .distributed import SINGLE, DistContext, init_from_env, rank_device
 from .encoding import make_encoder, to_time_major
@@ -796,6 +796,7 @@ class Trainer:
             require_kornia(self.config.augment)
         self.dist = init_from_env(pick_device(self.config.device))
         self.device = rank_device(pick_device(self.config.device), self.dist)
+        warn_if_emulated(self.config.precision, self.device)
         if self.dist.enabled and self.config.theta_per_batch_slot:
             raise ValueError(
                 "theta_per_batch_slot ties theta to batch slots, which data parallel training splits over "

@@ -1,0 +1,204 @@
+"""Where the label projection leaves a one-hidden-layer net: the subspace its hidden weights learn.
+
+Under TP_BRP (``--rule brp``) hidden neuron ``i`` of a fully connected layer gets the teaching
+signal ``G_i = B[y, i]``, fixed per class (spec brp.md section 4).  Its update
+``dW_i = sum_b B[y_b, i] s'_ib x_b`` is a combination, with class-dependent weights, of the
+inputs, so every row of the learned change ``dW = W - W_0`` is drawn toward the span of a few
+class-discriminating directions of pixel space, shared by all neurons.  If that span has about
+``C`` dimensions, the hidden layer (and so the read-out) sees the image mostly through ``C``
+numbers ``z = V_k x``, and no read-out can beat the best classifier of ``z``.
+
+This script measures that on a finished run of the MDN three-layer net (``model.fc1``):
+
+* the singular values of ``dW`` (the initial weights are rebuilt from the run's seed, as the
+  trainer drew them) and the share of ``||dW||_F^2`` in the top ``k`` directions;
+* ``||dW||_F / ||W_0||_F``: how far training moved the weights from the random start;
+* how much of each hidden neuron's spike count is fixed by the class: per neuron, the share of the
+  variance of its spike count over test images that lies between the class means (eta^2,
+  1 = the count depends on the class alone, a fixed code per class as the label projection pushes
+  for), and the share of neuron-sample pairs that are silent or fire at the neuron's most;
+* test accuracy of classifiers (scikit-learn) trained on the projections ``z = V_k x`` of the
+  training images onto the top ``k`` right singular vectors of ``dW``: multinomial logistic
+  regression (linear) and a one-hidden-layer MLP (a strong non-linear read-out of ``z``); for
+  comparison the same classifiers on the top ``k`` principal components of the pixels (an
+  unsupervised subspace of the same size) and on all 784 pixels.
+
+    python benchmarks/brp_subspace.py RUN --data-root DATA --out benchmarks/results/brp_subspace
+
+The pixels are the values the rate encoder turns into spike probabilities (MNIST in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+from spikedyn.train import build_model, load_checkpoint, run_dataset
+
+
+def initial_hidden_weights(config, dataset) -> torch.Tensor:
+    """``fc1.weight`` as the trainer drew it: ``torch.manual_seed(seed)`` then the model builder."""
+    torch.manual_seed(config.seed)
+    return build_model(config, dataset).fc1.weight.detach().clone()
+
+
+def classifier_scores(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray,
+                      seed: int) -> dict[str, float]:
+    """Test accuracy (%) of a logistic regression and of an MLP (500 ReLU units, Adam, early stopping) on ``z``."""
+    mean, std = z_train.mean(0), z_train.std(0) + 1e-8
+    a, b = (z_train - mean) / std, (z_test - mean) / std
+    linear = LogisticRegression(max_iter=500).fit(a, y_train)
+    mlp = MLPClassifier(hidden_layer_sizes=(500,), max_iter=60, early_stopping=True, random_state=seed).fit(a, y_train)
+    return {"logistic": 100.0 * linear.score(b, y_test), "mlp": 100.0 * mlp.score(b, y_test)}
+
+
+@torch.no_grad()
+def hidden_counts(model, config, x: torch.Tensor, seed: int, batch: int = 500) -> torch.Tensor:
+    """Spike counts ``[B, N]`` of the hidden layer (the model's first tap) over ``config.steps`` steps,
+    the images ``x`` ``[B, 784]`` (values in [0, 1]) coded as Bernoulli spikes, fresh each step."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    counts = []
+    for start in range(0, len(x), batch):
+        p = (x[start:start + batch].float() * config.alpha).clamp(0, 1)
+        spikes = (torch.rand((config.steps, *p.shape), generator=generator) < p).float()
+        counts.append(model(spikes).taps[0].flatten(2).sum(0))
+    return torch.cat(counts)
+
+
+def class_code_share(counts: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
+    """Median and mean over active neurons of eta^2 = between-class variance / total variance of the
+    spike count, and the shares of neuron-sample pairs silent (0 spikes) or at the neuron's maximum."""
+    counts = counts.double()
+    total = counts.var(0, unbiased=False)
+    means = torch.stack([counts[labels == c].mean(0) for c in range(classes)])
+    weights = torch.tensor([(labels == c).double().mean() for c in range(classes)], dtype=torch.float64)
+    between = (weights[:, None] * (means - counts.mean(0)) ** 2).sum(0)
+    active = total > 0
+    eta2 = between[active] / total[active]
+    return {
+        "active_neurons": int(active.sum()),
+        "eta2_median": float(eta2.median()),
+        "eta2_mean": float(eta2.mean()),
+        "silent_share": float((counts == 0).double().mean()),
+        "at_max_share": float((counts == counts.max(0).values).double()[:, active].mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="run directory (or checkpoint.pt) of an MDN-net run; with --report-only: OUT.json")
+    parser.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 20, 50], help="subspace sizes k")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the classifiers")
+    parser.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    parser.add_argument("--report-only", action="store_true", help="rewrite OUT.md from the results file RUN")
+    args = parser.parse_args()
+    if args.report_only:
+        result = json.loads(Path(args.run).read_text())
+        Path(args.out or Path(args.run).with_suffix("")).with_suffix(".md").write_text(report(result))
+        return
+
+    model, config, ckpt = load_checkpoint(args.run)
+    if not hasattr(model, "fc1"):
+        raise SystemExit(f"{args.run}: not an MDN three-layer net (no fc1); this analysis reads its hidden layer")
+    dataset = run_dataset(config, args.data_root)
+    w = model.fc1.weight.detach().double()
+    w0 = initial_hidden_weights(config, dataset).double()
+    dw = w - w0
+    s = torch.linalg.svdvals(dw)
+    _, _, vh = torch.linalg.svd(dw, full_matrices=False)
+    energy = (s**2).cumsum(0) / (s**2).sum()
+
+    x_train = dataset.train.tensors[0].reshape(len(dataset.train), -1).double().numpy()
+    y_train = dataset.train.tensors[1].numpy()
+    x_test = dataset.test.tensors[0].reshape(len(dataset.test), -1).double().numpy()
+    y_test = dataset.test.tensors[1].numpy()
+    if y_train.ndim > 1:
+        y_train, y_test = y_train.argmax(1), y_test.argmax(1)
+
+    counts = hidden_counts(model, config, torch.from_numpy(x_test), args.seed)
+    code = class_code_share(counts, torch.from_numpy(y_test), dataset.num_classes)
+    print(f"hidden spike counts on the test images: {code}", flush=True)
+    history = ckpt.get("history") or []
+    net_score = 100.0 * history[-1]["test_accuracy"] if history else None
+    rows = []
+    start = time.perf_counter()
+    for k in args.dims:
+        v = vh[:k].numpy()
+        learned = classifier_scores(x_train @ v.T, y_train, x_test @ v.T, y_test, args.seed)
+        pca = PCA(n_components=k, random_state=args.seed).fit(x_train)
+        unsupervised = classifier_scores(pca.transform(x_train), y_train, pca.transform(x_test), y_test, args.seed)
+        rows.append({"k": k, "energy_share": float(energy[k - 1]), "learned": learned, "pca": unsupervised})
+        print(f"k={k}: {100 * float(energy[k - 1]):.1f} % of ||dW||^2; learned subspace {learned}; PCA {unsupervised}",
+              flush=True)
+    pixels = classifier_scores(x_train, y_train, x_test, y_test, args.seed)
+    result = {
+        "run": str(args.run),
+        "command": (f"spikedyn train --dataset {config.dataset} --rule {config.rule} --neuron {config.neuron} "
+                    f"--hidden {config.hidden} --epochs {config.epochs} --lr {config.lr} --lr-step {config.lr_step} "
+                    f"--seed {config.seed}"),
+        "rule": config.rule,
+        "neuron": config.neuron,
+        "hidden": int(w.shape[0]),
+        "epochs": len(history),
+        "net_test_accuracy": net_score,
+        "relative_change": float(dw.norm() / w0.norm()),
+        "steps": config.steps,
+        "class_code": code,
+        "singular_values_top20": [float(v) for v in s[:20]],
+        "rows": rows,
+        "pixels": pixels,
+        "seconds": time.perf_counter() - start,
+        "torch": torch.__version__,
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+        out.with_suffix(".md").write_text(report(result))
+
+
+def report(r: dict) -> str:
+    lines = [
+        f"# The hidden weights' learned subspace: {r['rule']} on the MDN net ({r['hidden']} {r['neuron']} neurons)",
+        "",
+        f"The run: `{r.get('command', r['run'])}`; {r['epochs']} epochs, the net's test accuracy "
+        f"{r['net_test_accuracy']:.2f} %. "
+        f"Training moved the hidden weights by ||dW|| / ||W_0|| = {r['relative_change']:.2f}.",
+        "",
+        f"Hidden spike counts over T = {r['steps']} steps on the test images: the class explains "
+        f"{r['class_code']['eta2_median']:.2f} of a neuron's count variance (median over the "
+        f"{r['class_code']['active_neurons']} neurons that vary; mean {r['class_code']['eta2_mean']:.2f}); "
+        f"{100 * r['class_code']['silent_share']:.1f} % of neuron-image pairs are silent and "
+        f"{100 * r['class_code']['at_max_share']:.1f} % at the neuron's largest count.",
+        "",
+        "| k | share of ‖dW‖² in the top k directions | logistic on z = V_k x | MLP on z | logistic on top-k PCA | MLP on top-k PCA |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"| {row['k']} | {100 * row['energy_share']:.1f} % | {row['learned']['logistic']:.2f} | "
+            f"{row['learned']['mlp']:.2f} | {row['pca']['logistic']:.2f} | {row['pca']['mlp']:.2f} |"
+        )
+    lines += [
+        "",
+        f"All 784 pixels: logistic {r['pixels']['logistic']:.2f} %, MLP {r['pixels']['mlp']:.2f} %.",
+        "",
+        "Top singular values of dW: " + ", ".join(f"{v:.2f}" for v in r["singular_values_top20"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
