@@ -25,7 +25,7 @@ This script measures that on a finished run of the MDN three-layer net (``model.
 
     python benchmarks/brp_subspace.py RUN --data-root DATA --out benchmarks/results/brp_subspace
 
-The pixels are the values the rate encoder turns into spike probabilities (MNIST in [0, 1]).
+The pixels are the values the run's encoder turns into spikes (MNIST in [0, 1]).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
+from spikedyn.encoding import make_encoder
 from spikedyn.train import build_model, load_checkpoint, run_dataset
 
 
@@ -61,16 +62,17 @@ def classifier_scores(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarr
 
 
 @torch.no_grad()
-def hidden_counts(model, config, x: torch.Tensor, seed: int, batch: int = 500) -> torch.Tensor:
+def hidden_counts(model, config, encoding: str, x: torch.Tensor, seed: int, batch: int = 500) -> torch.Tensor:
     """Spike counts ``[B, N]`` of the hidden layer (the model's first tap) over ``config.steps`` steps,
-    the images ``x`` ``[B, 784]`` (values in [0, 1]) coded as Bernoulli spikes, fresh each step."""
+    the images ``x`` ``[B, 784]`` coded by the encoder ``encoding`` (``rate``: Bernoulli, fresh each step) at
+    the run's alpha."""
     model.eval()
+    encoder = make_encoder(encoding, config.alpha)
     generator = torch.Generator().manual_seed(seed)
     counts = []
     for start in range(0, len(x), batch):
-        p = (x[start:start + batch].float() * config.alpha).clamp(0, 1)
-        spikes = (torch.rand((config.steps, *p.shape), generator=generator) < p).float()
-        counts.append(model(spikes).taps[0].flatten(2).sum(0))
+        spikes = encoder(x[start:start + batch].float(), config.steps, generator)
+        counts.append(model(spikes.float()).taps[0].flatten(2).sum(0))
     return torch.cat(counts)
 
 
@@ -125,7 +127,7 @@ def main() -> None:
     if y_train.ndim > 1:
         y_train, y_test = y_train.argmax(1), y_test.argmax(1)
 
-    counts = hidden_counts(model, config, torch.from_numpy(x_test), args.seed)
+    counts = hidden_counts(model, config, config.encoder or dataset.encoder, torch.from_numpy(x_test), args.seed)
     code = class_code_share(counts, torch.from_numpy(y_test), dataset.num_classes)
     print(f"hidden spike counts on the test images: {code}", flush=True)
     history = ckpt.get("history") or []

@@ -158,7 +158,7 @@ def test_brp_subspace_helpers(tmp_path):
     assert module.class_code_share(mixed, labels, 2)["eta2_median"] == pytest.approx(0.0)
     # neuron 0 in by_class: two silent samples of four; at its maximum (3) in two of four
     assert code["silent_share"] == pytest.approx(2 / 8) and code["at_max_share"] == pytest.approx(0.5)
-    counts = module.hidden_counts(trainer.model, trainer.config, dataset.test.tensors[0][:6], seed=0, batch=4)
+    counts = module.hidden_counts(trainer.model, trainer.config, "rate", dataset.test.tensors[0][:6], seed=0, batch=4)
     assert counts.shape == (6, trainer.model.fc1.out_features)
     assert bool((counts >= 0).all()) and bool((counts <= trainer.config.steps).all())
 
