@@ -116,8 +116,7 @@ def main() -> None:
     w = model.fc1.weight.detach().double()
     w0 = initial_hidden_weights(config, dataset).double()
     dw = w - w0
-    s = torch.linalg.svdvals(dw)
-    _, _, vh = torch.linalg.svd(dw, full_matrices=False)
+    _, s, vh = torch.linalg.svd(dw, full_matrices=False)
     energy = (s**2).cumsum(0) / (s**2).sum()
 
     x_train = dataset.train.tensors[0].reshape(len(dataset.train), -1).double().numpy()

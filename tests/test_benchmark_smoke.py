@@ -137,9 +137,6 @@ def test_brp_subspace_helpers(tmp_path):
     """brp_subspace.py rebuilds the trainer's initial hidden weights from the run's seed, and its per-class
     code measure gives the closed-form values: eta^2 = 1 for counts fixed by the class, 0 for counts that are
     the same in every class; silent and at-maximum shares as counted by hand."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from tiny_runs import tiny_config, tiny_dataset
 
     from spikedyn.train import Trainer
