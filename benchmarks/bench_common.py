@@ -101,14 +101,14 @@ def apply_allocator(setting: str) -> str:
 
     Returns the setting as recorded in the results, with any ``MALLOC_*`` environment variables.
     """
-    from spikedyn.perf import keep_freed_memory
+    from spikedyn.perf import SETTINGS, keep_freed_memory
 
     env = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     env_text = f" (environment: {' '.join(f'{k}={v}' for k, v in sorted(env.items()))})" if env else ""
     if setting == "keep":
         applied = keep_freed_memory()
         status = "applied" if applied else "NOT applied (not glibc/Linux)"
-        return f"keep: mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2^31-1, {status}{env_text}"
+        return f"keep: {SETTINGS}, {status}{env_text}"
     return f"default{env_text}"
 
 

@@ -64,7 +64,7 @@ from spikedyn.layers import spike_taps
 from spikedyn.learning import make_rule
 from spikedyn.losses import rate_mse
 from spikedyn.models import BRP_PRESETS, BRPNet
-from spikedyn.perf import keep_freed_memory
+from spikedyn.perf import SETTINGS, keep_freed_memory
 
 NETS = ("mnist", "fsdd-1d")
 RULES = ("bptt", "brp", "err", "sign")
@@ -301,7 +301,7 @@ def device_name(device: torch.device) -> str:
 def run(args: argparse.Namespace) -> dict:
     allocator = "default"
     if args.allocator == "keep":
-        allocator = "keep: mallopt M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2^31-1, " + (
+        allocator = f"keep: {SETTINGS}, " + (
             "applied" if keep_freed_memory() else "NOT applied (not glibc/Linux)")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -23,7 +23,9 @@ backward + Adam (lr 1e-3), on one fixed pre-encoded Bernoulli input ``[8, 32, 1,
                                detach_reset=True, surrogate ATan(2), step_mode="m")``, ``functional.reset_net``
                                before every forward
 * ``floor``                    the same synapses and batch norms (over ``T*B``) and max-pools, no neuron,
-                               computed once over the folded sequence
+                               computed once over the folded sequence; its pools are spikedyn's
+                               (:class:`~spikedyn.layers.WindowMaxPool2d`, as in ``spikedyn-plif``), so that
+                               "x floor" is what the neurons add
 
     python benchmarks/speed_conv.py                 # writes results/speed_conv.{json,md}
     python benchmarks/speed_conv.py --quick         # 3 rounds, nothing written
@@ -44,6 +46,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module bench_common
 import bench_common as bench  # noqa: E402
 from spikedyn import kernels as spikedyn_kernels  # noqa: E402
+from spikedyn.layers import WindowMaxPool2d  # noqa: E402
 from spikedyn.models import PLIFNet  # noqa: E402
 
 SHAPE, CHANNELS, HIDDEN, CLASSES = (1, 28, 28), 32, 128, 10
@@ -95,8 +98,8 @@ class Floor(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(SHAPE[0], CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS), nn.MaxPool2d(2),
-            nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS), nn.MaxPool2d(2),
+            nn.Conv2d(SHAPE[0], CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS), WindowMaxPool2d(2),
+            nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1, bias=False), nn.BatchNorm2d(CHANNELS), WindowMaxPool2d(2),
             nn.Flatten(), nn.Linear(CHANNELS * 7 * 7, HIDDEN, bias=False), nn.Linear(HIDDEN, CLASSES, bias=False),
         )
         self.hidden = None

@@ -36,7 +36,7 @@ An inference pass = forward under ``torch.no_grad()``.
     python benchmarks/speed_mlp.py --quick                # smoke test: 3 rounds, nothing written
 
 ``--allocator keep`` calls glibc ``mallopt`` at start (``spikedyn.perf.keep_freed_memory``:
-M_MMAP_THRESHOLD = 32 MiB, M_TRIM_THRESHOLD = 2**31-1, the largest value ``mallopt``'s int
+M_MMAP_THRESHOLD = 32 MiB, M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 2**31-1, the largest value ``mallopt``'s int
 accepts) so freed memory stays in the process.  It is process-wide, i.e. it applies to every
 variant alike, as in the measurements of the other libraries in PERF-NOTES.md (which used the
 environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``; those are

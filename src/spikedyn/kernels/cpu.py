@@ -5,7 +5,8 @@ pass through memory for every elementwise operation of every time step.  For a r
 whose per-step matrix product cannot be folded over time, the dispatches are most of the cost; for
 a conv layer's large maps, the passes.  The C++ sources next to this module (``cpu_lif.cpp``:
 decay-LIF, PLIF and fixed-tau LIF; ``cpu_second_order.cpp``: MDN's 2nd-order neuron;
-``cpu_nrr.cpp``: the NRR cell; ``cpu_norm.cpp``: the per-step batch norm's backward) run the same
+``cpu_nrr.cpp``: the NRR cell; ``cpu_norm.cpp``: the per-step batch norm's backward; ``cpu_pool.cpp``: max
+pooling over non-overlapping windows, :mod:`spikedyn.layers.pool`) run the same
 recursions with one pass over a step's elements (split
 between threads by ATen's ``parallel_for``), the surrogate derivative inline, and call ATen for the
 NRR cell's per-step matrix product.  The forward passes round in the order of the PyTorch loops
@@ -39,7 +40,7 @@ import torch
 
 #: the operators' namespace (``torch.ops.spikedyn_cpu``) and the extension's library name
 NAMESPACE = "spikedyn_cpu"
-SOURCES = ("cpu_nrr.cpp", "cpu_lif.cpp", "cpu_second_order.cpp", "cpu_norm.cpp")
+SOURCES = ("cpu_nrr.cpp", "cpu_lif.cpp", "cpu_second_order.cpp", "cpu_norm.cpp", "cpu_pool.cpp")
 HEADERS = ("cpu_common.h",)  # included by the sources: part of the cache key
 #: -march=native: the build is for this machine's vector units (the cache key includes the CPU's features);
 #: -ffp-contract=off: no fused multiply-adds, so every operation rounds as the PyTorch loops' do;

@@ -1,0 +1,175 @@
+// Max pooling over non-overlapping k x k windows (kernel = stride = k, no padding) for float32 CPU maps,
+// compiled once on first use by spikedyn.kernels.cpu; the spiking conv blocks' max pooling of spikes
+// (spikedyn.layers.pool.window_max_pool2d).  PyTorch's max_pool2d_with_indices keeps an int64 index per window
+// and its CPU forward does not vectorise; here each window stores the position of its maximum in one byte, the
+// 2 x 2 case runs vectorised, and the backward writes every input gradient element once (no zero fill first).
+//
+// Forward, for every plane p and window (i, j):  out[p, i, j] = max_{a, b < k} x[p, k i + a, k j + b],
+// index[p, i, j] = a k + b of that maximum, scanning a then b and taking a value when it is greater than the
+// maximum so far or NaN, which is PyTorch's rule (the first of equal maxima wins; the last NaN wins).
+// Backward:  dL/dx[p, k i + a, k j + b] = dL/dout[p, i, j] if a k + b = index[p, i, j], else 0; rows and
+// columns past the last whole window get 0 (0 + g rather than g, so a -0.0 gradient lands as +0.0 as in
+// PyTorch's zero-filled buffer).
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "cpu_common.h"
+
+namespace {
+
+using spikedyn_cpu::check;
+
+void check_index(const at::Tensor& index) {
+  TORCH_CHECK(index.device().is_cpu() && index.is_contiguous() && index.scalar_type() == at::kByte,
+              "window_max_pool2d: index must be a contiguous uint8 CPU tensor");
+}
+
+// the planes of a [..., H, W] map and the pooled sizes, with the shapes of out / index checked
+struct Geometry {
+  int64_t planes, H, W, Ho, Wo;
+};
+
+Geometry geometry(const at::Tensor& x, int64_t k, const at::Tensor& pooled, const at::Tensor& index) {
+  TORCH_CHECK(x.dim() >= 2, "window_max_pool2d: the map must be [..., H, W]");
+  TORCH_CHECK(k >= 1 && k * k <= 255, "window_max_pool2d: the window size k must be in 1..15");
+  const int64_t H = x.size(-2), W = x.size(-1);
+  const int64_t Ho = H / k, Wo = W / k;
+  TORCH_CHECK(Ho >= 1 && Wo >= 1, "window_max_pool2d: the window is larger than the map");
+  const int64_t planes = x.numel() / (H * W);
+  TORCH_CHECK(pooled.numel() == planes * Ho * Wo && index.numel() == planes * Ho * Wo,
+              "window_max_pool2d: the pooled map and the index must be [..., H / k, W / k]");
+  return {planes, H, W, Ho, Wo};
+}
+
+// the first maximum of a pair, or its last NaN: the scan's rule for two values, which composes over a window
+// in row-major order (the rule picks the last NaN if there is one, else the first of the equal maxima)
+inline bool second_wins(float first, float second) { return (second > first) | (second != second); }
+
+// 2 x 2 windows, one output row from two input rows, written as a pairwise tree and with the window position as a
+// float (0..3) so that GCC vectorises it (with a byte index in the same loop it does not); kChunk windows at a time
+constexpr int64_t kChunk = 256;
+
+inline void pool_row_2(const float* __restrict__ top, const float* __restrict__ bottom, float* __restrict__ out,
+                       float* __restrict__ at, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float a = top[2 * j], b = top[2 * j + 1], c = bottom[2 * j], d = bottom[2 * j + 1];
+    const bool upper_right = second_wins(a, b), lower_right = second_wins(c, d);
+    const float upper = upper_right ? b : a, lower = lower_right ? d : c;
+    const bool low = second_wins(upper, lower);
+    out[j] = low ? lower : upper;
+    at[j] = low ? (lower_right ? 3.0f : 2.0f) : (upper_right ? 1.0f : 0.0f);
+  }
+}
+
+inline void unpool_row_2(const float* __restrict__ grad_out, const float* __restrict__ at, float* __restrict__ top,
+                         float* __restrict__ bottom, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float v = 0.0f + grad_out[j];
+    top[2 * j] = at[j] == 0.0f ? v : 0.0f;
+    top[2 * j + 1] = at[j] == 1.0f ? v : 0.0f;
+    bottom[2 * j] = at[j] == 2.0f ? v : 0.0f;
+    bottom[2 * j + 1] = at[j] == 3.0f ? v : 0.0f;
+  }
+}
+
+void window_max_pool2d(const at::Tensor& x, int64_t k, const at::Tensor& out, const at::Tensor& index) {
+  check(x, "x");
+  check(out, "out");
+  check_index(index);
+  const Geometry g = geometry(x, k, out, index);
+  const float* X = x.data_ptr<float>();
+  float* O = out.data_ptr<float>();
+  uint8_t* I = index.data_ptr<uint8_t>();
+  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)), [&](int64_t begin,
+                                                                                                int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      for (int64_t i = 0; i < g.Ho; ++i) {
+        const float* top = X + (p * g.H + k * i) * g.W;
+        float* o = O + (p * g.Ho + i) * g.Wo;
+        uint8_t* id = I + (p * g.Ho + i) * g.Wo;
+        if (k == 2) {
+          float at[kChunk];
+          for (int64_t j0 = 0; j0 < g.Wo; j0 += kChunk) {
+            const int64_t n = std::min(kChunk, g.Wo - j0);
+            pool_row_2(top + 2 * j0, top + g.W + 2 * j0, o + j0, at, n);
+            for (int64_t j = 0; j < n; ++j) id[j0 + j] = static_cast<uint8_t>(static_cast<int32_t>(at[j]));
+          }
+          continue;
+        }
+        for (int64_t j = 0; j < g.Wo; ++j) {
+          float m = top[k * j];
+          uint8_t at = 0;
+          for (int64_t a = 0; a < k; ++a) {
+            const float* line = top + a * g.W + k * j;
+            for (int64_t b = 0; b < k; ++b) {
+              if (second_wins(m, line[b])) {
+                m = line[b];
+                at = static_cast<uint8_t>(a * k + b);
+              }
+            }
+          }
+          o[j] = m;
+          id[j] = at;
+        }
+      }
+    }
+  });
+}
+
+void window_max_pool2d_backward(const at::Tensor& grad_out, const at::Tensor& index, int64_t k,
+                                const at::Tensor& grad_x) {
+  check(grad_out, "grad_out");
+  check(grad_x, "grad_x");
+  check_index(index);
+  const Geometry g = geometry(grad_x, k, grad_out, index);
+  const float* GO = grad_out.data_ptr<float>();
+  const uint8_t* I = index.data_ptr<uint8_t>();
+  float* GX = grad_x.data_ptr<float>();
+  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)), [&](int64_t begin,
+                                                                                                int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      for (int64_t i = 0; i < g.Ho; ++i) {
+        const float* go = GO + (p * g.Ho + i) * g.Wo;
+        const uint8_t* id = I + (p * g.Ho + i) * g.Wo;
+        float* top = GX + (p * g.H + k * i) * g.W;
+        if (k == 2) {
+          float at[kChunk];
+          for (int64_t j0 = 0; j0 < g.Wo; j0 += kChunk) {
+            const int64_t n = std::min(kChunk, g.Wo - j0);
+            for (int64_t j = 0; j < n; ++j) at[j] = static_cast<float>(id[j0 + j]);
+            unpool_row_2(go + j0, at, top + 2 * j0, top + g.W + 2 * j0, n);
+          }
+        } else {
+          for (int64_t a = 0; a < k; ++a) {
+            float* dx = top + a * g.W;
+            for (int64_t j = 0; j < g.Wo; ++j) {
+              const float v = 0.0f + go[j];
+              for (int64_t b = 0; b < k; ++b) dx[k * j + b] = id[j] == a * k + b ? v : 0.0f;
+            }
+          }
+        }
+        for (int64_t a = 0; a < k; ++a) {  // columns past the last window
+          for (int64_t c = k * g.Wo; c < g.W; ++c) top[a * g.W + c] = 0.0f;
+        }
+      }
+      for (int64_t r = k * g.Ho; r < g.H; ++r) {  // rows past the last window
+        std::memset(GX + (p * g.H + r) * g.W, 0, sizeof(float) * g.W);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(spikedyn_cpu, m) {
+  m.def("window_max_pool2d(Tensor x, int k, Tensor(a!) out, Tensor(b!) index) -> ()");
+  m.def("window_max_pool2d_backward(Tensor grad_out, Tensor index, int k, Tensor(a!) grad_x) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(spikedyn_cpu, CPU, m) {
+  m.impl("window_max_pool2d", &window_max_pool2d);
+  m.impl("window_max_pool2d_backward", &window_max_pool2d_backward);
+}
