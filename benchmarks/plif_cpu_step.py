@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
         "|---|---|---|",
     ]
     for name, label in (("compiled", "compiled `WindowMaxPool2d`"), ("torch", "`nn.MaxPool2d`")):
-        lines.append(f"| {label} | {ab[name]['median_ms']:.0f} | {', '.join(f'{t:.0f}' for t in ab[name]['ms_per_batch'])} |")
+        rounds = ", ".join(f"{t:.0f}" for t in ab[name]["ms_per_batch"])
+        lines.append(f"| {label} | {ab[name]['median_ms']:.0f} | {rounds} |")
     lines += [
         "",
         "The pool alone on `[128, 128, 28, 28]` spikes (the first layer's maps), interleaved rounds, allocator `keep`:",

@@ -169,3 +169,18 @@ def test_bf16_cpu_benchmark_smoke(tmp_path, capsys):
     assert all(v > 0 for v in report["bf16_over_fp32"].values())
     assert report["bf16_units"] == cpu_has_bf16_units()
     assert (tmp_path / "b.md").read_text().count("| Conv2d") == 1
+
+
+def test_plif_cpu_step_benchmark_smoke(data_root, tmp_path, capsys):
+    """plif_cpu_step.py times the PLIF MNIST cell under the three allocator settings (one process each) and with
+    both max pools, and writes its results pair; the `keep` process takes far fewer page faults than the default."""
+    if not (data_root / "MNIST").is_dir():
+        pytest.skip(f"no MNIST/ under {data_root}")
+    out = tmp_path / "plif_cpu_step"
+    report = run_main(load("plif_cpu_step"), ["--data-root", str(data_root), "--threads", "1", "--warmup", "2",
+                                              "--batches", "1", "--rounds", "1", "--out", str(out)])
+    runs = report["allocator"]
+    assert set(runs) == {"default", "threshold", "keep"}
+    assert runs["keep"]["faults_per_batch"] < runs["default"]["faults_per_batch"]
+    assert set(runs["keep"]["pool_ab"]) == {"compiled", "torch"}
+    assert out.with_suffix(".md").read_text().count("| compiled-forward") == 2

@@ -11,10 +11,11 @@ whose backward passes ``dL/dout[n, c, i, j]`` to the first maximum of the window
 (PyTorch's rule, NaN counted as the maximum) and 0 to the rest.  On float32 CPU tensors it runs the
 compiled kernel of :mod:`spikedyn.kernels.cpu` (``cpu_pool.cpp``), which keeps one byte per window for
 the position of its maximum instead of an int64 index.  On the PLIF MNIST net's first maps
-(``[128, 128, 28, 28]`` spikes, two AVX2 cores) its forward takes 7 ms against PyTorch's 27-33 ms, the
-backward the same 7 ms as PyTorch's, and the net's training step 341 against 367 ms a batch (medians of
-eight interleaved rounds).  Everywhere else (GPU, float64, bfloat16, the ``torch`` kernel back end) it
-is exactly ``nn.MaxPool2d``; the values and gradients are the same on both paths.
+(``[128, 128, 28, 28]`` spikes, two AVX2 cores) its forward takes 11 ms against PyTorch's 37 ms, forward
+and backward 18 against 44 ms, and the net's training step 372 against 402 ms a batch (medians of
+alternating rounds; ``benchmarks/plif_cpu_step.py``).  Everywhere else (GPU, float64, bfloat16, the
+``torch`` kernel back end) it is exactly ``nn.MaxPool2d``; the values and gradients are the same on both
+paths.
 """
 
 from __future__ import annotations
