@@ -73,6 +73,16 @@ def test_spike_pooling_routes_the_gradient_to_the_first_spike_of_a_window():
     assert x.grad.tolist() == [[[[0.0, 5.0], [0.0, 0.0]]]]
 
 
+@needs_kernels
+def test_a_second_derivative_through_the_compiled_pool_is_refused():
+    x = torch.randn(1, 1, 4, 4, requires_grad=True)
+    with kernels.backend("cpp"):
+        out = window_max_pool2d(x, 2)
+    (grad,) = torch.autograd.grad((out**2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        grad.sum().backward()
+
+
 def test_window_max_pool_module_is_a_max_pool_and_takes_only_non_overlapping_windows():
     pool = WindowMaxPool2d(2)
     assert isinstance(pool, nn.MaxPool2d) and pool.stride == 2

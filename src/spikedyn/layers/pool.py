@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ..kernels import use_cpp
 
@@ -44,6 +45,7 @@ class _WindowMaxPool2d(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # a second derivative through the kernel raises instead of coming out silently zero
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         from ..kernels import cpu
 
