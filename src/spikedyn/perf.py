@@ -32,7 +32,9 @@ SETTINGS = "mallopt M_MMAP_THRESHOLD=32 MiB, M_MMAP_MAX=0, M_TRIM_THRESHOLD=2^31
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc malloc keep freed memory (no mmap for blocks of any size, no heap trimming).
+    """Make glibc malloc keep freed memory: no mmap for blocks of any size, and the heap trimmed only when
+    more than 2 GiB lie free at its top (so the memory of a one-off large pass, such as an evaluation at a large
+    batch, still goes back to the system).
 
     Returns True if applied, False where it does not apply (not glibc / not Linux).
     """
