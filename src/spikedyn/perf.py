@@ -33,8 +33,8 @@ SETTINGS = "mallopt M_MMAP_THRESHOLD=32 MiB, M_MMAP_MAX=0, M_TRIM_THRESHOLD=2^31
 
 def keep_freed_memory() -> bool:
     """Make glibc malloc keep freed memory: no mmap for blocks of any size, and the heap trimmed only when
-    more than 2 GiB lie free at its top (so the memory of a one-off large pass, such as an evaluation at a large
-    batch, still goes back to the system).
+    more than 2 GiB lie free at its top (the PLIF MNIST run's resident memory went from 1.55 GB in training to
+    3.2 GB in its test pass at batch 128 and back to 1.55 GB after it).
 
     Returns True if applied, False where it does not apply (not glibc / not Linux).
     """
