@@ -466,21 +466,31 @@ def reading(report: dict) -> list[str]:
         if e.get("memory", {}).get("brp", {}).get("peak_step_mib") and e["memory"].get("bptt", {}).get("peak_step_mib")
     ]
     lower_peak = bool(peaks) and all(brp < 0.98 * bptt for brp, bptt in peaks)
+    fewer = [net for net, e in report["nets"].items() if {"brp", "bptt"} <= set(e["saved_activations_mib"])
+             and e["saved_activations_mib"]["brp"] < 0.98 * e["saved_activations_mib"]["bptt"]]
+    not_fewer = [net for net, e in report["nets"].items() if {"brp", "bptt"} <= set(e["saved_activations_mib"])
+                 and net not in fewer]
+    kept = ""
+    if fewer:
+        kept += (f"BRP holds fewer activations for the backward on {', '.join(fewer)} (column `saved activations`): "
+                 "operands that only the input gradients it skips would read.  ")
+    if not_fewer:
+        kept += (f"On {', '.join(not_fewer)} it holds as many or more: there the layers keep only what their own "
+                 "backward through time needs, under both rules, and BRP adds its teaching signals.  ")
     if lower_peak:
         memory = (
             "The same detaching is why the step's peak memory is lower: BPTT forms the gradients with respect "
-            "to every layer's input, which BRP does not need.  "
+            "to every layer's input, which BRP does not need.  " + kept
         )
     elif peaks:
         memory = (
             "The step's peak memory is not lower under BRP here (the per-net lines above): the input gradients "
             "BRP skips are not what sets the peak, since both rules form a gradient of the same size for each "
             "hidden layer's spikes (BPTT through the layers above, BRP from its projected teaching signal) and "
-            "run the same backward through each layer's membrane recursion.  What BRP saves in memory is the "
-            "activations kept for the input gradients it skips (column `saved activations`).  "
+            "run the same backward through each layer's membrane recursion.  " + kept
         )
     else:
-        memory = ""
+        memory = kept
     lines += [
         "",
         "Why: under reward propagation every layer reads the *detached* spikes of the layer below, so "

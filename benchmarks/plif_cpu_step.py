@@ -13,7 +13,8 @@ threshold.  Three measurements:
 * ``pool``: in the ``keep`` process, rounds alternate between the blocks' compiled max pool
   (``spikedyn.layers.WindowMaxPool2d``) and ``nn.MaxPool2d``, swapped in place, so load drift hits both.
 * ``pool-op``: forward and backward of the pool alone on ``[128, 128, 28, 28]`` spikes (the first
-  layer's maps), both implementations, interleaved rounds, under ``keep``.
+  layer's maps), both implementations, interleaved rounds, under ``keep``; the average pool too (``avg``:
+  ``WindowAvgPool2d`` against ``nn.AvgPool2d``, the pooling of BRP's nets and of PLIF's Table 5 ablation).
 
     python benchmarks/plif_cpu_step.py --data-root DATA --threads 2    # writes results/plif_cpu_step.{json,md}
 """
@@ -109,7 +110,7 @@ def pool_op(rounds: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from spikedyn.layers import window_max_pool2d
+    from spikedyn.layers import window_avg_pool2d, window_max_pool2d
 
     x0 = (torch.rand(128, 128, 28, 28, generator=torch.Generator().manual_seed(0)) < 0.2).float()
     grad = torch.ones(128, 128, 14, 14)
@@ -132,6 +133,8 @@ def pool_op(rounds: int) -> dict:
         "torch-forward": forward(lambda x: F.max_pool2d(x, 2)),
         "compiled-forward+backward": both(lambda x: window_max_pool2d(x, 2)),
         "torch-forward+backward": both(lambda x: F.max_pool2d(x, 2)),
+        "compiled-avg-forward+backward": both(lambda x: window_avg_pool2d(x, 2)),
+        "torch-avg-forward+backward": both(lambda x: F.avg_pool2d(x, 2)),
     }
     return summarise(interleaved_times(fns, rounds, 3), floor="none", ours="none")
 
@@ -205,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"| {label} | {ab[name]['median_ms']:.0f} | {rounds} |")
     lines += [
         "",
-        "The pool alone on `[128, 128, 28, 28]` spikes (the first layer's maps), interleaved rounds, allocator `keep`:",
+        "The pool alone on `[128, 128, 28, 28]` spikes (the first layer's maps), interleaved rounds, allocator `keep` "
+        "(`avg`: the average pool):",
         "",
         "| | median ms | IQR ms |",
         "|---|---|---|",

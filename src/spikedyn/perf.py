@@ -11,9 +11,9 @@ It is global to the process; ``spikedyn train`` and ``spikedyn reproduce`` apply
 Raising the mmap threshold alone stops at glibc's ceiling of 32 MiB: larger blocks were still
 ``mmap``ed on every allocation and unmapped on every free.  The PLIF MNIST net's first-layer maps
 (``[8, 16, 128, 28, 28]`` floats, 51 MB) are such blocks: with the threshold alone its CPU training step
-took 38,000 minor page faults and 395 ms a batch; with no ``mmap`` at all (``M_MMAP_MAX = 0``: every block
-comes from the heap and is reused) it takes about 100 and 345 ms, for 11 % more resident memory (1.39
-against 1.26 GB; ``benchmarks/plif_cpu_step.py``, AMD EPYC, two threads).
+took 36,000 minor page faults and 437 ms a batch; with no ``mmap`` at all (``M_MMAP_MAX = 0``: every block
+comes from the heap and is reused) it takes about 600 and 341 ms, for 15 % more resident memory (1.48
+against 1.29 GB; ``benchmarks/plif_cpu_step.py``, AMD EPYC, two threads).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ All layers take and return time-major sequences ``[T, B, ...]``.
   spike max/average pooling is such a folded pooling layer.
 * :mod:`.dropout`: :class:`TimeSharedDropout`, one dropout mask per sample for all steps (PLIF).
 * :mod:`.norm`: :class:`StepBatchNorm`, batch normalisation with each step's statistics (PLIF).
-* :mod:`.pool`: :class:`WindowMaxPool2d`, ``nn.MaxPool2d(k, stride=k)`` with a compiled CPU kernel
-  (the blocks' spike max-pooling).
+* :mod:`.pool`: :class:`WindowMaxPool2d` / :class:`WindowAvgPool2d`, ``nn.MaxPool2d(k, stride=k)`` /
+  ``nn.AvgPool2d(k, stride=k)`` with compiled CPU kernels (the blocks' spike pooling).
 * :mod:`.voting`: :class:`Voting`, class scores as the mean of groups of output neurons (PLIF).
 * :mod:`.noise`: :func:`multiplicative_noise` / :class:`InputNoise`, NRR's ``x (1 + p xi)`` input noise.
 * :mod:`.spike_linear`: :func:`time_linear` (a Linear over ``[T, B, ...]`` whose output a neuron may
@@ -31,7 +31,7 @@ from .blocks import (
 from .dropout import TimeSharedDropout
 from .noise import InputNoise, multiplicative_noise
 from .norm import StepBatchNorm
-from .pool import WindowMaxPool2d, window_max_pool2d
+from .pool import WindowAvgPool2d, WindowMaxPool2d, window_avg_pool2d, window_max_pool2d
 from .spike_linear import spike_linear, time_linear
 from .taps import SpikeTap, set_local, spike_taps
 from .time import TimeFolded, fold_time
@@ -51,6 +51,8 @@ __all__ = [
     "StepBatchNorm",
     "WindowMaxPool2d",
     "window_max_pool2d",
+    "WindowAvgPool2d",
+    "window_avg_pool2d",
     "Voting",
     "BlockOutput",
     "SpikingBlock",

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from ..neurons import NeuronLayer, make_neuron
 from ..neurons.base import enable_inplace
 from .norm import StepBatchNorm
-from .pool import WindowMaxPool2d
+from .pool import WindowAvgPool2d, WindowMaxPool2d
 from .spike_linear import time_linear
 from .taps import SpikeTap
 from .time import fold_time
@@ -117,7 +117,9 @@ class _ConvLIF(SpikingBlock):
     """Conv{1,2}d (+ StepBatchNorm) -> neurons -> tap -> pooling, for ``dims`` spatial axes."""
 
     _CONVS = {1: nn.Conv1d, 2: nn.Conv2d}
-    _POOLS = {(1, "avg"): nn.AvgPool1d, (1, "max"): nn.MaxPool1d, (2, "avg"): nn.AvgPool2d, (2, "max"): WindowMaxPool2d}
+    _POOLS = {
+        (1, "avg"): nn.AvgPool1d, (1, "max"): nn.MaxPool1d, (2, "avg"): WindowAvgPool2d, (2, "max"): WindowMaxPool2d,
+    }
 
     def __init__(
         self, dims: int, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, *,

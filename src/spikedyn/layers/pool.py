@@ -1,4 +1,4 @@
-"""Max pooling over non-overlapping windows, with the compiled CPU kernel (spike max-pooling).
+"""Max and average pooling over non-overlapping windows, with compiled CPU kernels (spike pooling).
 
 PLIF's conv stages end in ``MaxPool2d(2, 2)`` over spikes (spec plif.md section 3), run over the
 folded ``[T*B, C, H, W]`` sequence: a window emits 1 iff one of its neurons spiked, and its gradient
@@ -12,10 +12,16 @@ whose backward passes ``dL/dout[n, c, i, j]`` to the first maximum of the window
 compiled kernel of :mod:`spikedyn.kernels.cpu` (``cpu_pool.cpp``), which keeps one byte per window for
 the position of its maximum instead of an int64 index.  On the PLIF MNIST net's first maps
 (``[128, 128, 28, 28]`` spikes, two AVX2 cores) its forward takes 11 ms against PyTorch's 37 ms, forward
-and backward 18 against 44 ms, and the net's training step 372 against 402 ms a batch (medians of
+and backward 18 against 44 ms, and the net's training step 359 against 384 ms a batch (medians of
 alternating rounds; ``benchmarks/plif_cpu_step.py``).  Everywhere else (GPU, float64, bfloat16, the
 ``torch`` kernel back end) it is exactly ``nn.MaxPool2d``; the values and gradients are the same on both
 paths.
+
+:class:`WindowAvgPool2d` is the same for :class:`torch.nn.AvgPool2d` (BRP's conv blocks, PLIF's pooling
+ablation), ``out[n, c, i, j] = mean_{a, b < k} x[n, c, k i + a, k j + b]``, each input of a window getting
+``dL/dout / k^2``; the compiled kernel sums in PyTorch's order, so the values are equal bit for bit.  On the
+same maps it takes 11 ms forward and backward against PyTorch's 57 ms, and it keeps nothing for the backward
+(PyTorch's keeps its input).
 """
 
 from __future__ import annotations
@@ -55,12 +61,47 @@ class _WindowMaxPool2d(torch.autograd.Function):
         return grad_x, None
 
 
+class _WindowAvgPool2d(torch.autograd.Function):
+    """Forward and backward of ``k x k`` average pooling (stride ``k``) on the compiled CPU kernel."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: int) -> Tensor:  # type: ignore[override]
+        from ..kernels import cpu
+
+        x = x.contiguous()
+        out = x.new_empty((*x.shape[:-2], x.shape[-2] // k, x.shape[-1] // k))
+        cpu.ops().window_avg_pool2d(x, k, out)
+        ctx.k, ctx.in_shape = k, x.shape
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        from ..kernels import cpu
+
+        grad_x = grad_out.new_empty(ctx.in_shape)
+        cpu.ops().window_avg_pool2d_backward(grad_out.contiguous(), ctx.k, grad_x)
+        return grad_x, None
+
+
+def _compiled(x: Tensor, k: int) -> bool:
+    return x.dim() in (3, 4) and use_cpp(x, float64=False) and x.shape[-2] >= k and x.shape[-1] >= k
+
+
 def window_max_pool2d(x: Tensor, k: int) -> Tensor:
     """``F.max_pool2d(x, k, stride=k)`` of ``[N, C, H, W]`` (or ``[C, H, W]``), on the compiled kernel
     for float32 CPU tensors (see the module docstring); the same values and gradients elsewhere."""
-    if x.dim() in (3, 4) and use_cpp(x, float64=False) and x.shape[-2] >= k and x.shape[-1] >= k:
+    if _compiled(x, k):
         return _WindowMaxPool2d.apply(x, k)
     return F.max_pool2d(x, k, stride=k)
+
+
+def window_avg_pool2d(x: Tensor, k: int) -> Tensor:
+    """``F.avg_pool2d(x, k, stride=k)`` of ``[N, C, H, W]`` (or ``[C, H, W]``), on the compiled kernel for
+    float32 CPU tensors; the same values and gradients elsewhere."""
+    if _compiled(x, k):
+        return _WindowAvgPool2d.apply(x, k)
+    return F.avg_pool2d(x, k, stride=k)
 
 
 class WindowMaxPool2d(nn.MaxPool2d):
@@ -80,3 +121,19 @@ class WindowMaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return window_max_pool2d(x, int(self.kernel_size))
+
+
+class WindowAvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d(k, stride=k)`` whose float32 CPU path runs the compiled kernel of :func:`window_avg_pool2d`
+    (a subclass, as :class:`WindowMaxPool2d` is of ``nn.MaxPool2d``)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+        if stride is not None and stride != kernel_size:
+            raise ValueError(
+                f"WindowAvgPool2d pools non-overlapping windows (stride = kernel_size = {kernel_size}), "
+                f"got stride {stride}; use nn.AvgPool2d for overlapping windows"
+            )
+        super().__init__(kernel_size, stride=kernel_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return window_avg_pool2d(x, int(self.kernel_size))
