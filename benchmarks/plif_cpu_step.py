@@ -14,7 +14,9 @@ threshold.  Three measurements:
   (``spikedyn.layers.WindowMaxPool2d``) and ``nn.MaxPool2d``, swapped in place, so load drift hits both.
 * ``pool-op``: forward and backward of the pool alone on ``[128, 128, 28, 28]`` spikes (the first
   layer's maps), both implementations, interleaved rounds, under ``keep``; the average pool too (``avg``:
-  ``WindowAvgPool2d`` against ``nn.AvgPool2d``, the pooling of BRP's nets and of PLIF's Table 5 ablation).
+  ``WindowAvgPool2d`` against ``nn.AvgPool2d``, the pooling of BRP's nets and of PLIF's Table 5 ablation);
+  and BRP's single-channel MNIST conv (5x5 -> 32 on 1000 maps) as the conv blocks run it (channels_last,
+  ``Conv2dLIF._synapse``) against plain NCHW, forward and the weight gradient.
 
     python benchmarks/plif_cpu_step.py --data-root DATA --threads 2    # writes results/plif_cpu_step.{json,md}
 """
@@ -106,7 +108,7 @@ def worker(args: Namespace) -> dict:
     return result
 
 
-def pool_op(rounds: int) -> dict:
+def layer_ops(rounds: int) -> dict:
     import torch
     import torch.nn.functional as F
 
@@ -136,6 +138,22 @@ def pool_op(rounds: int) -> dict:
         "compiled-avg-forward+backward": both(lambda x: window_avg_pool2d(x, 2)),
         "torch-avg-forward+backward": both(lambda x: F.avg_pool2d(x, 2)),
     }
+    # BRP's MNIST conv (one input channel, 5x5 -> 32, 1000 maps of 28x28): weight gradient only, as a first layer
+    from spikedyn.layers import Conv2dLIF
+
+    block = Conv2dLIF(1, 32, 5, padding=2, input_size=28, classes=10)
+    maps = (torch.rand(20, 50, 1, 28, 28, generator=torch.Generator().manual_seed(1)) < 0.2).float()
+    conv_grad = torch.randn(20, 50, 32, 28, 28, generator=torch.Generator().manual_seed(2))
+
+    def conv(channels_last: bool):
+        def run() -> None:
+            block.conv.zero_grad(set_to_none=True)
+            z = block._synapse(maps) if channels_last else block.conv(maps.flatten(0, 1))
+            z.backward(conv_grad.view_as(z))
+        return run
+
+    fns["conv-1ch-channels-last-forward+backward"] = conv(True)
+    fns["conv-1ch-nchw-forward+backward"] = conv(False)
     return summarise(interleaved_times(fns, rounds, 3), floor="none", ours="none")
 
 
@@ -169,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    op = pool_op(args.rounds * 5)
+    op = layer_ops(args.rounds * 5)
     report = {
         "command": command_line("plif_cpu_step.py", args.argv),
         "date": utc_date(),
@@ -178,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": args.threads or torch.get_num_threads(),
         "loadavg_before_after": [load_before, loadavg()],
         "allocator": runs,
-        "pool_op": op,
+        "layer_ops": op,
     }
     ab = runs["keep"]["pool_ab"]
     lines = [
@@ -208,8 +226,8 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"| {label} | {ab[name]['median_ms']:.0f} | {rounds} |")
     lines += [
         "",
-        "The pool alone on `[128, 128, 28, 28]` spikes (the first layer's maps), interleaved rounds, allocator `keep` "
-        "(`avg`: the average pool):",
+        "The layers alone, interleaved rounds, allocator `keep`: the pools on `[128, 128, 28, 28]` spikes (the first "
+        "layer's maps; `avg`: the average pool) and BRP's single-channel MNIST conv on 1000 maps (`conv-1ch`):",
         "",
         "| | median ms | IQR ms |",
         "|---|---|---|",

@@ -11,9 +11,10 @@ It is global to the process; ``spikedyn train`` and ``spikedyn reproduce`` apply
 Raising the mmap threshold alone stops at glibc's ceiling of 32 MiB: larger blocks were still
 ``mmap``ed on every allocation and unmapped on every free.  The PLIF MNIST net's first-layer maps
 (``[8, 16, 128, 28, 28]`` floats, 51 MB) are such blocks: with the threshold alone its CPU training step
-took 36,000 minor page faults and 437 ms a batch; with no ``mmap`` at all (``M_MMAP_MAX = 0``: every block
-comes from the heap and is reused) it takes about 600 and 341 ms, for 15 % more resident memory (1.48
-against 1.29 GB; ``benchmarks/plif_cpu_step.py``, AMD EPYC, two threads).
+took 37,000 minor page faults and 466 ms a batch; with no ``mmap`` at all (``M_MMAP_MAX = 0``: every block
+comes from the heap and is reused) it takes about 500 and 353 ms, with no more resident memory at its peak
+(1.30 against 1.32 GB; ``benchmarks/plif_cpu_step.py``, AMD EPYC, two threads; an earlier run: 437 against
+341 ms, 1.29 against 1.48 GB).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ whose backward passes ``dL/dout[n, c, i, j]`` to the first maximum of the window
 (PyTorch's rule, NaN counted as the maximum) and 0 to the rest.  On float32 CPU tensors it runs the
 compiled kernel of :mod:`spikedyn.kernels.cpu` (``cpu_pool.cpp``), which keeps one byte per window for
 the position of its maximum instead of an int64 index.  On the PLIF MNIST net's first maps
-(``[128, 128, 28, 28]`` spikes, two AVX2 cores) its forward takes 11 ms against PyTorch's 37 ms, forward
-and backward 18 against 44 ms, and the net's training step 359 against 384 ms a batch (medians of
+(``[128, 128, 28, 28]`` spikes, two AVX2 cores) its forward takes 10 ms against PyTorch's 35 ms, forward
+and backward 17 against 42 ms, and the net's training step 344 against 400 ms a batch (medians of
 alternating rounds; ``benchmarks/plif_cpu_step.py``).  Everywhere else (GPU, float64, bfloat16, the
 ``torch`` kernel back end) it is exactly ``nn.MaxPool2d``; the values and gradients are the same on both
 paths.
@@ -20,7 +20,7 @@ paths.
 :class:`WindowAvgPool2d` is the same for :class:`torch.nn.AvgPool2d` (BRP's conv blocks, PLIF's pooling
 ablation), ``out[n, c, i, j] = mean_{a, b < k} x[n, c, k i + a, k j + b]``, each input of a window getting
 ``dL/dout / k^2``; the compiled kernel sums in PyTorch's order, so the values are equal bit for bit.  On the
-same maps it takes 11 ms forward and backward against PyTorch's 57 ms, and it keeps nothing for the backward
+same maps it takes 9 ms forward and backward against PyTorch's 56 ms, and it keeps nothing for the backward
 (PyTorch's keeps its input).
 """
 
