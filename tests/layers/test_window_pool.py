@@ -73,6 +73,15 @@ def test_compiled_window_pool_equals_torch_pool(pool, kind, shape, k):
 
 
 @needs_kernels
+def test_a_max_pool_window_too_large_for_a_byte_index_takes_the_torch_path():
+    x = torch.randn(1, 2, 32, 32, requires_grad=True)
+    with kernels.backend("cpp"):
+        out = window_max_pool2d(x, 16)
+    assert out.grad_fn is not None and "WindowMaxPool" not in type(out.grad_fn).__name__
+    assert torch.equal(out, F.max_pool2d(x, 16))
+
+
+@needs_kernels
 def test_spike_pooling_routes_the_gradient_to_the_first_spike_of_a_window():
     x = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]], requires_grad=True)  # three tied maxima
     with kernels.backend("cpp"):

@@ -91,7 +91,7 @@ def _compiled(x: Tensor, k: int) -> bool:
 def window_max_pool2d(x: Tensor, k: int) -> Tensor:
     """``F.max_pool2d(x, k, stride=k)`` of ``[N, C, H, W]`` (or ``[C, H, W]``), on the compiled kernel
     for float32 CPU tensors (see the module docstring); the same values and gradients elsewhere."""
-    if _compiled(x, k):
+    if _compiled(x, k) and k * k <= 255:  # the kernel keeps a window's position in one byte
         return _WindowMaxPool2d.apply(x, k)
     return F.max_pool2d(x, k, stride=k)
 
