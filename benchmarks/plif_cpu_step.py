@@ -23,6 +23,7 @@ threshold.  Three measurements:
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import itertools
 import json
@@ -32,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from argparse import Namespace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,7 +60,7 @@ def faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def worker(args: Namespace) -> dict:
+def worker(args: argparse.Namespace) -> dict:
     """One allocator setting: the step's time and page faults, and (for ``keep``) the pool A/B."""
     apply_setting(args.worker)
     import torch
@@ -71,8 +71,8 @@ def worker(args: Namespace) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cell = Namespace(table="plif-table4", task="mnist-tau2", neuron="plif", data_root=args.data_root, device="cpu",
-                     set=[])
+    cell = argparse.Namespace(table="plif-table4", task="mnist-tau2", neuron="plif", data_root=args.data_root,
+                              device="cpu", set=[])
     with tempfile.TemporaryDirectory() as scratch:
         trainer = cell_trainer(cell, scratch)
         full = trainer.batcher.batches
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=10, help="untimed batches first (default 10)")
     parser.add_argument("--batches", type=int, default=5, help="batches a round (default 5)")
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds (default 6)")
-    parser.add_argument("--worker", choices=SETTINGS, help=argparse_hidden())
+    parser.add_argument("--worker", choices=SETTINGS, help=argparse.SUPPRESS)
     args = parse(parser, argv)
     if args.worker:
         print(json.dumps(worker(args)))
@@ -238,12 +238,6 @@ def main(argv: list[str] | None = None) -> dict:
     print(text)
     write_results(report, text, args.out)
     return report
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -28,26 +28,46 @@ namespace {
 
 using spikedyn_cpu::check;
 
-void check_index(const at::Tensor& index) {
-  TORCH_CHECK(index.device().is_cpu() && index.is_contiguous() && index.scalar_type() == at::kByte,
-              "window_max_pool2d: index must be a contiguous uint8 CPU tensor");
-}
-
-// the planes of a [..., H, W] map and the pooled sizes, with the shapes of out / index checked
+// the planes of a [..., H, W] map and the pooled sizes
 struct Geometry {
   int64_t planes, H, W, Ho, Wo;
 };
 
-Geometry geometry(const at::Tensor& x, int64_t k, const at::Tensor& pooled, const at::Tensor& index) {
-  TORCH_CHECK(x.dim() >= 2, "window_max_pool2d: the map must be [..., H, W]");
-  TORCH_CHECK(k >= 1 && k * k <= 255, "window_max_pool2d: the window size k must be in 1..15");
+// the geometry of map x pooled over windows of k into pooled, with the shapes checked (op names the operator)
+Geometry geometry(const char* op, const at::Tensor& x, int64_t k, const at::Tensor& pooled) {
+  TORCH_CHECK(x.dim() >= 2, op, ": the map must be [..., H, W]");
+  TORCH_CHECK(k >= 1, op, ": the window size k must be at least 1");
   const int64_t H = x.size(-2), W = x.size(-1);
   const int64_t Ho = H / k, Wo = W / k;
-  TORCH_CHECK(Ho >= 1 && Wo >= 1, "window_max_pool2d: the window is larger than the map");
+  TORCH_CHECK(Ho >= 1 && Wo >= 1, op, ": the window is larger than the map");
   const int64_t planes = x.numel() / (H * W);
-  TORCH_CHECK(pooled.numel() == planes * Ho * Wo && index.numel() == planes * Ho * Wo,
-              "window_max_pool2d: the pooled map and the index must be [..., H / k, W / k]");
+  TORCH_CHECK(pooled.numel() == planes * Ho * Wo, op, ": the pooled map must be [..., H / k, W / k]");
   return {planes, H, W, Ho, Wo};
+}
+
+// the max pool's index: one byte per window, so windows of at most 15 x 15
+void check_index(const at::Tensor& index, const Geometry& g, int64_t k) {
+  TORCH_CHECK(index.device().is_cpu() && index.is_contiguous() && index.scalar_type() == at::kByte,
+              "window_max_pool2d: index must be a contiguous uint8 CPU tensor");
+  TORCH_CHECK(k * k <= 255, "window_max_pool2d: the window size k must be in 1..15");
+  TORCH_CHECK(index.numel() == g.planes * g.Ho * g.Wo, "window_max_pool2d: the index must be [..., H / k, W / k]");
+}
+
+// body(p) for every plane p, the planes split between threads
+template <typename Body>
+void for_each_plane(const Geometry& g, Body body) {
+  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t p = begin; p < end; ++p) body(p);
+                   });
+}
+
+// a plane's input gradient past its last whole window (the columns and rows no window reads) set to 0
+void zero_past_windows(const Geometry& g, int64_t k, float* plane) {
+  for (int64_t r = 0; r < k * g.Ho; ++r) {
+    for (int64_t c = k * g.Wo; c < g.W; ++c) plane[r * g.W + c] = 0.0f;
+  }
+  for (int64_t r = k * g.Ho; r < g.H; ++r) std::memset(plane + r * g.W, 0, sizeof(float) * g.W);
 }
 
 // the first maximum of a pair, or its last NaN: the scan's rule for two values, which composes over a window
@@ -84,42 +104,39 @@ inline void unpool_row_2(const float* __restrict__ grad_out, const float* __rest
 void window_max_pool2d(const at::Tensor& x, int64_t k, const at::Tensor& out, const at::Tensor& index) {
   check(x, "x");
   check(out, "out");
-  check_index(index);
-  const Geometry g = geometry(x, k, out, index);
+  const Geometry g = geometry("window_max_pool2d", x, k, out);
+  check_index(index, g, k);
   const float* X = x.data_ptr<float>();
   float* O = out.data_ptr<float>();
   uint8_t* I = index.data_ptr<uint8_t>();
-  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)), [&](int64_t begin,
-                                                                                                int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t i = 0; i < g.Ho; ++i) {
-        const float* top = X + (p * g.H + k * i) * g.W;
-        float* o = O + (p * g.Ho + i) * g.Wo;
-        uint8_t* id = I + (p * g.Ho + i) * g.Wo;
-        if (k == 2) {
-          float at[kChunk];
-          for (int64_t j0 = 0; j0 < g.Wo; j0 += kChunk) {
-            const int64_t n = std::min(kChunk, g.Wo - j0);
-            pool_row_2(top + 2 * j0, top + g.W + 2 * j0, o + j0, at, n);
-            for (int64_t j = 0; j < n; ++j) id[j0 + j] = static_cast<uint8_t>(static_cast<int32_t>(at[j]));
-          }
-          continue;
+  for_each_plane(g, [&](int64_t p) {
+    for (int64_t i = 0; i < g.Ho; ++i) {
+      const float* top = X + (p * g.H + k * i) * g.W;
+      float* o = O + (p * g.Ho + i) * g.Wo;
+      uint8_t* id = I + (p * g.Ho + i) * g.Wo;
+      if (k == 2) {
+        float at[kChunk];
+        for (int64_t j0 = 0; j0 < g.Wo; j0 += kChunk) {
+          const int64_t n = std::min(kChunk, g.Wo - j0);
+          pool_row_2(top + 2 * j0, top + g.W + 2 * j0, o + j0, at, n);
+          for (int64_t j = 0; j < n; ++j) id[j0 + j] = static_cast<uint8_t>(static_cast<int32_t>(at[j]));
         }
-        for (int64_t j = 0; j < g.Wo; ++j) {
-          float m = top[k * j];
-          uint8_t at = 0;
-          for (int64_t a = 0; a < k; ++a) {
-            const float* line = top + a * g.W + k * j;
-            for (int64_t b = 0; b < k; ++b) {
-              if (second_wins(m, line[b])) {
-                m = line[b];
-                at = static_cast<uint8_t>(a * k + b);
-              }
+        continue;
+      }
+      for (int64_t j = 0; j < g.Wo; ++j) {
+        float m = top[k * j];
+        uint8_t at = 0;
+        for (int64_t a = 0; a < k; ++a) {
+          const float* line = top + a * g.W + k * j;
+          for (int64_t b = 0; b < k; ++b) {
+            if (second_wins(m, line[b])) {
+              m = line[b];
+              at = static_cast<uint8_t>(a * k + b);
             }
           }
-          o[j] = m;
-          id[j] = at;
         }
+        o[j] = m;
+        id[j] = at;
       }
     }
   });
@@ -129,42 +146,34 @@ void window_max_pool2d_backward(const at::Tensor& grad_out, const at::Tensor& in
                                 const at::Tensor& grad_x) {
   check(grad_out, "grad_out");
   check(grad_x, "grad_x");
-  check_index(index);
-  const Geometry g = geometry(grad_x, k, grad_out, index);
+  const Geometry g = geometry("window_max_pool2d_backward", grad_x, k, grad_out);
+  check_index(index, g, k);
   const float* GO = grad_out.data_ptr<float>();
   const uint8_t* I = index.data_ptr<uint8_t>();
   float* GX = grad_x.data_ptr<float>();
-  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)), [&](int64_t begin,
-                                                                                                int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t i = 0; i < g.Ho; ++i) {
-        const float* go = GO + (p * g.Ho + i) * g.Wo;
-        const uint8_t* id = I + (p * g.Ho + i) * g.Wo;
-        float* top = GX + (p * g.H + k * i) * g.W;
-        if (k == 2) {
-          float at[kChunk];
-          for (int64_t j0 = 0; j0 < g.Wo; j0 += kChunk) {
-            const int64_t n = std::min(kChunk, g.Wo - j0);
-            for (int64_t j = 0; j < n; ++j) at[j] = static_cast<float>(id[j0 + j]);
-            unpool_row_2(go + j0, at, top + 2 * j0, top + g.W + 2 * j0, n);
-          }
-        } else {
-          for (int64_t a = 0; a < k; ++a) {
-            float* dx = top + a * g.W;
-            for (int64_t j = 0; j < g.Wo; ++j) {
-              const float v = 0.0f + go[j];
-              for (int64_t b = 0; b < k; ++b) dx[k * j + b] = id[j] == a * k + b ? v : 0.0f;
-            }
-          }
+  for_each_plane(g, [&](int64_t p) {
+    for (int64_t i = 0; i < g.Ho; ++i) {
+      const float* go = GO + (p * g.Ho + i) * g.Wo;
+      const uint8_t* id = I + (p * g.Ho + i) * g.Wo;
+      float* top = GX + (p * g.H + k * i) * g.W;
+      if (k == 2) {
+        float at[kChunk];
+        for (int64_t j0 = 0; j0 < g.Wo; j0 += kChunk) {
+          const int64_t n = std::min(kChunk, g.Wo - j0);
+          for (int64_t j = 0; j < n; ++j) at[j] = static_cast<float>(id[j0 + j]);
+          unpool_row_2(go + j0, at, top + 2 * j0, top + g.W + 2 * j0, n);
         }
-        for (int64_t a = 0; a < k; ++a) {  // columns past the last window
-          for (int64_t c = k * g.Wo; c < g.W; ++c) top[a * g.W + c] = 0.0f;
-        }
+        continue;
       }
-      for (int64_t r = k * g.Ho; r < g.H; ++r) {  // rows past the last window
-        std::memset(GX + (p * g.H + r) * g.W, 0, sizeof(float) * g.W);
+      for (int64_t a = 0; a < k; ++a) {
+        float* dx = top + a * g.W;
+        for (int64_t j = 0; j < g.Wo; ++j) {
+          const float v = 0.0f + go[j];
+          for (int64_t b = 0; b < k; ++b) dx[k * j + b] = id[j] == a * k + b ? v : 0.0f;
+        }
       }
     }
+    zero_past_windows(g, k, GX + p * g.H * g.W);
   });
 }
 
@@ -187,42 +196,27 @@ inline void unavg_row_2(const float* __restrict__ grad_out, float* __restrict__ 
   }
 }
 
-// the pooled shape of x [..., H, W] for windows of k (no index)
-Geometry plain_geometry(const at::Tensor& x, int64_t k, const at::Tensor& pooled) {
-  TORCH_CHECK(x.dim() >= 2, "window_avg_pool2d: the map must be [..., H, W]");
-  TORCH_CHECK(k >= 1, "window_avg_pool2d: the window size k must be at least 1");
-  const int64_t H = x.size(-2), W = x.size(-1);
-  const int64_t Ho = H / k, Wo = W / k;
-  TORCH_CHECK(Ho >= 1 && Wo >= 1, "window_avg_pool2d: the window is larger than the map");
-  const int64_t planes = x.numel() / (H * W);
-  TORCH_CHECK(pooled.numel() == planes * Ho * Wo, "window_avg_pool2d: the pooled map must be [..., H / k, W / k]");
-  return {planes, H, W, Ho, Wo};
-}
-
 void window_avg_pool2d(const at::Tensor& x, int64_t k, const at::Tensor& out) {
   check(x, "x");
   check(out, "out");
-  const Geometry g = plain_geometry(x, k, out);
+  const Geometry g = geometry("window_avg_pool2d", x, k, out);
   const float* X = x.data_ptr<float>();
   float* O = out.data_ptr<float>();
   const float count = static_cast<float>(k * k);
-  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)), [&](int64_t begin,
-                                                                                                int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t i = 0; i < g.Ho; ++i) {
-        const float* top = X + (p * g.H + k * i) * g.W;
-        float* o = O + (p * g.Ho + i) * g.Wo;
-        if (k == 2) {
-          avg_row_2(top, top + g.W, o, g.Wo);
-          continue;
+  for_each_plane(g, [&](int64_t p) {
+    for (int64_t i = 0; i < g.Ho; ++i) {
+      const float* top = X + (p * g.H + k * i) * g.W;
+      float* o = O + (p * g.Ho + i) * g.Wo;
+      if (k == 2) {
+        avg_row_2(top, top + g.W, o, g.Wo);
+        continue;
+      }
+      for (int64_t j = 0; j < g.Wo; ++j) {
+        float sum = 0.0f;
+        for (int64_t a = 0; a < k; ++a) {
+          for (int64_t b = 0; b < k; ++b) sum += top[a * g.W + k * j + b];
         }
-        for (int64_t j = 0; j < g.Wo; ++j) {
-          float sum = 0.0f;
-          for (int64_t a = 0; a < k; ++a) {
-            for (int64_t b = 0; b < k; ++b) sum += top[a * g.W + k * j + b];
-          }
-          o[j] = sum / count;
-        }
+        o[j] = sum / count;
       }
     }
   });
@@ -231,35 +225,27 @@ void window_avg_pool2d(const at::Tensor& x, int64_t k, const at::Tensor& out) {
 void window_avg_pool2d_backward(const at::Tensor& grad_out, int64_t k, const at::Tensor& grad_x) {
   check(grad_out, "grad_out");
   check(grad_x, "grad_x");
-  const Geometry g = plain_geometry(grad_x, k, grad_out);
+  const Geometry g = geometry("window_avg_pool2d_backward", grad_x, k, grad_out);
   const float* GO = grad_out.data_ptr<float>();
   float* GX = grad_x.data_ptr<float>();
   const float count = static_cast<float>(k * k);
-  at::parallel_for(0, g.planes, std::max<int64_t>(1, spikedyn_cpu::kGrain / (g.H * g.W)), [&](int64_t begin,
-                                                                                                int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t i = 0; i < g.Ho; ++i) {
-        const float* go = GO + (p * g.Ho + i) * g.Wo;
-        float* top = GX + (p * g.H + k * i) * g.W;
-        if (k == 2) {
-          unavg_row_2(go, top, top + g.W, g.Wo);
-        } else {
-          for (int64_t a = 0; a < k; ++a) {
-            float* dx = top + a * g.W;
-            for (int64_t j = 0; j < g.Wo; ++j) {
-              const float v = 0.0f + go[j] / count;
-              for (int64_t b = 0; b < k; ++b) dx[k * j + b] = v;
-            }
-          }
-        }
-        for (int64_t a = 0; a < k; ++a) {  // columns past the last window
-          for (int64_t c = k * g.Wo; c < g.W; ++c) top[a * g.W + c] = 0.0f;
-        }
+  for_each_plane(g, [&](int64_t p) {
+    for (int64_t i = 0; i < g.Ho; ++i) {
+      const float* go = GO + (p * g.Ho + i) * g.Wo;
+      float* top = GX + (p * g.H + k * i) * g.W;
+      if (k == 2) {
+        unavg_row_2(go, top, top + g.W, g.Wo);
+        continue;
       }
-      for (int64_t r = k * g.Ho; r < g.H; ++r) {  // rows past the last window
-        std::memset(GX + (p * g.H + r) * g.W, 0, sizeof(float) * g.W);
+      for (int64_t a = 0; a < k; ++a) {
+        float* dx = top + a * g.W;
+        for (int64_t j = 0; j < g.Wo; ++j) {
+          const float v = 0.0f + go[j] / count;
+          for (int64_t b = 0; b < k; ++b) dx[k * j + b] = v;
+        }
       }
     }
+    zero_past_windows(g, k, GX + p * g.H * g.W);
   });
 }
 

@@ -34,6 +34,19 @@ from torch.autograd.function import once_differentiable
 from ..kernels import use_cpp
 
 
+def _pooled_shape(x: Tensor, k: int) -> tuple[int, ...]:
+    """``[..., H, W]`` pooled over non-overlapping ``k x k`` windows: ``[..., H // k, W // k]``."""
+    return (*x.shape[:-2], x.shape[-2] // k, x.shape[-1] // k)
+
+
+def _check_non_overlapping(layer: str, torch_layer: str, kernel_size: int, stride: int | None) -> None:
+    if stride is not None and stride != kernel_size:
+        raise ValueError(
+            f"{layer} pools non-overlapping windows (stride = kernel_size = {kernel_size}), "
+            f"got stride {stride}; use {torch_layer} for overlapping windows"
+        )
+
+
 class _WindowMaxPool2d(torch.autograd.Function):
     """Forward and backward of ``k x k`` max pooling (stride ``k``) on the compiled CPU kernel."""
 
@@ -42,7 +55,7 @@ class _WindowMaxPool2d(torch.autograd.Function):
         from ..kernels import cpu
 
         x = x.contiguous()
-        shape = (*x.shape[:-2], x.shape[-2] // k, x.shape[-1] // k)
+        shape = _pooled_shape(x, k)
         out = x.new_empty(shape)
         index = torch.empty(shape, dtype=torch.uint8, device=x.device)
         cpu.ops().window_max_pool2d(x, k, out, index)
@@ -69,7 +82,7 @@ class _WindowAvgPool2d(torch.autograd.Function):
         from ..kernels import cpu
 
         x = x.contiguous()
-        out = x.new_empty((*x.shape[:-2], x.shape[-2] // k, x.shape[-1] // k))
+        out = x.new_empty(_pooled_shape(x, k))
         cpu.ops().window_avg_pool2d(x, k, out)
         ctx.k, ctx.in_shape = k, x.shape
         return out
@@ -112,11 +125,7 @@ class WindowMaxPool2d(nn.MaxPool2d):
     """
 
     def __init__(self, kernel_size: int, stride: int | None = None) -> None:
-        if stride is not None and stride != kernel_size:
-            raise ValueError(
-                f"WindowMaxPool2d pools non-overlapping windows (stride = kernel_size = {kernel_size}), "
-                f"got stride {stride}; use nn.MaxPool2d for overlapping windows"
-            )
+        _check_non_overlapping("WindowMaxPool2d", "nn.MaxPool2d", kernel_size, stride)
         super().__init__(kernel_size, stride=kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -128,11 +137,7 @@ class WindowAvgPool2d(nn.AvgPool2d):
     (a subclass, as :class:`WindowMaxPool2d` is of ``nn.MaxPool2d``)."""
 
     def __init__(self, kernel_size: int, stride: int | None = None) -> None:
-        if stride is not None and stride != kernel_size:
-            raise ValueError(
-                f"WindowAvgPool2d pools non-overlapping windows (stride = kernel_size = {kernel_size}), "
-                f"got stride {stride}; use nn.AvgPool2d for overlapping windows"
-            )
+        _check_non_overlapping("WindowAvgPool2d", "nn.AvgPool2d", kernel_size, stride)
         super().__init__(kernel_size, stride=kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
