@@ -42,7 +42,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from spikedyn.encoding import make_encoder
-from spikedyn.train import build_model, load_checkpoint, run_dataset
+from spikedyn.batching import run_dataset
+from spikedyn.train import build_model, load_checkpoint
 
 
 def initial_hidden_weights(config, dataset) -> torch.Tensor:

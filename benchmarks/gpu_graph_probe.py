@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cell_epoch_time import add_cell_arguments, cell_trainer  # noqa: E402
 
 from spikedyn.models.mdn import NetOutput  # noqa: E402
-from spikedyn.train import epoch_generator  # noqa: E402
+from spikedyn.batching import epoch_generator  # noqa: E402
 
 
 class TensorOutputs(nn.Module):

@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 
 from spikedyn.data.nettalk import nettalk_accuracy
-from spikedyn.train import Batcher, epoch_generator, load_checkpoint, run_dataset
+from spikedyn.batching import Batcher, epoch_generator, run_dataset
+from spikedyn.train import load_checkpoint
 
 
 @torch.no_grad()

@@ -19,7 +19,8 @@ from spikedyn.data.augment import (
     make_augmentation,
 )
 from spikedyn.models.plif import PLIF_PRESETS
-from spikedyn.train import Batcher, TrainConfig, Trainer, epoch_generator
+from spikedyn.batching import Batcher, epoch_generator
+from spikedyn.train import TrainConfig, Trainer
 
 #: the tests that run the pipelines; the names, presets and the missing-package error need no kornia
 needs_kornia = pytest.mark.skipif(

@@ -32,7 +32,8 @@ from tiny_runs import (
     wait_for,
 )
 
-from spikedyn.train import CheckpointError, atomic_save, load_checkpoint, read_checkpoint
+from spikedyn.runfiles import CheckpointError, atomic_save, read_checkpoint
+from spikedyn.train import load_checkpoint
 
 needs_sigkill = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals (SIGKILL)")
 

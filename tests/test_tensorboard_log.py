@@ -19,7 +19,8 @@ import torch
 
 from spikedyn.cli import main
 from spikedyn.tensorboard_log import TensorBoardUnavailableError, log_formats, require_tensorboard
-from spikedyn.train import Batcher, TrainConfig, Trainer, epoch_generator, load_checkpoint
+from spikedyn.batching import Batcher, epoch_generator
+from spikedyn.train import TrainConfig, Trainer, load_checkpoint
 
 THETA = ("theta_a", "theta_b", "theta_c", "theta_d")
 

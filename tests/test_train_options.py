@@ -12,7 +12,8 @@ from spikedyn.data import SpikeDataset, static_view
 from spikedyn.data.nettalk import nettalk_accuracy
 from spikedyn.metrics import make_metric
 from spikedyn.neurons import SecondOrder
-from spikedyn.train import Batcher, TrainConfig, Trainer, epoch_generator
+from spikedyn.batching import Batcher, epoch_generator
+from spikedyn.train import TrainConfig, Trainer
 from test_train import small_digits as first_digits
 
 

@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from spikedyn.data import SpikeDataset
-from spikedyn.train import TrainConfig, Trainer, read_checkpoint
+from spikedyn.runfiles import read_checkpoint
+from spikedyn.train import TrainConfig, Trainer
 
 TRAIN, TEST, FEATURES, CLASSES = 100, 40, 16, 4
 BATCH = 20

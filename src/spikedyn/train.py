@@ -41,8 +41,8 @@ sizes and counts (``batch_size``, ``steps``, ``epochs``, ``hidden``, ``eval_batc
 positive finite numbers, ``lr_dynamics`` a finite number >= 0 (0 keeps the dynamics fixed), and
 ``device`` one of ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.  ``epochs=0`` is an error too: a run
 trains at least one epoch (``spikedyn eval`` scores a run without training).  Whether the device
-is usable on this machine is checked when the trainer starts (:func:`pick_device`).  A
-checkpoint that cannot be read raises :class:`CheckpointError` (a ``ValueError``) naming the
+is usable on this machine is checked when the trainer starts (:func:`~spikedyn.devices.pick_device`).  A
+checkpoint that cannot be read raises :class:`~spikedyn.runfiles.CheckpointError` (a ``ValueError``) naming the
 file, how far ``metrics.jsonl`` says the run got, and what to do.
 """
 
@@ -62,21 +62,22 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
-from .progress import bar_disabled
 
-from .data import SpikeDataset, holdout_validation, load_dataset, static_view
-from .data.augment import check_augment, make_augmentation, require_kornia
-from .precision import autocast, check_precision, warn_if_emulated
-from .data.base import check_class_targets
+from .batching import Batcher, epoch_generator, prepare_dataset, run_dataset
+from .data import SpikeDataset
+from .data.augment import check_augment, require_kornia
+from .devices import parse_device, pick_device
 from .distributed import SINGLE, DistContext, init_from_env, rank_device
-from .encoding import make_encoder, to_time_major
 from .learning import check_rule, make_rule
 from .losses import LOSSES
 from .models import MDNNet
-from .readout import frame_batch, readout_of
 from .models.registry import build_model as build_registered_model
 from .models.registry import model_entry, rebuild_model
 from .neurons.base import label_neuron_layers, read_deferred_state_checks
+from .precision import autocast, check_precision, warn_if_emulated
+from .progress import bar_disabled
+from .readout import readout_of
+from .runfiles import CheckpointError, atomic_save, read_checkpoint, write_text_atomic
 from .tensorboard_log import TENSORBOARD_DIR, TensorBoardLog, log_formats, require_tensorboard, tap_firing_rates
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
@@ -255,55 +256,6 @@ def check_settings(values: dict, defaults: dict | None = None) -> None:
     parse_device(values["device"])
 
 
-_DEVICE_HELP = "use cpu, cuda, cuda:N (GPU number N), mps, or auto (CUDA when available, else the CPU)"
-
-
-def parse_device(name: str) -> torch.device | None:
-    """The device a ``--device`` name asks for (None for ``auto``); ValueError for a name that is none.
-
-    Does not check that the device is usable here; :func:`pick_device` does.
-    """
-    if name == "auto":
-        return None
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"unknown device {name!r}: {_DEVICE_HELP}.") from None
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device {name!r} is not supported for training here: {_DEVICE_HELP}.")
-    return device
-
-
-def pick_device(name: str) -> torch.device:
-    """The device for ``name`` (``auto``: CUDA when available, else the CPU), checked to be usable.
-
-    ``ValueError`` says why not: no CUDA support in this PyTorch build, no GPU visible, no GPU
-    of that number, or no MPS, with the fix.
-    """
-    device = parse_device(name)
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda":
-        if not torch.backends.cuda.is_built():
-            raise ValueError(
-                f"--device {name}: CUDA is not available in this PyTorch build (torch {torch.__version__} "
-                f"was built for the CPU only). Install a CUDA build of PyTorch (pick one with CUDA at "
-                f"https://pytorch.org/get-started/locally/) or pass --device cpu."
-            )
-        count = torch.cuda.device_count()
-        if count == 0:
-            raise ValueError(
-                f"--device {name}: this PyTorch build supports CUDA but no GPU is visible (check the NVIDIA "
-                f"driver, e.g. with nvidia-smi, and CUDA_VISIBLE_DEVICES), or pass --device cpu."
-            )
-        if device.index is not None and device.index >= count:
-            raise ValueError(
-                f"--device {name}: only {count} CUDA GPU(s) are visible (cuda:0 to cuda:{count - 1}); "
-                f"pass one of those, or --device cpu."
-            )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"--device {name}: MPS (Apple GPU) is not available on this machine; pass --device cpu.")
-    return device
 
 
 #: the progress bar's running loss is refreshed every this many batches (each refresh reads it from the device)
@@ -340,150 +292,6 @@ def move_to(value, device: torch.device):
         return type(value)(move_to(v, device) for v in value)
     return value
 
-
-def epoch_generator(seed: int, epoch: int, purpose: int = 0) -> torch.Generator:
-    """The generator for one epoch's randomness (0: shuffling/encoding, 1: evaluation)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7 + purpose)
-
-
-#: a data set is kept on the GPU when all of a split's tensors take at most this share of its free memory
-RESIDENT_SHARE = 0.25
-
-
-def fits_on_device(tensors: tuple[Tensor, ...], device: torch.device) -> bool:
-    """Whether ``tensors`` may live on ``device`` for the whole run: a CUDA device with at least
-    ``1 / RESIDENT_SHARE`` times their size free (the rest is the training's own memory)."""
-    if device.type != "cuda":
-        return False
-    free, _ = torch.cuda.mem_get_info(device)
-    return sum(t.numel() * t.element_size() for t in tensors) <= RESIDENT_SHARE * free
-
-
-def device_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
-    """The generator the encoder draws from on ``device``: ``generator`` itself on the CPU; on another
-    device a generator there, seeded by one draw from ``generator`` (so the encoding is reproducible
-    per seed, epoch and device, and the uniform draws never cross to the host)."""
-    if device.type == "cpu":
-        return generator
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-class Batcher:
-    """Turns a :class:`SpikeDataset` split into ``[T, B, ...]`` inputs and targets.
-
-    Frame-labelled data (``target="frame_class"``): each batch is cut to its longest sequence (at
-    most ``steps``; the lengths are the split's third tensor when it has one) and the labels of
-    padded frames become :data:`~spikedyn.readout.PAD_LABEL` (:func:`~spikedyn.readout.frame_batch`).
-    Whether the model can train on such labels is the read-out's question (:mod:`spikedyn.readout`).
-    """
-
-    def __init__(self, dataset: SpikeDataset, config: TrainConfig, device: torch.device) -> None:
-        self.dataset = dataset
-        self.steps = config.steps
-        self.device = device
-        self._resident: dict[str, tuple[Tensor, ...] | None] = {}  # splits copied to the GPU once
-        self.encoder = make_encoder(config.encoder or dataset.encoder, config.alpha)
-        # sequence data is fed as stored unless an encoder is asked for (e.g. Bernoulli spikes from
-        # TIDigits band energies, spec mdn.md section 3 [A] option)
-        self.sequence_encoder = make_encoder(config.encoder, config.alpha) if config.encoder == "rate" else None
-        self.frames = dataset.target == "frame_class"
-        # augment / normalise the images [B, C, H, W] of each batch (training batches only augmented)
-        self.augmentation = make_augmentation(
-            config.augment, dataset.feature_shape, dataset.name, dataset.kind, config.data_options
-        )
-        if dataset.kind == "sequence" and dataset.steps is not None and config.steps > dataset.steps:
-            raise ValueError(
-                f"{dataset.name} stores {dataset.steps} steps per sample; --steps {config.steps} asks for more"
-            )
-
-    def split_tensors(self, split: str) -> tuple[Tensor, ...]:
-        """A split's tensors, on the training device when they fit there (:func:`fits_on_device`), else
-        where the data set keeps them (each batch is then copied over)."""
-        tensors = getattr(self.dataset, split).tensors
-        if self.device.type == "cpu":
-            return tensors
-        if split not in self._resident:
-            self._resident[split] = (
-                tuple(t.to(self.device) for t in tensors) if fits_on_device(tensors, self.device) else None
-            )
-        return self._resident[split] or tensors
-
-    def batches(
-        self, split: str, batch_size: int, generator: torch.Generator, shuffle: bool,
-        start_batch: int = 0, generator_states: dict | None = None,
-    ):
-        """``(x [T, B, ...], y)`` batches of a split on the training device.
-
-        ``generator`` (a CPU generator) draws the order and the augmentations; on a GPU the encoder
-        draws from a generator on the device seeded from it (:func:`device_generator`), so that a
-        batch is encoded where it is used, and a run is reproducible per seed and device.
-
-        Continuing an epoch: ``start_batch`` skips the first batches of the same order, and
-        ``generator_states`` (what :meth:`generator_states` read after the last batch done) puts the
-        generators where they were, so the rest of the epoch draws exactly what it would have.
-        """
-        tensors = self.split_tensors(split)
-        x_all, y_all = tensors[:2]
-        lengths = tensors[2] if self.frames and len(tensors) > 2 else None
-        n = len(x_all)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        order = order.to(x_all.device)
-        encoding = device_generator(generator, self.device)
-        self._generators = (generator, encoding)
-        if generator_states is not None:
-            generator.set_state(generator_states["generator"])
-            if encoding is not generator and "encoding" in generator_states:  # (saved on another device: none)
-                encoding.set_state(generator_states["encoding"])
-        for start in range(start_batch * batch_size, n, batch_size):
-            idx = order[start : start + batch_size]
-            x, y = x_all[idx], y_all[idx]
-            if self.frames:  # cut to the batch's longest sequence, padded frames labelled PAD_LABEL
-                x, y = frame_batch(x, y, None if lengths is None else lengths[idx], self.steps)
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            if self.augmentation is not None:
-                x = self.augmentation(x, split == "train", generator)
-            yield self.encode(x, encoding), y
-
-    def generator_states(self) -> dict:
-        """The states of the last :meth:`batches` call's generators (order and augmentation; encoding)."""
-        generator, encoding = self._generators
-        states = {"generator": generator.get_state()}
-        if encoding is not generator:
-            states["encoding"] = encoding.get_state()
-        return states
-
-    def encode(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        """``x`` encoded on its own device with ``generator`` (which must live there)."""
-        if self.dataset.kind == "sequence":
-            seq = to_time_major(x[:, : self.steps].float())
-            if self.sequence_encoder is None:
-                return seq
-            # x_t = 1[p_t > alpha u_t]: one fresh draw per step and value (the encoder's T = 1)
-            return self.sequence_encoder(seq, 1, generator=generator)[0]
-        return self.encoder(x, self.steps, generator=generator)
-
-    def num_batches(self, split: str, batch_size: int) -> int:
-        return math.ceil(len(getattr(self.dataset, split)) / batch_size)
-
-
-def prepare_dataset(dataset: SpikeDataset, config: TrainConfig) -> SpikeDataset:
-    """The data set as the run sees it (``input_view="static"`` flattens sequence samples;
-    ``validation`` > 0 holds out that fraction of each class's training samples as ``val``).
-
-    Class targets outside ``0 .. num_classes - 1`` are an error (also for a data set built in Python).
-    """
-    check_class_targets(dataset)
-    dataset = static_view(dataset) if config.input_view == "static" else dataset
-    return holdout_validation(dataset, config.validation) if config.validation > 0 else dataset
-
-
-def run_dataset(config: TrainConfig, data_root: str | None = None) -> SpikeDataset:
-    """Load the data set of a run (``data_root`` overrides the saved one) as the run sees it."""
-    dataset = load_dataset(
-        config.dataset, data_root or config.data_root, progress=config.progress, **config.data_options
-    )
-    return prepare_dataset(dataset, config)
 
 
 def build_model(config: TrainConfig, dataset: SpikeDataset) -> nn.Module:
@@ -540,7 +348,7 @@ def evaluate(
 ) -> dict:
     """Loss and score of ``model`` on a split after training epoch index ``epoch`` (0-based).
 
-    The encoding randomness comes from :func:`epoch_generator` ``(seed, epoch, 1)``, so the
+    The encoding randomness comes from :func:`~spikedyn.batching.epoch_generator` ``(seed, epoch, 1)``, so the
     trainer's evaluation after epoch ``k`` and ``spikedyn eval`` of that checkpoint agree.
     ``accuracy`` holds the data set's metric (``metric`` names it), chosen by the model's read-out
     (:mod:`spikedyn.readout`); the metric's further scores (a per-step read-out's
@@ -584,9 +392,6 @@ def dynamics_summary(model: nn.Module) -> dict[str, float | list[float]]:
     return out
 
 
-class CheckpointError(ValueError):
-    """A run file (``checkpoint.pt``, ``theta_history.pt``) that cannot be read; the message says what to do."""
-
 
 class TrainingStopped(KeyboardInterrupt):
     """Training stopped on request (SIGTERM, e.g. a batch system's pre-emption) at a batch boundary, after
@@ -596,193 +401,6 @@ class TrainingStopped(KeyboardInterrupt):
         self.epoch, self.batch = epoch, batch
         super().__init__(f"stopped inside epoch {epoch + 1} after {batch} batch(es); checkpoint saved")
 
-
-def _recorded_epochs(run_dir: Path) -> str:
-    metrics = run_dir / "metrics.jsonl"
-    if not metrics.exists():
-        return f"{run_dir} has no metrics.jsonl, so no epoch of this run was recorded"
-    try:
-        count = sum(1 for line in metrics.read_text().splitlines() if line.strip())
-    except OSError:
-        return f"its metrics.jsonl ({metrics}) shows how far the run got"
-    return f"its metrics.jsonl ({metrics}) shows how far the run got: {count} finished epoch(s)"
-
-
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """``torch.load`` a run's ``checkpoint.pt``; a damaged or foreign file raises :class:`CheckpointError`.
-
-    A checkpoint written by :func:`atomic_save` carries the SHA-256 of its bytes; it is checked
-    before anything is unpickled, so a file that changed after it was written (a bit flipped on
-    disk, a copy cut short) is refused even where ``torch.load`` would read it without complaint.
-    Checkpoints written before the checksum existed have none and load as before.
-    """
-    path = Path(path)
-    reason = None
-    try:
-        reason = _checksum_problem(path)
-        ckpt = None if reason else torch.load(path, map_location=map_location, weights_only=False)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a damaged file
-        text = str(exc).strip().split("\n")[0].split(". ")[0].rstrip(".")  # the first sentence: torch's are long
-        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    else:
-        needed = ("config", "model", "epoch")
-        if reason is None and (not isinstance(ckpt, dict) or any(key not in ckpt for key in needed)):
-            reason = f"it is not a spikedyn checkpoint (the keys {', '.join(needed)} are missing)"
-    if reason is not None:
-        raise CheckpointError(
-            f"the checkpoint {path} is damaged and cannot be read ({reason}); {_recorded_epochs(path.parent)}. "
-            f"To train the run again from the start, delete {path} and train with --out {path.parent} without "
-            f"--resume (that starts metrics.jsonl afresh: copy it first to keep it); or put back a saved copy of "
-            f"the checkpoint if you have one."
-        )
-    return ckpt
-
-
-#: The zip archive comment that carries a checkpoint's checksum: this tag, then 64 hex digits.
-_CHECKSUM_TAG = b"spikedyn-sha256:"
-_CHECKSUM_SIZE = len(_CHECKSUM_TAG) + 64
-#: A zip archive ends with its 22-byte end-of-central-directory record (this signature first,
-#: the comment's length in its last two bytes), then the comment.
-_ZIP_END = b"PK\x05\x06"
-_ZIP_END_SIZE = 22
-
-
-def _sha256_of_start(fh, end: int):
-    """The SHA-256 (a ``hashlib`` object, to extend) of the first ``end`` bytes of the binary file ``fh``."""
-    import hashlib
-
-    fh.seek(0)
-    digest = hashlib.sha256()
-    while end > 0:
-        chunk = fh.read(min(end, 1 << 20))
-        if not chunk:
-            break
-        digest.update(chunk)
-        end -= len(chunk)
-    return digest
-
-
-def _add_checksum(fh) -> None:
-    """Record the SHA-256 of the archive ``torch.save`` wrote to ``fh`` (opened ``r+b``) as its zip comment.
-
-    The digest covers the archive exactly as ``torch.save`` wrote it (comment length 0).  Zip
-    readers, ``torch.load`` and ``zipfile`` included, skip the comment, so the file stays a plain
-    PyTorch checkpoint.  A file that is not a comment-less zip archive is left as it is.
-    """
-    size = fh.seek(0, os.SEEK_END)
-    if size < _ZIP_END_SIZE:
-        return
-    fh.seek(size - _ZIP_END_SIZE)
-    end = fh.read(_ZIP_END_SIZE)
-    if not end.startswith(_ZIP_END) or end[-2:] != b"\0\0":
-        return
-    comment = _CHECKSUM_TAG + _sha256_of_start(fh, size).hexdigest().encode("ascii")
-    fh.seek(size - 2)
-    fh.write(len(comment).to_bytes(2, "little") + comment)
-
-
-def _checksum_problem(path: Path) -> str | None:
-    """Why the checksum recorded by :func:`_add_checksum` in ``path`` does not hold, or None.
-
-    None also for a file without a checksum (written before it existed, or not by
-    :func:`atomic_save`): ``torch.load`` then judges it, as before.
-    """
-    with open(path, "rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        start = max(0, size - _ZIP_END_SIZE - _CHECKSUM_SIZE)
-        fh.seek(start)
-        tail = fh.read()
-        at = tail.rfind(_ZIP_END)
-        if at < 0 or len(tail) - at < _ZIP_END_SIZE:
-            return None  # no end record in reach: torch.load will tell whether the file is whole
-        declared = int.from_bytes(tail[at + 20 : at + 22], "little")
-        comment = tail[at + _ZIP_END_SIZE :]
-        ours = comment.startswith(_CHECKSUM_TAG) or (
-            declared == _CHECKSUM_SIZE and comment == _CHECKSUM_TAG[: len(comment)]
-        )
-        if not ours:
-            return None
-        recorded = comment[len(_CHECKSUM_TAG) :]
-        whole = declared == len(comment) == _CHECKSUM_SIZE
-        if not whole or not all(c in b"0123456789abcdef" for c in recorded):
-            return "its SHA-256 checksum record at the end of the file is cut short or damaged"
-        digest = _sha256_of_start(fh, start + at + 20)
-        digest.update(b"\0\0")  # the comment length torch.save wrote
-    if digest.hexdigest().encode("ascii") != recorded:
-        return "its bytes do not match the SHA-256 checksum recorded when it was written, so the file changed since"
-    return None
-
-
-def atomic_save(obj: object, path: Path) -> None:
-    """Write ``obj`` to ``path`` so that ``path`` is always the previous file or the whole new one.
-
-    ``torch.save`` to a temporary file ``.NAME.tmp-PID`` in the same folder, record the SHA-256
-    of its bytes in it (:func:`_add_checksum`; :func:`read_checkpoint` verifies it), fsync it,
-    rename it over ``path`` and fsync the folder: the data is on disk before the new name
-    points at it (a power loss cannot leave a renamed but empty or partial file), and the rename
-    is on disk when this returns.  A process killed while saving leaves only its temporary file,
-    which nothing reads as a checkpoint; the next save removes those of processes that have ended.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "r+b") as fh:
-            _add_checksum(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(path.parent)
-    _remove_stale_temporaries(path)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """fsync ``folder`` so that a rename in it survives a power loss (a no-op where a folder cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # Windows: folders cannot be opened (NTFS renames are journaled)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on a folder
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete the ``.NAME.tmp-PID`` files next to ``path`` left by processes killed while saving it.
-
-    Only files whose process has ended go (POSIX only: there ``os.kill(pid, 0)`` merely probes).
-    """
-    if os.name != "posix":
-        return
-    prefix = f".{path.name}.tmp-"
-    try:
-        names = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
-    except OSError:
-        return
-    for tmp in names:
-        pid = tmp.name[len(prefix) :]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:  # that process has ended: its file will never be renamed
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
-        except OSError:
-            pass  # running under another user, or unknown: leave it
 
 
 class Trainer:
@@ -893,7 +511,7 @@ class Trainer:
     def resume(self) -> bool:
         """Load ``checkpoint.pt`` from the run directory if present; True if resumed.
 
-        A checkpoint that cannot be read raises :class:`CheckpointError`; one trained with other
+        A checkpoint that cannot be read raises :class:`~spikedyn.runfiles.CheckpointError`; one trained with other
         run-defining settings a ``ValueError`` naming the setting.
         """
         if not self.checkpoint_path.exists():
@@ -933,9 +551,7 @@ class Trainer:
         text = "".join(json.dumps(record) + "\n" for record in self.history)
         if path.exists() and path.read_text() == text:
             return
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
 
     def firing_rates(self, epoch: int) -> dict[str, float]:
         """Mean spike rate of every tapped hidden layer on the first ``batch_size`` test samples after

@@ -3,7 +3,8 @@
 import pytest
 from bad_input_helpers import assert_user_error, copy_run, run_cli, train_tiny
 
-from spikedyn.train import CheckpointError, load_checkpoint
+from spikedyn.runfiles import CheckpointError
+from spikedyn.train import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from spikedyn.learning import make_rule
 from spikedyn.losses import step_mse
 from spikedyn.models import NRR_SETTINGS, NRRNet, build_model, rebuild_model
 from spikedyn.readout import PAD_LABEL, readout_of
-from spikedyn.train import Batcher, TrainConfig, Trainer, epoch_generator, evaluate
+from spikedyn.batching import Batcher, epoch_generator
+from spikedyn.train import TrainConfig, Trainer, evaluate
 
 
 # -- data --------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def noise_sweep(
 ) -> list[dict]:
     """``[{"p": p, "loss": ..., "accuracy": ..., "metric": ..., ...}]`` of ``model`` on ``split`` for each level.
 
-    ``batcher`` / ``config``: the run's :class:`~spikedyn.train.Batcher` and config (its
+    ``batcher`` / ``config``: the run's :class:`~spikedyn.batching.Batcher` and config (its
     encoding randomness is that of :func:`~spikedyn.train.evaluate` for epoch 0, the same at every level).
     """
     from ..train import evaluate
@@ -131,7 +131,8 @@ def noise_curve_run(
     device: str = "cpu", split: str = "test", batch_size: int | None = None,
 ) -> NoiseCurve:
     """:func:`noise_sweep` of a run directory (or its ``checkpoint.pt``) on its own data."""
-    from ..train import Batcher, load_checkpoint, run_dataset
+    from ..batching import Batcher, run_dataset
+    from ..train import load_checkpoint
 
     model, config, ckpt = load_checkpoint(run, device=str(device))
     config = replace(config, progress=False, eval_batch_size=batch_size or config.eval_batch_size)

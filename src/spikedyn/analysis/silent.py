@@ -30,8 +30,8 @@ network (mean, and the per-sample minimum and maximum).
 
 The input values ``p`` are what the run's encoder reads: a static sample's values at every
 step, a sequence sample's stored value of step ``t`` (the data set, ``T`` and the sample
-order come from the run's own :func:`~spikedyn.train.run_dataset` and
-:class:`~spikedyn.train.Batcher`).  A run trained on analog inputs (the ``direct`` encoder, or
+order come from the run's own :func:`~spikedyn.batching.run_dataset` and
+:class:`~spikedyn.batching.Batcher`).  A run trained on analog inputs (the ``direct`` encoder, or
 stored sequence values without ``--encoder rate``) is probed with binary spikes all the same;
 the result's ``run_encoder`` says so.
 
@@ -339,14 +339,14 @@ def silent_sweep(
     """Silent-neuron fractions of ``model`` per tapped layer at each input spike fraction.
 
     ``dataset``/``config``: the run's data set and :class:`~spikedyn.train.TrainConfig` (for
-    ``T``, the encoder and the sample layout, through :class:`~spikedyn.train.Batcher`).
+    ``T``, the encoder and the sample layout, through :class:`~spikedyn.batching.Batcher`).
     ``samples`` test samples (``None`` or ``<= 0``: the whole test split) are drawn once without
     replacement with ``seed`` and used at every fraction; each fraction draws its spikes from a
     generator seeded with ``(seed, fraction index)``.  ``method``: ``"rank"`` (exact fraction,
     the default) or ``"alpha"`` (one encoder scale per fraction), see the module docstring.
     """
     from ..metrics import make_metric
-    from ..train import Batcher
+    from ..batching import Batcher
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -445,7 +445,8 @@ def silent_sweep_run(
     data_root: str | None = None, device: str = "cpu",
 ) -> SilentSweep:
     """:func:`silent_sweep` of a run directory (or its ``checkpoint.pt``) on its own test data."""
-    from ..train import load_checkpoint, run_dataset
+    from ..batching import run_dataset
+    from ..train import load_checkpoint
 
     model, config, ckpt = load_checkpoint(run, device=str(device))
     config = replace(config, progress=False)

@@ -49,7 +49,7 @@ examples:
 
 def _noise(args: argparse.Namespace) -> int:
     from ..analysis.robustness import noise_curve_run, robust_ratios
-    from ..train import pick_device
+    from ..devices import pick_device
 
     device = str(pick_device(args.device))
     common = dict(levels=args.levels, seed=args.seed, data_root=args.data_root, device=device,
@@ -109,7 +109,7 @@ def parse_fractions(text: str) -> list[float]:
 
 def _silent(args: argparse.Namespace) -> int:
     from ..analysis.silent import silent_sweep_run
-    from ..train import pick_device
+    from ..devices import pick_device
 
     device = pick_device(args.device)
     sweep = silent_sweep_run(

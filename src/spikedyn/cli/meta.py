@@ -109,7 +109,7 @@ def _dynamics(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..meta import filter_candidates, sine_drive
-    from ..meta._files import write_text_atomic
+    from ..runfiles import write_text_atomic
     from ..plots.dynamics import plot_dynamics
 
     thetas = named_thetas(args.neurons)

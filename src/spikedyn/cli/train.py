@@ -190,7 +190,8 @@ def given_config_values(args: argparse.Namespace) -> dict:
 
 def saved_run_config(run_dir: Path) -> dict:
     """The settings of the run in ``run_dir`` (its ``config.json``, else its checkpoint's) for ``--resume``."""
-    from ..train import TrainConfig, read_checkpoint
+    from ..runfiles import read_checkpoint
+    from ..train import TrainConfig
 
     checkpoint = run_dir / "checkpoint.pt"
     if not checkpoint.exists():
@@ -264,7 +265,8 @@ def train_config(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     from ..distributed import broadcast_object, init_from_env, launched_by_torchrun
-    from ..train import TrainConfig, Trainer, pick_device
+    from ..devices import pick_device
+    from ..train import TrainConfig, Trainer
 
     if getattr(args, "allocator", "keep") == "keep":
         from ..perf import keep_freed_memory
@@ -336,7 +338,9 @@ def _fit(trainer, resume: bool, main: bool, processes: int) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..train import Batcher, evaluate, load_checkpoint, pick_device, run_dataset
+    from ..batching import Batcher, run_dataset
+    from ..devices import pick_device
+    from ..train import evaluate, load_checkpoint
 
     device = pick_device(args.device)
     model, config, ckpt = load_checkpoint(args.checkpoint, device=str(device))

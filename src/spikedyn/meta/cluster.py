@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._files import write_text_atomic
+from ..runfiles import write_text_atomic
 from .presets import THETA_KEYS, Theta, nearest_paper_preset, paper_presets, save_presets
 
 HISTORY_FILE = "theta_history.pt"

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..neurons import META_NEURON_PRESETS
-from ._files import write_text_atomic
+from ..runfiles import write_text_atomic
 from .cluster import run_cluster
 from .dynamics import filter_candidates, simulate, sine_drive, van_rossum_distances
 from .presets import THETA_KEYS, load_presets, save_presets

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..neurons.second_order import META_NEURON_PRESETS, SecondOrder
-from ._files import write_text_atomic
+from ..runfiles import write_text_atomic
 
 PRESETS_FORMAT = "spikedyn-meta-presets"
 PRESETS_VERSION = 1
