@@ -14,10 +14,11 @@ average pooling), ``nrr-table2`` (NRR-SNN ablations), ``nrr-fig4`` (accuracy aga
 
 from .report import build_report, evaluate_check, render_markdown, write_report
 from .cells import AUTHORS_SEED, DEFAULT_OUT_ROOT, Cell, CellState, cell_dir, cell_state, neuron_folder, seed_list
-from .plan import PAPER_EPOCHS, PAPER_LR_STEP, TABLE_DEFAULT, Plan, RowPlan, build_plan, describe_plan
+from .plan import TABLE_DEFAULT, Plan, RowPlan, build_plan, describe_plan
 from .runner import RunSummary, run_plan
 from .tables import (
-    TABLES, CheckSpec, RowSpec, StandIn, TableSpec, get_table, register_table, table_names, validate_table,
+    PAPER_EPOCHS, PAPER_LR_STEP, TABLES, CheckSpec, RowSpec, StandIn, TableSpec, get_table, register_table, table_names,
+    validate_table,
 )
 from . import tables_plif  # noqa: F401,E402  (registers plif-table2, plif-table4, plif-table5)
 from . import tables_nrr  # noqa: F401,E402  (registers nrr-table2, nrr-fig4)

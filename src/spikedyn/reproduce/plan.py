@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ..progress import bar_disabled
 
 from .cells import DEFAULT_OUT_ROOT, Cell, CellState, _read_json, cell_dir, cell_state, seed_list
-from .tables import PAPER_EPOCHS, PAPER_LR_STEP, RUNNER_FIELDS, RowSpec, TableSpec
+from .tables import RUNNER_FIELDS, RowSpec, TableSpec
 
 #: ``build_plan(epochs=TABLE_DEFAULT)``: the table's own default (``TableSpec.epochs`` / ``lr_step``)
 TABLE_DEFAULT = "table"
