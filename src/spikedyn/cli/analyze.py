@@ -67,23 +67,35 @@ def _noise(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"RobustRatio at p = {100 * row['p']:g}%: {row['clean_trained']:.4f} / {row['noisy_trained']:.4f} "
                   f"= {row['robust_ratio']:.3f}")
-    out = Path(args.out) if args.out else Path(args.runs[0])
-    if out.suffix == ".pt":
-        out = out.parent
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "noise_robustness.json"
     payload = {"levels": list(args.levels), "seed": args.seed, "runs": [c.to_dict() for c in curves],
                "noisy_trained": [c.to_dict() for c in noisy], "robust_ratio": ratios}
-    json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {json_path}")
-    if not args.no_plot:
-        try:
-            from ..plots.robustness import plot_noise_robustness
 
-            print(f"wrote {plot_noise_robustness(curves + noisy, out / 'noise_robustness.png', ratios or None)}")
+    def plot(path: Path) -> Path:
+        from ..plots.robustness import plot_noise_robustness
+
+        return plot_noise_robustness(curves + noisy, path, ratios or None)
+
+    _write_results(args.out or args.runs[0], "noise_robustness", payload, None if args.no_plot else plot)
+    return 0
+
+
+def _write_results(out: str | Path, name: str, payload: dict, plot=None) -> None:
+    """Write ``OUT/<name>.json`` (atomically) and, with ``plot``, ``OUT/<name>.png`` (``plot(path)`` draws it).
+
+    ``out`` is a folder, or a run's ``checkpoint.pt`` (its folder is used).  Without matplotlib the
+    numbers are written all the same and the missing plot is said."""
+    from ..runfiles import write_text_atomic
+
+    out = Path(out)
+    if out.suffix == ".pt":  # RUN given as its checkpoint file
+        out = out.parent
+    json_path = write_text_atomic(out / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {json_path}")
+    if plot is not None:
+        try:
+            print(f"wrote {plot(out / f'{name}.png')}")
         except ImportError as exc:  # matplotlib missing: the numbers are written all the same
             print(f"no plot: {exc}")
-    return 0
 
 
 def parse_levels(text: str) -> list[float]:
@@ -125,20 +137,13 @@ def _silent(args: argparse.Namespace) -> int:
     print(sweep.table())
     for note in sweep.notes:
         print(f"note: {note}")
-    out = Path(args.out) if args.out else Path(args.run)
-    if out.suffix == ".pt":  # RUN given as its checkpoint file
-        out = out.parent
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "silent_neurons.json"
-    json_path.write_text(json.dumps(sweep.to_dict(), indent=2) + "\n")
-    print(f"wrote {json_path}")
-    if not args.no_plot:
-        try:
-            from ..plots.silent import plot_silent_neurons
 
-            print(f"wrote {plot_silent_neurons(sweep, out / 'silent_neurons.png')}")
-        except ImportError as exc:  # matplotlib missing: the numbers are written all the same
-            print(f"no plot: {exc}")
+    def plot(path: Path) -> Path:
+        from ..plots.silent import plot_silent_neurons
+
+        return plot_silent_neurons(sweep, path)
+
+    _write_results(args.out or args.run, "silent_neurons", sweep.to_dict(), None if args.no_plot else plot)
     return 0
 
 
