@@ -27,13 +27,17 @@ def tiny_table() -> TableSpec:
     )
 
 
-def fake_cell(run_dir: Path, accuracies: list[float], config: dict, checkpoint: bool = True) -> Path:
-    """A run folder as the trainer leaves it: config.json, one metrics record per epoch, a checkpoint."""
+def fake_cell(
+    run_dir: Path, accuracies: list[float], config: dict, checkpoint: bool = True, seconds: list[float] | None = None,
+) -> Path:
+    """A run folder as the trainer leaves it: config.json, one metrics record per epoch (``seconds``: each
+    epoch's wall time, default 1 s), a checkpoint."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config))
+    seconds = [1.0] * len(accuracies) if seconds is None else seconds
     with open(run_dir / "metrics.jsonl", "w") as fh:
-        for i, acc in enumerate(accuracies):
-            fh.write(json.dumps({"epoch": i + 1, "test_accuracy": acc, "seconds": 1.0}) + "\n")
+        for i, (acc, secs) in enumerate(zip(accuracies, seconds, strict=True)):
+            fh.write(json.dumps({"epoch": i + 1, "test_accuracy": acc, "seconds": secs}) + "\n")
     if checkpoint:
         (run_dir / "checkpoint.pt").write_bytes(b"not a real checkpoint")
     return run_dir

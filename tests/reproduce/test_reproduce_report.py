@@ -154,3 +154,21 @@ def test_a_cell_run_with_other_settings_is_listed_as_such_not_as_failed(tmp_path
     assert "## Cells run with other settings (not scored)" in md
     assert "lr_step=1 (asked: 15)" in md
     assert "## Failed cells" not in md
+
+
+def test_an_unfinished_cell_states_its_time_left_from_its_last_epochs(tmp_path):
+    """5 of 20 epochs done, the last three took 20, 30 and 25 min (pauses included): the pace is their
+    median, 25 min, and the 15 epochs to go need about 15 x 25 min = 6.2 h; a finished cell states none."""
+    out = tmp_path / "runs"
+    fake_cell(cell_dir(out, "mdn-table3", "mnist", "lif", 3154), [0.9] * 5, mnist_config("lif", 3154),
+              seconds=[3600, 3000, 1200, 1800, 1500])
+    fake_cell(cell_dir(out, "mdn-table3", "mnist", "2nd-fs", 3154), [0.9] * 20, mnist_config("2nd-fs", 3154))
+    plan = build_plan(get_table("mdn-table3"), out_root=out, seeds=1, epochs=20, lr_step=15, tasks=["mnist"],
+                      data_root=str(tmp_path / "empty"), load_data=False)
+    paths = write_report(plan, tmp_path / "report")
+    cells = {c["neuron"]: c for c in json.loads(paths["json"].read_text())["cells"]}
+    assert cells["lif"]["epoch_seconds"] == 1500 and cells["lif"]["left_s"] == 15 * 1500
+    assert "left_s" not in cells["2nd-fs"] and "epoch_seconds" not in cells["2nd-fs"]
+    md = paths["markdown"].read_text()
+    assert "time left (estimate)" in md
+    assert "about 6.2 h at 25 min an epoch" in md

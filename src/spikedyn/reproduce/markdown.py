@@ -232,13 +232,16 @@ def _cells_markdown(doc: dict) -> list[str]:
     if unfinished or not_started:
         out += ["## Unfinished cells", ""]
         if unfinished:
-            out += ["| cell | epochs | last test score | state |", "|---|---|---|---|"]
+            out += ["| cell | epochs | last test score | state | time left (estimate) |", "|---|---|---|---|---|"]
             for c in unfinished:
                 state = c.get("running") or "stopped; resumes on the next run"
                 if "last_update_s" in c:
                     state += f", last epoch {c['last_update_s'] / 60:.0f} min ago"
                 last = f"{c['final']:.2f}" if "final" in c else "—"
-                out.append(f"| `{c['run_dir']}` | {c['epochs_done']} of {c['epochs']} | {last} | {state} |")
+                left = "—"
+                if "left_s" in c:
+                    left = f"about {_duration(c['left_s'])} at {_duration(c['epoch_seconds'])} an epoch"
+                out.append(f"| `{c['run_dir']}` | {c['epochs_done']} of {c['epochs']} | {last} | {state} | {left} |")
             out.append("")
         if not_started:
             out += [f"{len(not_started)} cell(s) not started yet.", ""]
@@ -255,6 +258,15 @@ def _cells_markdown(doc: dict) -> list[str]:
     if run and run["interrupted"]:
         out += ["**The run was interrupted**; run the same command again to continue.", ""]
     return out
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``23 min``, ``4.2 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _checks_markdown(doc: dict) -> list[str]:

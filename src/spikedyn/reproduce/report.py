@@ -21,6 +21,7 @@ import json
 import math
 import re
 import shutil
+import statistics
 import time
 from pathlib import Path
 from typing import Sequence
@@ -78,11 +79,29 @@ def cell_record(plan: Plan, cell: Cell, now: float | None = None) -> dict:
         metrics = cell.run_dir / "metrics.jsonl"
         age = (now or time.time()) - metrics.stat().st_mtime
         rec["last_update_s"] = round(age)
+        rec.update(_time_left(history, state.target))
     if state.error:
         rec["error"] = state.error
     if state.running:
         rec["running"] = state.running
     return rec
+
+
+#: the pace of an unfinished cell is the median wall time of its last this many epochs
+PACE_EPOCHS = 3
+
+
+def _time_left(history: list[dict], target: int | None) -> dict:
+    """``epoch_seconds`` (the median wall time of the last :data:`PACE_EPOCHS` epochs, evaluation and any
+    pauses included) and ``left_s`` (that times the epochs still to train, the one under way counted whole)
+    of a cell with epochs to go; empty when it has none or its records hold no times."""
+    if target is None or len(history) >= target:
+        return {}
+    pace = [h["seconds"] for h in history[-PACE_EPOCHS:] if isinstance(h.get("seconds"), (int, float))]
+    if not pace:
+        return {}
+    per = statistics.median(pace)
+    return {"epoch_seconds": round(per, 1), "left_s": round(per * (target - len(history)))}
 
 
 def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: list[str]) -> dict:
