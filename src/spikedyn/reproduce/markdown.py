@@ -41,6 +41,12 @@ def _by_columns(doc: dict) -> bool:
     return doc.get("column_axis") == "table"
 
 
+def _row_name(doc: dict, row: dict) -> str:
+    """What a row is called outside the main table: its task where the table has its own columns (one
+    line or heading per task), else its label."""
+    return row["task"] if _by_columns(doc) else row["label"]
+
+
 def _grid(doc: dict) -> list[dict]:
     """The main table's lines: the report's grid, or one line per row with a column per neuron."""
     neurons = doc["neurons"]
@@ -153,12 +159,11 @@ def _detail_markdown(doc: dict) -> list[str]:
 
 
 def _data_markdown(doc: dict) -> list[str]:
-    by_columns = _by_columns(doc)
     out = ["## Data used", "", "| task | data set | ours train / test | paper train / test | source |",
            "|---|---|---|---|---|"]
     seen: set[str] = set()
     for r in doc["rows"]:
-        name = r["task"] if by_columns else r["label"]
+        name = _row_name(doc, r)
         key = json.dumps([name, r["status"], r["dataset_used"], r["data_options"]], sort_keys=True, default=str)
         if key in seen:  # the rows of one task on the same data: one line
             continue
@@ -180,7 +185,6 @@ def _data_markdown(doc: dict) -> list[str]:
 
 def _missing_markdown(doc: dict) -> list[str]:
     """Rows that have no data or cannot run (each loader's message once), and stand-ins used instead."""
-    by_columns = _by_columns(doc)
     rows = doc["rows"]
     out: list[str] = []
     missing = [r for r in rows if r["status"] != "ok"]
@@ -188,7 +192,7 @@ def _missing_markdown(doc: dict) -> list[str]:
         out += ["## Rows without results: no data or cannot run", ""]
         shown: dict[str, list[str]] = {}  # loader messages -> headings (one message per data set, not per row)
         for r in missing:
-            name = r["task"] if by_columns else r["label"]  # a table with columns: one heading per task
+            name = _row_name(doc, r)  # a table with columns: one heading per task
             if r["problem"]:
                 out += [f"### {r['label']}: cannot run", "", r["problem"], ""]
             if r["status"] == "no data" or r["missing"]:
@@ -212,7 +216,7 @@ def _missing_markdown(doc: dict) -> list[str]:
             names = ", ".join(m["dataset"] for m in r["missing"])
             line = (f"{names} not available, so {r['dataset_used']} was used "
                     f"(first line of the loader's message: {r['missing'][0]['error'].splitlines()[0]})")
-            name = r["task"] if by_columns else r["label"]
+            name = _row_name(doc, r)
             if (name, line) not in said:
                 said.add((name, line))
                 out.append(f"* {name}: {line}")
