@@ -7,9 +7,14 @@
 # The runs start in their own process sessions, so they go on between two calls on the same machine.
 #   * plif mode (issue #8): plif-table4's MNIST PLIF cell (tau0 = 2) alone on the card, with as many epochs as
 #     fit SECONDS, the cosine schedule's period set to the same number (benchmarks/cell_epoch_time.py times it).
+#     PLIF_SET="batch_size=64 ..." passes training options to the probe and the run (the run folder is then
+#     RUNS/plif-<options>, so several sizes run side by side); PLIF_BUDGET_SHARE=N sizes it for N runs at once.
+#   * mdn-brp mode (issue #7): MDN's three-layer net on MNIST under --rule brp, one run per NEURON:HIDDEN, with
+#     the epochs and lr step given (the MDN default schedule is 80 epochs, lr step 50).
 # Usage:
 #   benchmarks/gpu_training.sh start DATA_ROOT RUNS          start every run (RUNS: where the run folders go)
 #   benchmarks/gpu_training.sh plif DATA_ROOT RUNS SECONDS   start the PLIF MNIST cell sized to SECONDS
+#   benchmarks/gpu_training.sh mdn-brp DATA_ROOT RUNS EPOCHS LR_STEP NEURON:HIDDEN...
 #   benchmarks/gpu_training.sh collect RUNS OUT [SECONDS]    wait up to SECONDS (default 0), then copy the
 #       run folders' metrics and configs (no checkpoints) into OUT/runs.tar.gz and the logs into OUT/logs.tar.gz
 # DATA_ROOT holds MNIST/ and fsdd/.  Each run folder resumes, so `start` again continues what a stop cut off.
@@ -50,16 +55,43 @@ plif)
     data=${2:?DATA_ROOT}
     runs=${3:?RUNS}
     seconds=${4:?SECONDS}
+    read -r -a options <<<"${PLIF_SET:-}"
+    sets=()
+    for option in "${options[@]}"; do sets+=(--set "$option"); done
+    name=plif-mnist
+    out=$runs
+    if [ ${#options[@]} -gt 0 ]; then
+        name=plif-$(tr ' =' '-' <<<"${PLIF_SET}")
+        out=$runs/$name
+    fi
     mkdir -p "$runs/logs"
     start=$SECONDS
     probe=$("$py" "$(dirname "$0")/cell_epoch_time.py" plif-table4 --task mnist-tau2 --neuron plif \
-        --data-root "$data" --device "${DEVICE:-cuda}" --budget 1 --warmup "${PROBE_WARMUP:-50}" --batches "${PROBE_BATCHES:-300}" | tee "$runs/logs/plif-probe.log")
+        --data-root "$data" --device "${DEVICE:-cuda}" --budget 1 --warmup "${PROBE_WARMUP:-50}" \
+        --batches "${PROBE_BATCHES:-300}" --set "${options[@]}" | tee "$runs/logs/$name-probe.log")
     epoch_s=$(echo "$probe" | sed -n 's/.*about \([0-9.]*\) s an epoch.*/\1/p')
+    epoch_s=$(awk -v e="$epoch_s" -v n="${PLIF_BUDGET_SHARE:-1}" 'BEGIN { print e * (n > 1 ? 1.15 : 1) }')
     left=$((seconds - (SECONDS - start) - 15))  # 15 s for the run's own start (data, kernels cached by the probe)
     epochs=$(awk -v l="$left" -v e="$epoch_s" 'BEGIN { n = int(l / e); print (n < 1 ? 1 : n) }')
     echo "$(head -1 <<<"$probe"); $left s left: $epochs epochs, cosine period $epochs"
-    launch plif-mnist reproduce plif-table4 --tasks mnist-tau2 --neurons plif --seeds 1 --epochs "$epochs" \
-        --set cosine_period="$epochs" --out "$runs" --data-root "$data" --device "${DEVICE:-cuda}" --quiet
+    launch "$name" reproduce plif-table4 --tasks mnist-tau2 --neurons plif --seeds 1 --epochs "$epochs" \
+        --set cosine_period="$epochs" "${sets[@]}" --out "$out" --data-root "$data" --device "${DEVICE:-cuda}" \
+        --quiet
+    ;;
+mdn-brp)
+    data=${2:?DATA_ROOT}
+    runs=${3:?RUNS}
+    epochs=${4:?EPOCHS}
+    step=${5:?LR_STEP}
+    shift 5
+    mkdir -p "$runs/logs"
+    for spec in "$@"; do
+        neuron=${spec%%:*}
+        hidden=${spec##*:}
+        name=mdn-brp-$neuron-$hidden-${epochs}ep-step$step
+        launch "$name" train --dataset mnist --data-root "$data" --device "${DEVICE:-cuda}" --rule brp \
+            --neuron "$neuron" --hidden "$hidden" --epochs "$epochs" --lr-step "$step" --out "$runs/$name" --quiet
+    done
     ;;
 collect)
     runs=${2:?RUNS}
