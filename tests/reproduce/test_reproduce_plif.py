@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from spikedyn.reproduce import build_plan, cell_dir, get_table, write_report
+from spikedyn.reproduce import build_plan, cell_dir, describe_plan, get_table, write_report
 from spikedyn.train import TrainConfig
 
 
@@ -64,6 +64,12 @@ def test_table4_runs_plif_and_fixed_tau_lif_with_each_tau(tmp_path):
     for cell in plan.cells:
         assert "lr_step" not in plan.expected(cell), "the cosine schedule does not use lr_step"
         assert plan.state(cell).status == "finished"
+    # the schedule asked for is the cosine one: neither the report nor the dry run names an lr step
+    asked = build_plan(get_table("plif-table4"), out_root=out, seeds=1, epochs=2, lr_step=3, tasks=["MNIST"],
+                       data_root=str(tmp_path / "empty"), load_data=False)
+    md = (write_report(asked, tmp_path / "report")["markdown"]).read_text()
+    assert "Asked for: 1 seed(s), 2 epochs, cosine learning-rate schedule." in md and "lr step" not in md
+    assert "our schedule: 2 epochs, cosine learning-rate schedule" in "\n".join(describe_plan(asked))
     table = get_table("plif-table4")
     assert table.row("MNIST, tau 16").paper == {"plif": (99.73, None), "lif-tau": (99.49, None)}  # spec plif.md 5
 

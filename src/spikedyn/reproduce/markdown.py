@@ -72,6 +72,8 @@ def _header_markdown(doc: dict) -> list[str]:
     if asked["epochs"] is not None:
         if asked.get("constant_lr"):
             lr = "constant learning rate"
+        elif asked.get("lr_schedule") == "cosine":
+            lr = "cosine learning-rate schedule"
         elif asked["lr_step"] is None:
             lr = "each run's own lr step"  # a report of the runs found, without --lr-step
         else:

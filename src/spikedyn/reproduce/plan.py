@@ -99,6 +99,17 @@ def uses_lr_step(options: dict) -> bool:
     return options.get("schedule", "step") == "step" and not constant_lr(options)
 
 
+def lr_schedule_kind(plan: "Plan") -> str:
+    """``"constant"``, ``"cosine"`` or ``"step"``: the learning-rate schedule every row of ``plan`` runs
+    (``"step"`` unless all rows share a constant rate or all a cosine schedule)."""
+    options = [with_overrides(plan.table.row_options(rp.row), plan.overrides) for rp in plan.rows]
+    if options and all(constant_lr(o) for o in options):
+        return "constant"
+    if options and all(o.get("schedule") == "cosine" for o in options):
+        return "cosine"
+    return "step"
+
+
 def _train_config_fields() -> set[str]:
     from ..train import TrainConfig
 
@@ -337,10 +348,9 @@ def describe_plan(plan: Plan) -> Iterable[str]:
     if t.train_options:
         yield f"  every row: {options_text(t.train_options)}"
     options = [with_overrides(t.row_options(rp.row), plan.overrides) for rp in plan.rows]
-    constant = bool(options) and all(constant_lr(o) for o in options)
-    cosine = bool(options) and all(o.get("schedule") == "cosine" for o in options)
     gammas = sorted({o.get("lr_gamma", 0.1) for o in options}) or [0.1]
-    lr = ("constant learning rate" if constant else "cosine learning-rate schedule" if cosine
+    kind = lr_schedule_kind(plan)
+    lr = ("constant learning rate" if kind == "constant" else "cosine learning-rate schedule" if kind == "cosine"
           else f"lr step {plan.lr_step} (gamma {', '.join(f'{g:g}' for g in gammas)})")
     yield f"  our schedule: {plan.epochs} epochs, {lr}; seeds {seeds}; neurons {', '.join(plan.neurons)}"
     if t.columns:

@@ -30,7 +30,7 @@ from ..analysis.capability import Capability, capability
 from ..runfiles import write_text_atomic
 from .cells import Cell
 from .markdown import render_markdown, score_text
-from .plan import Plan, RowPlan, constant_lr, with_overrides
+from .plan import Plan, RowPlan, lr_schedule_kind
 from .runner import RunSummary
 from .tables import CheckSpec, RowSpec, TableSpec
 
@@ -359,8 +359,7 @@ def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
         "paper_schedule": table.paper_schedule, "train_options": table.train_options, "paper_epoch": table.paper_epoch,
         "asked": {"seeds": plan.seeds, "epochs": plan.epochs, "lr_step": plan.lr_step, "overrides": plan.overrides,
                   "data_root": plan.data_root,
-                  "constant_lr": bool(plan.rows) and all(
-                      constant_lr(with_overrides(table.row_options(rp.row), plan.overrides)) for rp in plan.rows)},
+                  "constant_lr": lr_schedule_kind(plan) == "constant", "lr_schedule": lr_schedule_kind(plan)},
         "rows": rows, "cells": records, "checks": checks, "capability": _capabilities(table, rows),
     }
     if curves is not None:
