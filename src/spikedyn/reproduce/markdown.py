@@ -153,10 +153,10 @@ def _detail_markdown(doc: dict) -> list[str]:
         return []
     if by_columns:
         return ["## Per row", "",
-                "| row | neuron | paper | paper's training | ours | ours − paper | ours best epoch | seeds finished "
+                "| row | neuron | paper | paper's training | ours | ours − paper | ours at the best epoch | seeds finished "
                 "| schedule (from the runs) |", "|---|---|---|---|---|---|---|---|---|"] + detail + [""]
     return ["## Per neuron", "",
-            "| task | neuron | paper | ours | ours − paper | ours best epoch | seeds finished | schedule (from the runs) |",
+            "| task | neuron | paper | ours | ours − paper | ours at the best epoch | seeds finished | schedule (from the runs) |",
             "|---|---|---|---|---|---|---|---|"] + detail + [""]
 
 
