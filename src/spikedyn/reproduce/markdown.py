@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from .plan import LR_SCHEDULE_TEXT
 from .tables import SCORES
 
 #: a mean test curve counts as settled when it moves less than this (percentage points) over its last tenth
@@ -70,10 +71,10 @@ def _header_markdown(doc: dict) -> list[str]:
                "run folder yet.  ")
     asked = doc["asked"]
     if asked["epochs"] is not None:
-        if asked.get("constant_lr"):
-            lr = "constant learning rate"
-        elif asked.get("lr_schedule") == "cosine":
-            lr = "cosine learning-rate schedule"
+        # reports written before "lr_schedule" existed say only whether the rate was constant
+        kind = asked.get("lr_schedule") or ("constant" if asked.get("constant_lr") else "step")
+        if kind in LR_SCHEDULE_TEXT:
+            lr = LR_SCHEDULE_TEXT[kind]
         elif asked["lr_step"] is None:
             lr = "each run's own lr step"  # a report of the runs found, without --lr-step
         else:

@@ -99,6 +99,10 @@ def uses_lr_step(options: dict) -> bool:
     return options.get("schedule", "step") == "step" and not constant_lr(options)
 
 
+#: how a report and ``--dry-run`` name a schedule that takes no lr step (see :func:`lr_schedule_kind`)
+LR_SCHEDULE_TEXT = {"constant": "constant learning rate", "cosine": "cosine learning-rate schedule"}
+
+
 def lr_schedule_kind(plan: "Plan") -> str:
     """``"constant"``, ``"cosine"`` or ``"step"``: the learning-rate schedule every row of ``plan`` runs
     (``"step"`` unless all rows share a constant rate or all a cosine schedule)."""
@@ -349,9 +353,8 @@ def describe_plan(plan: Plan) -> Iterable[str]:
         yield f"  every row: {options_text(t.train_options)}"
     options = [with_overrides(t.row_options(rp.row), plan.overrides) for rp in plan.rows]
     gammas = sorted({o.get("lr_gamma", 0.1) for o in options}) or [0.1]
-    kind = lr_schedule_kind(plan)
-    lr = ("constant learning rate" if kind == "constant" else "cosine learning-rate schedule" if kind == "cosine"
-          else f"lr step {plan.lr_step} (gamma {', '.join(f'{g:g}' for g in gammas)})")
+    lr = LR_SCHEDULE_TEXT.get(lr_schedule_kind(plan),
+                              f"lr step {plan.lr_step} (gamma {', '.join(f'{g:g}' for g in gammas)})")
     yield f"  our schedule: {plan.epochs} epochs, {lr}; seeds {seeds}; neurons {', '.join(plan.neurons)}"
     if t.columns:
         yield f"  columns: {', '.join(t.columns)} (each row is one task in one column)"

@@ -359,7 +359,7 @@ def build_report(plan: Plan, run: RunSummary | None = None) -> dict:
         "paper_schedule": table.paper_schedule, "train_options": table.train_options, "paper_epoch": table.paper_epoch,
         "asked": {"seeds": plan.seeds, "epochs": plan.epochs, "lr_step": plan.lr_step, "overrides": plan.overrides,
                   "data_root": plan.data_root,
-                  "constant_lr": lr_schedule_kind(plan) == "constant", "lr_schedule": lr_schedule_kind(plan)},
+                  "lr_schedule": lr_schedule_kind(plan)},
         "rows": rows, "cells": records, "checks": checks, "capability": _capabilities(table, rows),
     }
     if curves is not None:
