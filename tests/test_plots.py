@@ -50,7 +50,7 @@ def test_training_curves_png(tmp_path, saved_figures):
     out = plot_training_curves(run)
     assert out == run / "curves.png"
     check_png(out, (385, 990))
-    (fig,) = saved_figures
+    fig = saved_figures[0]
     loss, acc = fig.axes
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy (%)"]
     assert [list(line.get_ydata()) for line in loss.get_lines()] == [[1.0, 0.5, 1 / 3], [1.1, 0.55, 1.1 / 3]]
@@ -59,6 +59,11 @@ def test_training_curves_png(tmp_path, saved_figures):
     assert list(loss.get_lines()[0].get_xdata()) == [1, 2, 3]
     with pytest.raises(FileNotFoundError, match="no metrics.jsonl"):
         plot_training_curves(tmp_path)
+    kept = tmp_path / "kept-log.jsonl"  # a metrics file kept as a log plots like its run, the PNG beside it
+    kept.write_text((run / "metrics.jsonl").read_text())
+    assert plot_training_curves(kept) == tmp_path / "kept-log-curves.png"
+    assert saved_figures[-1]._suptitle.get_text() == "kept-log"
+    assert [list(line.get_ydata()) for line in saved_figures[-1].axes[0].get_lines()][0] == [1.0, 0.5, 1 / 3]
 
 
 def trace_panels(fig):
@@ -213,3 +218,30 @@ def test_training_curves_of_several_runs_share_the_axes(tmp_path, saved_figures)
     assert lines["PLIF train"].get_color() == lines["PLIF test"].get_color() != lines["LIF tau=16 test"].get_color()
     with pytest.raises(ValueError, match="one label per run"):
         plot_training_curves(runs, labels=["only one"])
+
+
+def test_training_curves_target_zoom_and_long_runs(tmp_path, saved_figures):
+    """--target draws a dotted line at that accuracy, --accuracy-min starts the accuracy axis there, a
+    run of more than 40 epochs is drawn without markers, and several runs get one legend entry each
+    (plus the two line styles and the target) on the loss panel; bad percentages are refused."""
+    runs = []
+    for name, n in (("wide", 60), ("narrow", 60)):
+        run = tmp_path / name
+        run.mkdir()
+        rows = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 0.9 + e / 1000,
+                 "test_accuracy": 0.89 + e / 1000} for e in range(1, n + 1)]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        runs.append(run)
+    args = ["plot", "curves", *map(str, runs), "--target", "97", "--accuracy-min", "93", "--title", "two widths"]
+    assert main(args) == 0
+    (fig,) = saved_figures
+    loss, acc = fig.axes
+    assert fig._suptitle.get_text() == "two widths"
+    target = [line for line in acc.get_lines() if line.get_label() == "target 97 %"]
+    assert len(target) == 1 and list(target[0].get_ydata()) == [97, 97] and target[0].get_linestyle() == ":"
+    assert acc.get_ylim() == pytest.approx((93.0, 97.3))  # top: the target, above the best train 96 %, + 0.3
+    assert {line.get_marker() for line in acc.get_lines()} == {"None"}
+    legend = [t.get_text() for t in loss.get_legend().get_texts()]
+    assert legend == ["wide", "narrow", "train", "test", "target 97 %"] and acc.get_legend() is None
+    with pytest.raises(ValueError, match=r"percentage in \[0, 100\)"):
+        plot_training_curves(runs, target=0.97e3)

@@ -15,7 +15,8 @@ def _plot(args: argparse.Namespace) -> int:
     from ..plots import plot_dynamics_history, plot_neuron_traces, plot_training_curves
 
     if args.plot_command == "curves":
-        print(plot_training_curves(args.runs, args.out, args.labels))
+        print(plot_training_curves(args.runs, args.out, args.labels, target=args.target, accuracy_min=args.accuracy_min,
+                                         title=args.title))
         return 0
     if args.plot_command in ("dynamics", "tau"):
         print(plot_dynamics_history(args.runs, args.out, args.labels))
@@ -35,9 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="One run: train/test (and validation) curves. Several runs: their curves on shared axes, "
         "e.g. `spikedyn plot curves runs/plif runs/lif16 --labels PLIF 'LIF tau=16'` (PLIF paper Fig. 6).",
     )
-    curves.add_argument("runs", nargs="+", metavar="RUN")
+    curves.add_argument("runs", nargs="+", metavar="RUN", help="run directory, or a run's metrics.jsonl (a kept log)")
     curves.add_argument("--labels", nargs="+", help="one name per run (default: the folder names)")
     curves.add_argument("--out", default=None, help="PNG path (default RUN/curves.png, or FIRST_RUN/compare.png)")
+    curves.add_argument("--target", type=float, default=None, metavar="PERCENT",
+                        help="draw a dotted line at this accuracy (a paper's number, an issue's threshold)")
+    curves.add_argument("--accuracy-min", type=float, default=None, metavar="PERCENT",
+                        help="start the accuracy axis here, to tell apart curves that end close together")
+    curves.add_argument("--title", default=None, help="figure title (default: the run names)")
     dyn = plot_sub.add_parser(
         "dynamics", aliases=["tau"],
         help="learned neuron dynamics per epoch of a run, or of several (PLIF tau per layer, paper Fig. 7; MDN theta means)",

@@ -9,11 +9,19 @@ from typing import Sequence
 from ._mpl import pyplot
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    metrics = run_dir / "metrics.jsonl"
+def read_metrics(run: Path) -> list[dict]:
+    """The per-epoch rows of a run: ``RUN/metrics.jsonl``, or a metrics file itself (a copy kept as a log)."""
+    metrics = run if run.is_file() else run / "metrics.jsonl"
     if not metrics.exists():
-        raise FileNotFoundError(f"no metrics.jsonl in {run_dir}: pass a run directory written by `spikedyn train`")
+        raise FileNotFoundError(
+            f"no metrics.jsonl in {run}: pass a run directory written by `spikedyn train` or its metrics.jsonl"
+        )
     return [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+
+
+def _default_png(first: Path, name: str) -> Path:
+    """Where a plot goes without --out: inside the first run's folder, or beside its metrics file."""
+    return first.with_name(f"{first.stem}-{name}") if first.is_file() else first / name
 
 
 def _runs_and_labels(
@@ -23,7 +31,7 @@ def _runs_and_labels(
     paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
     if not paths:
         raise ValueError(f"{command} needs at least one run directory")
-    names = list(labels) if labels else [p.name for p in paths]
+    names = list(labels) if labels else [p.stem if p.is_file() else p.name for p in paths]
     if len(names) != len(paths):
         raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
     return paths, names
@@ -73,7 +81,7 @@ def plot_dynamics_history(
     title = paths[0].name if single else " vs ".join(names)
     fig.suptitle(f"{title}: learned dynamics per epoch", fontsize=10 if single else 9)
     fig.tight_layout()
-    default = paths[0] / ("dynamics.png" if single else "dynamics-compare.png")
+    default = _default_png(paths[0], "dynamics.png" if single else "dynamics-compare.png")
     out = Path(out) if out is not None else default
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -81,17 +89,29 @@ def plot_dynamics_history(
 
 
 def plot_training_curves(
-    runs: str | Path | Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
+    runs: str | Path | Sequence[str | Path],
+    out: str | Path | None = None,
+    labels: Sequence[str] | None = None,
+    *,
+    target: float | None = None,
+    accuracy_min: float | None = None,
+    title: str | None = None,
 ) -> Path:
     """Loss and accuracy per epoch from ``metrics.jsonl`` (default ``RUN/curves.png``).
 
-    One run: its train and test curves (and the validation curve of a run with a held-out
+    A run is its folder or its ``metrics.jsonl`` (e.g. a copy kept as a log).  One run: its train and test curves (and the validation curve of a run with a held-out
     split).  Several runs: two lines per run and panel (dashed: train, solid: test), so runs are compared
     epoch by epoch, e.g. PLIF against LIF convergence (PLIF paper Fig. 6) or the teaching signals
-    of reward propagation; ``labels`` name them (default: the run folders' names).  Every point
-    has a marker, so a one-epoch run still shows.
+    of reward propagation; ``labels`` name them (default: the run folders' names), one legend entry
+    per run (on the loss panel).  Runs of up to 40 epochs get a marker on every point, so a one-epoch run still shows.
+    ``target`` (percent) draws a dotted horizontal line on the accuracy panel (a paper's number, an
+    issue's threshold); ``accuracy_min`` (percent) starts that panel's axis there, to tell apart
+    curves that end close together.  ``title`` replaces the default one (the run names).
     """
     paths, names = _runs_and_labels(runs, labels, "plot curves")
+    for what, value in (("target", target), ("accuracy_min", accuracy_min)):
+        if value is not None and not 0 <= value < 100:
+            raise ValueError(f"{what} is a percentage in [0, 100), got {value}")
     histories = [read_metrics(p) for p in paths]
     for path, history in zip(paths, histories):
         if not history:
@@ -99,25 +119,47 @@ def plot_training_curves(
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
     single = len(paths) == 1
+    marker = "." if max(len(h) for h in histories) <= 40 else None
+    test_lines = []
     for name, history in zip(names, histories):
         epochs = [h["epoch"] for h in history]
         tag = "" if single else f"{name} "
-        train_line = ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], marker=".",
+        train_line = ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], marker=marker,
                                  linestyle="-" if single else "--", label=f"{tag}train")[0]
         color = None if single else train_line.get_color()
-        ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], marker=".", color=color, label=f"{tag}test")
+        test_lines += ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], marker=marker, color=color,
+                                  label=f"{tag}test")
         if single and all("val_accuracy" in h for h in history):
-            ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], marker=".", label="validation")
-        ax_loss.plot(epochs, [h["train_loss"] for h in history], marker=".", color=color,
+            ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], marker=marker, label="validation")
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], marker=marker, color=color,
                      linestyle="-" if single else "--", label=f"{tag}train")
-        ax_loss.plot(epochs, [h["test_loss"] for h in history], marker=".", color=color, label=f"{tag}test")
+        ax_loss.plot(epochs, [h["test_loss"] for h in history], marker=marker, color=color, label=f"{tag}test")
+    if target is not None:
+        ax_acc.axhline(target, color="black", linestyle=":", linewidth=1, label=f"target {target:g} %")
+    if accuracy_min is not None:
+        top = max(100 * max(h["train_accuracy"] for h in history) for history in histories)
+        ax_acc.set_ylim(accuracy_min, max(top, target or 0, accuracy_min + 1) + 0.3)
     for ax, label in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        ax.legend(fontsize=8)
-    fig.suptitle(paths[0].name if single else "  vs  ".join(names))
+    if single:
+        ax_loss.legend(fontsize=8)
+        ax_acc.legend(fontsize=8)
+    else:  # one entry per run (its colour), and the two line styles once
+        from matplotlib.lines import Line2D
+
+        styles = [Line2D([], [], color="grey", linestyle="--", label="train"),
+                  Line2D([], [], color="grey", linestyle="-", label="test")]
+        extra = [line for line in ax_acc.get_lines() if line.get_label().startswith("target")]
+        # on the loss panel, whose curves fall away from its upper corner, not over the accuracy curves
+        ax_loss.legend(test_lines + styles + extra, list(names) + ["train", "test"] + [l.get_label() for l in extra],
+                       fontsize=7 if len(paths) > 3 else 8, loc="upper right")
+    if title is None:
+        title = names[0] if single else "  vs  ".join(names)
+        title = title if len(title) <= 90 else f"{len(paths)} runs"
+    fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out) if out is not None else paths[0] / ("curves.png" if single else "compare.png")
+    out = Path(out) if out is not None else _default_png(paths[0], "curves.png" if single else "compare.png")
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
