@@ -15,8 +15,8 @@ def _plot(args: argparse.Namespace) -> int:
     from ..plots import plot_dynamics_history, plot_neuron_traces, plot_training_curves
 
     if args.plot_command == "curves":
-        print(plot_training_curves(args.runs, args.out, args.labels, target=args.target, accuracy_min=args.accuracy_min,
-                                         title=args.title))
+        print(plot_training_curves(args.runs, args.out, args.labels, target=args.target,
+                                   accuracy_min=args.accuracy_min, title=args.title))
         return 0
     if args.plot_command in ("dynamics", "tau"):
         print(plot_dynamics_history(args.runs, args.out, args.labels))

@@ -78,7 +78,7 @@ def plot_dynamics_history(
         ax.set_xlabel("epoch")
         ax.set_ylabel(label if count == 1 else f"mean {label}")
     axes[0][0].legend(fontsize=7 if single else 6)
-    title = paths[0].name if single else " vs ".join(names)
+    title = names[0] if single else " vs ".join(names)
     fig.suptitle(f"{title}: learned dynamics per epoch", fontsize=10 if single else 9)
     fig.tight_layout()
     default = _default_png(paths[0], "dynamics.png" if single else "dynamics-compare.png")
@@ -99,11 +99,12 @@ def plot_training_curves(
 ) -> Path:
     """Loss and accuracy per epoch from ``metrics.jsonl`` (default ``RUN/curves.png``).
 
-    A run is its folder or its ``metrics.jsonl`` (e.g. a copy kept as a log).  One run: its train and test curves (and the validation curve of a run with a held-out
-    split).  Several runs: two lines per run and panel (dashed: train, solid: test), so runs are compared
-    epoch by epoch, e.g. PLIF against LIF convergence (PLIF paper Fig. 6) or the teaching signals
-    of reward propagation; ``labels`` name them (default: the run folders' names), one legend entry
-    per run (on the loss panel).  Runs of up to 40 epochs get a marker on every point, so a one-epoch run still shows.
+    A run is its folder or its ``metrics.jsonl`` (e.g. a copy kept as a log).  One run: its train
+    and test curves (and the validation curve of a run with a held-out split).  Several runs: two
+    lines per run and panel (dashed: train, solid: test), so runs are compared epoch by epoch, e.g.
+    PLIF against LIF convergence (PLIF paper Fig. 6) or the teaching signals of reward propagation;
+    ``labels`` name them (default: the runs' names), one legend entry per run (on the loss panel).
+    Runs of up to 40 epochs get a marker on every point, so a one-epoch run still shows.
     ``target`` (percent) draws a dotted horizontal line on the accuracy panel (a paper's number, an
     issue's threshold); ``accuracy_min`` (percent) starts that panel's axis there, to tell apart
     curves that end close together.  ``title`` replaces the default one (the run names).
