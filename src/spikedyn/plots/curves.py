@@ -135,8 +135,8 @@ def plot_training_curves(
         ax_loss.plot(epochs, [h["train_loss"] for h in history], marker=marker, color=color,
                      linestyle="-" if single else "--", label=f"{tag}train")
         ax_loss.plot(epochs, [h["test_loss"] for h in history], marker=marker, color=color, label=f"{tag}test")
-    if target is not None:
-        ax_acc.axhline(target, color="black", linestyle=":", linewidth=1, label=f"target {target:g} %")
+    target_lines = [] if target is None else [
+        ax_acc.axhline(target, color="black", linestyle=":", linewidth=1, label=f"target {target:g} %")]
     if accuracy_min is not None:
         top = max(100 * max(h["train_accuracy"] for h in history) for history in histories)
         ax_acc.set_ylim(accuracy_min, max(top, target or 0, accuracy_min + 1) + 0.3)
@@ -151,9 +151,9 @@ def plot_training_curves(
 
         styles = [Line2D([], [], color="grey", linestyle="--", label="train"),
                   Line2D([], [], color="grey", linestyle="-", label="test")]
-        extra = [line for line in ax_acc.get_lines() if line.get_label().startswith("target")]
         # on the loss panel, whose curves fall away from its upper corner, not over the accuracy curves
-        ax_loss.legend(test_lines + styles + extra, list(names) + ["train", "test"] + [l.get_label() for l in extra],
+        ax_loss.legend(test_lines + styles + target_lines,
+                       list(names) + [line.get_label() for line in styles + target_lines],
                        fontsize=7 if len(paths) > 3 else 8, loc="upper right")
     if title is None:
         title = names[0] if single else "  vs  ".join(names)
