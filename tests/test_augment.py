@@ -132,6 +132,50 @@ def test_cifar_crop_and_flip_are_whole_pixel_windows_of_the_zero_padded_image():
     assert flips == {False, True} and len(offsets) > 10
 
 
+def translated(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``x`` [C, H, W] moved by whole pixels, the uncovered pixels 0 (written by hand, no kornia)."""
+    out = torch.zeros_like(x)
+    h, w = x.shape[-2:]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+        x[:, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return out
+
+
+@needs_kornia
+def test_shift_moves_each_image_by_whole_pixels_and_keeps_rate_code_values():
+    """Catches a rotation or scaling in ``shift``, a shift beyond 0.1 * 28 = 2.8 px (so at most 3 whole
+    pixels after nearest resampling), or a normalisation (the rate encoder needs values in [0, 1]): each
+    augmented image is its input translated by whole pixels within +-3 with zero fill, several different
+    shifts occur over 64 images, and the evaluation path returns the images unchanged."""
+    aug = make_augmentation("shift", (1, 28, 28))
+    x = images(64)
+    out = aug(x, train=True, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(aug(x, train=False), x)
+    shifts = set()
+    for i in range(64):
+        found = [(a, b) for a in range(-3, 4) for b in range(-3, 4) if torch.equal(out[i], translated(x[i], a, b))]
+        assert found, f"image {i} is no whole-pixel translation of its input within +-3 pixels"
+        shifts.add(found[0])
+    assert len(shifts) > 10 and max(max(abs(a), abs(b)) for a, b in shifts) >= 2
+
+
+@needs_kornia
+def test_affine_small_draws_its_ranges_without_normalising():
+    """``affine-small``: angles within +-10 deg (some beyond 7), shifts within 2.8 px, scales in
+    [0.9, 1.1]; every output pixel is an input pixel of its image or the fill 0 (values stay in [0, 1]
+    for the rate encoder); evaluation batches pass unchanged."""
+    aug = make_augmentation("affine-small", (1, 28, 28))
+    x = images(256)
+    out = aug(x, train=True, generator=torch.Generator().manual_seed(4))
+    params = aug.augment[0]._params
+    angle, shift, scale = params["angle"], params["translations"], params["scale"][:, 0]
+    assert angle.abs().max() <= 10 and angle.abs().max() > 7
+    assert shift.abs().max() <= 2.8 + 1e-5 and scale.min() >= 0.9 and scale.max() <= 1.1 + 1e-6
+    for i in range(8):
+        assert torch.isin(out[i].flatten(), torch.cat([x[i].flatten(), torch.zeros(1)])).all()
+    assert torch.equal(aug(x, train=False), x)
+
+
 def batches(batcher: Batcher, split: str, seed: int, epoch: int) -> list[torch.Tensor]:
     return [x for x, _ in batcher.batches(split, 8, epoch_generator(seed, epoch), shuffle=split == "train")]
 
@@ -225,7 +269,7 @@ def test_resumed_augmented_run_equals_the_uninterrupted_one(tmp_path):
 def test_names_and_bad_data_are_clear_errors():
     """Unknown names list the registry; ``none`` is no pipeline; flattened images, sequences, another
     channel count and images the loader normalised already are refused with the fix."""
-    with pytest.raises(ValueError, match="unknown augment pipeline 'plif-imagenet'.*plif-mnist, plif-fmnist, plif-cifar10, none"):
+    with pytest.raises(ValueError, match="unknown augment pipeline 'plif-imagenet'.*plif-mnist, plif-fmnist, plif-cifar10, affine-small, shift, none"):
         TrainConfig(augment="plif-imagenet").resolved()
     assert TrainConfig(augment="none").resolved().augment is None and check_augment("PLIF-MNIST") == "plif-mnist"
     assert make_augmentation("none", (784,)) is None

@@ -14,8 +14,14 @@ name               augmentation (training batches) + normalisation (every split)
 ``plif-fmnist``    Normalize(0.2860, 0.3530) only
 ``plif-cifar10``   RandomCrop(32, padding 4) + RandomHorizontalFlip + Normalize((0.4914, 0.4822, 0.4465),
                    (0.2023, 0.1994, 0.2010))
+``affine-small``   RandomAffine(degrees +-10, translate 0.1, scale 0.9-1.1), no normalisation
+``shift``          RandomAffine(translate 0.1) only (up to +-2.8 pixels on 28 x 28), no normalisation
 ``none``           nothing (the same as no ``augment``; the PLIF paper's choice for neuromorphic data)
 =================  =================================================================================
+
+``affine-small`` and ``shift`` leave the pixel values in ``[0, 1]``, so they suit the rate
+(Bernoulli) encoder, which reads a pixel as a firing probability; the ``plif-*`` pipelines
+normalise, which suits the direct encoder only.
 
 The transforms are kornia's (``kornia.augmentation``, the optional extra ``pip install
 "spikedyn[augment]"``) rather than torchvision's: a torchvision release is built against one
@@ -97,6 +103,12 @@ AUGMENTATIONS: dict[str, AugmentPipeline] = {
             "(0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010))",
             mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010), crop_padding=4, hflip=True,
         ),
+        AugmentPipeline(
+            "affine-small", "RandomAffine(+-10 deg, translate 0.1, scale 0.9-1.1), no normalisation (rate encoder)",
+            affine=(10.0, 0.1, (0.9, 1.1)),
+        ),
+        AugmentPipeline("shift", "RandomAffine(translate 0.1) only, no normalisation (rate encoder)",
+                        affine=(0.0, 0.1, (1.0, 1.0))),
         AugmentPipeline("none", "no augmentation or normalisation"),
     )
 }
