@@ -91,3 +91,35 @@ def test_help_texts_show_no_docstring_markup(capsys):
     texts += [p.format_help() for p in sub.choices.values()]
     for text in texts:
         assert not re.search(r"``|:(class|func|data|meth|mod):", text), text[:300]
+
+
+def test_eval_presents_each_sample_for_the_steps_asked(tmp_path, capsys):
+    """``eval --steps T`` scores the checkpoint with every test sample presented for T steps: with the
+    deterministic direct code its accuracy equals the model run by hand on each image repeated T
+    times (catches a --steps that is ignored or that also changes what was trained); the run's own
+    T is reported beside it, and a T below 1 is a clear error."""
+    import torch
+
+    from spikedyn.batching import run_dataset
+    from spikedyn.train import load_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--hidden", "32", "--steps", "4", "--encoder", "direct", "--out", str(out),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 0
+    at_trained = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(out), "--steps", "11"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["steps"], result["trained_steps"], at_trained["steps"]) == (11, 4, 4)
+    model, config, _ = load_checkpoint(str(out), device="cpu")
+    x, y = run_dataset(config).test.tensors[:2]
+    with torch.no_grad():
+        model.eval()
+        by_hand = {t: model(x.float().unsqueeze(0).expand(t, *x.shape)).rate for t in (4, 11)}
+    assert not torch.equal(by_hand[4], by_hand[11])  # the presentation length changes the read-out
+    correct = int((by_hand[11].argmax(1) == y).sum())
+    assert round(result["accuracy"] * len(y)) == correct and correct > 0.12 * len(y)
+    assert result["loss"] != at_trained["loss"]
+    assert main(["eval", str(out), "--steps", "0"]) == 2
+    assert "--steps must be >= 1" in capsys.readouterr().err

@@ -345,11 +345,17 @@ def _eval(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model, config, ckpt = load_checkpoint(args.checkpoint, device=str(device))
     config.progress = False
+    trained_steps = config.steps
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps must be >= 1 (the time steps each test sample is presented for), got {args.steps}")
+        config.steps = args.steps
     dataset = run_dataset(config, args.data_root)
     # the trainer scored the checkpoint of epoch k with the randomness of epoch index k - 1
     epoch = int(ckpt["epoch"])
     result = evaluate(model, Batcher(dataset, config, device), config, args.split, epoch=max(epoch - 1, 0))
-    result.update({"checkpoint": args.checkpoint, "epoch": epoch, "split": args.split, "dataset": config.dataset})
+    result.update({"checkpoint": args.checkpoint, "epoch": epoch, "split": args.split, "dataset": config.dataset,
+                   "steps": config.steps, "trained_steps": trained_steps})
     print(json.dumps(result, indent=2))
     return 0
 
@@ -389,4 +395,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", default="test", choices=["train", "test"])
     ev.add_argument("--data-root", default=None)
     ev.add_argument("--device", default="auto")
+    ev.add_argument("--steps", "-T", type=int, default=None,
+                    help="present each sample for this many time steps instead of the run's T (accuracy against "
+                         "latency; static data: the encoder draws that many steps; sequences: at most the steps stored)")
     ev.set_defaults(func=_eval)
