@@ -1,7 +1,8 @@
 """Analyses of trained networks and of result tables (MDN's capability, BRP's silent neurons, NRR's
-noise robustness, ...)."""
+noise robustness, accuracy against presentation length, ...)."""
 
 from .capability import Capability, capability, standardise
+from .latency import DEFAULT_STEPS, LatencyCurve, latency_curve_run, latency_sweep
 from .robustness import DEFAULT_LEVELS, NoiseCurve, NoisyInput, noise_curve_run, noise_sweep, robust_ratio, robust_ratios
 from .silent import (
     DEFAULT_FRACTIONS,
@@ -19,6 +20,10 @@ from .silent import (
 )
 
 __all__ = [
+    "DEFAULT_STEPS",
+    "LatencyCurve",
+    "latency_curve_run",
+    "latency_sweep",
     "DEFAULT_LEVELS",
     "NoiseCurve",
     "NoisyInput",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Iterator, Sequence
 
 import torch
@@ -131,22 +131,18 @@ def noise_curve_run(
     device: str = "cpu", split: str = "test", batch_size: int | None = None,
 ) -> NoiseCurve:
     """:func:`noise_sweep` of a run directory (or its ``checkpoint.pt``) on its own data."""
-    from ..batching import Batcher, run_dataset
-    from ..train import load_checkpoint
+    from ..batching import Batcher
+    from .runs import load_run
 
-    model, config, ckpt = load_checkpoint(run, device=str(device))
-    config = replace(config, progress=False, eval_batch_size=batch_size or config.eval_batch_size)
-    dataset = run_dataset(config, data_root)
-    batcher = Batcher(dataset, config, torch.device(device))
-    mc = getattr(model, "config", {}) or {}
-    network = getattr(model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes") if k in mc)
+    loaded = load_run(run, data_root, device, batch_size)
+    config = loaded.config
     train_noise = float((config.model_options or {}).get("input_noise", 0.0))
     curve = NoiseCurve(
         run=str(run), label=run_label(config.model, config.rule, train_noise, config.model_options),
-        model=config.model, network=network,
-        rule=config.rule, dataset=config.dataset, epoch=int(ckpt.get("epoch", 0)), train_noise=train_noise,
+        model=config.model, network=loaded.network,
+        rule=config.rule, dataset=config.dataset, epoch=loaded.epoch, train_noise=train_noise,
     )
-    curve.points = noise_sweep(model, batcher, config, levels, seed, split)
+    curve.points = noise_sweep(loaded.model, Batcher(loaded.dataset, config, loaded.device), config, levels, seed, split)
     return curve
 
 

@@ -1,5 +1,6 @@
 """``spikedyn analyze``: analyses of a trained run (``silent``: BRP's silent neurons, Fig. 8;
-``noise``: NRR's robustness to multiplicative input noise, Figs. 6-7)."""
+``noise``: NRR's robustness to multiplicative input noise, Figs. 6-7; ``latency``: accuracy against
+the presentation length T)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,62 @@ examples:
   spikedyn analyze noise runs/fsdd-nrr-nrr-brp-seed3154 runs/fsdd-nrr-nrr-seed3154
   spikedyn analyze noise RUN --noisy-trained RUN_P10 RUN_P30 --levels 0,0.1,0.3,0.5 --out /tmp/noise
 """
+
+
+LATENCY_DESCRIPTION = """\
+Test accuracy of one or more trained runs with every test sample presented for T time steps, for each
+T of --steps (default 1,2,5,10,20,40,100), without retraining: how early a net's decision settles and
+what a longer look at the input buys.  Static data: the run's encoder draws T steps (a rate code
+averages more or fewer Bernoulli draws); sequences: the first T stored steps (at most what the data
+holds).  The point at a run's own T equals its last logged test score (the same encoding draws as
+`spikedyn eval`).
+
+Writes OUT/latency.json and OUT/latency.png (OUT defaults to the first RUN).
+
+examples:
+  spikedyn analyze latency runs/mnist-2nd-fs-seed3154
+  spikedyn analyze latency RUN_A RUN_B --labels "BPTT" "BRP" --steps 5,10,20,50,100 --out /tmp/latency
+"""
+
+
+def parse_steps(text: str) -> list[int]:
+    """``"1,5,20"`` -> ``[1, 5, 20]`` (whole numbers >= 1, sorted, each once)."""
+    from ..analysis.latency import check_steps
+
+    try:
+        return check_steps([int(part) for part in text.split(",") if part.strip()])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--steps takes comma-separated whole numbers >= 1 (time steps), got {text!r}"
+        ) from None
+
+
+def _latency(args: argparse.Namespace) -> int:
+    from ..analysis.latency import latency_curve_run
+    from ..devices import pick_device
+
+    labels = args.labels or []
+    if labels and len(labels) != len(args.runs):
+        raise ValueError(f"--labels gives {len(labels)} label(s) for {len(args.runs)} run(s); give one per run")
+    device = str(pick_device(args.device))
+    curves = [
+        latency_curve_run(run, args.steps, data_root=args.data_root, device=device, batch_size=args.batch_size,
+                          label=labels[i] if labels else None)
+        for i, run in enumerate(args.runs)
+    ]
+    for curve in curves:
+        print(f"{curve.label}: {curve.model} {curve.network} on {curve.dataset}, rule {curve.rule}, epoch {curve.epoch}, "
+              f"trained at T = {curve.trained_steps} ({curve.run})")
+        print(curve.table())
+    payload = {"steps": list(args.steps), "runs": [c.to_dict() for c in curves]}
+
+    def plot(path: Path) -> Path:
+        from ..plots.latency import plot_latency
+
+        return plot_latency(curves, path, args.title)
+
+    _write_results(args.out or args.runs[0], "latency", payload, None if args.no_plot else plot)
+    return 0
 
 
 def _noise(args: argparse.Namespace) -> int:
@@ -150,7 +207,7 @@ def _silent(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from ..analysis.silent import DEFAULT_FRACTIONS, METHODS
 
-    analyze = sub.add_parser("analyze", help="analyses of a trained run (silent neurons, ...)")
+    analyze = sub.add_parser("analyze", help="analyses of a trained run (silent neurons, noise, latency)")
     analyze_sub = analyze.add_subparsers(dest="analyze_command", required=True)
     silent = analyze_sub.add_parser(
         "silent", help="silent neurons per hidden layer vs the input spike fraction (BRP Fig. 8)",
@@ -193,3 +250,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     noise.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
     noise.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
     noise.set_defaults(func=_noise)
+
+    from ..analysis.latency import DEFAULT_STEPS
+
+    latency = analyze_sub.add_parser(
+        "latency", help="test accuracy against the time steps each sample is presented for (no retraining)",
+        description=LATENCY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    latency.add_argument("runs", nargs="+", help="run directories (or checkpoint.pt files)")
+    latency.add_argument("--steps", type=parse_steps, default=list(DEFAULT_STEPS),
+                         help="presentation lengths T, comma-separated (default 1,2,5,10,20,40,100)")
+    latency.add_argument("--labels", nargs="+", metavar="LABEL", help="one legend label per run (default: its folder name)")
+    latency.add_argument("--title", default=None, help="title of the plot")
+    latency.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
+    latency.add_argument("--out", default=None, help="folder for latency.json/.png (default: the first run)")
+    latency.add_argument("--no-plot", action="store_true", help="write the JSON only")
+    latency.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
+    latency.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+    latency.set_defaults(func=_latency)

@@ -1,0 +1,92 @@
+"""Accuracy against presentation length: a trained run scored with every test sample presented for
+``T`` steps, for several ``T`` (the run's own ``T`` among them or not).
+
+For static data the encoder draws ``T`` steps (rate code: ``T`` Bernoulli draws, so the read-out
+``r = (1/T) sum_t S_out(t)`` averages over more or fewer of them); for sequences the first ``T``
+stored steps are presented (no more than the data holds).  Nothing is retrained: the curve shows how
+early a trained net's decision settles and what a longer look at the input buys (the trade-off of
+accuracy against latency), next to BRP Fig. 7, which trains one net per ``T``.
+
+Every point uses the encoding randomness ``spikedyn eval`` uses for the run's checkpoint, so the
+point at the run's own ``T`` equals the test score logged for its last epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
+
+#: presentation lengths swept by default
+DEFAULT_STEPS = (1, 2, 5, 10, 20, 40, 100)
+
+
+def check_steps(steps: Sequence[int]) -> list[int]:
+    """The distinct presentation lengths in increasing order; ``ValueError`` for none or one below 1."""
+    values = sorted({int(t) for t in steps})
+    if not values or values[0] < 1:
+        raise ValueError(f"presentation lengths must be whole numbers >= 1, got {list(steps)}")
+    return values
+
+
+def latency_sweep(model, dataset, config, steps: Sequence[int], device, split: str = "test", epoch: int = 0) -> list[dict]:
+    """``[{"steps": T, "loss": ..., "accuracy": ..., "metric": ...}]`` of ``model`` on ``split`` for each ``T``.
+
+    ``config`` is the run's; ``epoch`` the 0-based epoch index whose encoding randomness is used
+    (:func:`~spikedyn.train.evaluate`).
+    """
+    from ..batching import Batcher
+    from ..train import evaluate
+
+    points = []
+    for t in check_steps(steps):
+        at_t = replace(config, steps=t)
+        points.append({"steps": t, **evaluate(model, Batcher(dataset, at_t, device), at_t, split, epoch=epoch)})
+    return points
+
+
+@dataclass
+class LatencyCurve:
+    """A run's score against the presentation length (``points`` from :func:`latency_sweep`)."""
+
+    run: str
+    label: str
+    model: str
+    network: str
+    rule: str
+    dataset: str
+    epoch: int
+    trained_steps: int
+    points: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        """One line per ``T``: the score in percent, the run's own ``T`` marked."""
+        lines = []
+        for point in self.points:
+            mark = "  (trained)" if point["steps"] == self.trained_steps else ""
+            lines.append(f"  T = {point['steps']:4d}  {point['metric']} {100 * point['accuracy']:.2f}%{mark}")
+        return "\n".join(lines)
+
+
+def latency_curve_run(
+    run: str | os.PathLike, steps: Sequence[int] = DEFAULT_STEPS, data_root: str | None = None, device: str = "cpu",
+    split: str = "test", batch_size: int | None = None, label: str | None = None,
+) -> LatencyCurve:
+    """:func:`latency_sweep` of a run directory (or its ``checkpoint.pt``) on its own data."""
+    from .runs import load_run
+
+    loaded = load_run(run, data_root, device, batch_size)
+    config = loaded.config
+    path = os.fspath(run)
+    name = os.path.basename(os.path.dirname(path) if path.endswith(".pt") else os.path.normpath(path))
+    curve = LatencyCurve(
+        run=str(run), label=label or name, model=config.model, network=loaded.network, rule=config.rule,
+        dataset=config.dataset, epoch=loaded.epoch, trained_steps=int(config.steps),
+    )
+    # the randomness `spikedyn eval` uses for this checkpoint (the trainer scored epoch k with index k - 1)
+    curve.points = latency_sweep(loaded.model, loaded.dataset, config, steps, loaded.device, split,
+                                 epoch=max(loaded.epoch - 1, 0))
+    return curve

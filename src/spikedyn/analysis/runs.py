@@ -1,0 +1,44 @@
+"""A trained run loaded for an analysis: its model, settings and data, and a short name of its network."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+
+@dataclass
+class LoadedRun:
+    """``model`` (on ``device``), its training ``config`` (progress off, the evaluation batch size
+    asked), the checkpoint's ``epoch``, the run's data set as it trained on it, and ``network``
+    (a conv net's topology string, else ``inputs-hidden-classes``)."""
+
+    run: str
+    model: nn.Module
+    config: object
+    epoch: int
+    dataset: object
+    device: torch.device
+    network: str
+
+
+def network_name(model: nn.Module) -> str:
+    """A conv net's topology string, or ``inputs-hidden-classes`` from the model's config."""
+    mc = getattr(model, "config", {}) or {}
+    return getattr(model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes") if k in mc)
+
+
+def load_run(
+    run: str | os.PathLike, data_root: str | None = None, device: str = "cpu", batch_size: int | None = None,
+) -> LoadedRun:
+    """Load a run directory (or its ``checkpoint.pt``) and its data (``data_root`` overrides the saved root)."""
+    from ..batching import run_dataset
+    from ..train import load_checkpoint
+
+    model, config, ckpt = load_checkpoint(run, device=str(device))
+    config = replace(config, progress=False, eval_batch_size=batch_size or config.eval_batch_size)
+    dataset = run_dataset(config, data_root)
+    return LoadedRun(str(run), model, config, int(ckpt.get("epoch", 0)), dataset, torch.device(device),
+                     network_name(model))
