@@ -14,8 +14,10 @@ point at the run's own ``T`` equals the test score logged for its last epoch.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
+
+from .runs import RunCurve, load_run
 
 #: presentation lengths swept by default
 DEFAULT_STEPS = (1, 2, 5, 10, 20, 40, 100)
@@ -46,21 +48,11 @@ def latency_sweep(model, dataset, config, steps: Sequence[int], device, split: s
 
 
 @dataclass
-class LatencyCurve:
+class LatencyCurve(RunCurve):
     """A run's score against the presentation length (``points`` from :func:`latency_sweep`)."""
 
-    run: str
-    label: str
-    model: str
-    network: str
-    rule: str
-    dataset: str
-    epoch: int
-    trained_steps: int
+    trained_steps: int = 0
     points: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def table(self) -> str:
         """One line per ``T``: the score in percent, the run's own ``T`` marked."""
@@ -76,7 +68,6 @@ def latency_curve_run(
     split: str = "test", batch_size: int | None = None, label: str | None = None,
 ) -> LatencyCurve:
     """:func:`latency_sweep` of a run directory (or its ``checkpoint.pt``) on its own data."""
-    from .runs import load_run
 
     loaded = load_run(run, data_root, device, batch_size)
     config = loaded.config

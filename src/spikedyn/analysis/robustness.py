@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..layers.noise import check_noise_level, multiplicative_noise
+from .runs import RunCurve, load_run
 
 #: the paper's noise proportions: 0 .. 50 %
 DEFAULT_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -87,17 +88,10 @@ def robust_ratio(clean_trained: float, noisy_trained: float) -> float:
 
 
 @dataclass
-class NoiseCurve:
+class NoiseCurve(RunCurve):
     """A run's score against the test noise proportion ``p`` (``points`` from :func:`noise_sweep`)."""
 
-    run: str
-    label: str
-    model: str
-    network: str
-    rule: str
-    dataset: str
-    epoch: int
-    train_noise: float
+    train_noise: float = 0.0
     points: list[dict] = field(default_factory=list)
 
     def at(self, p: float) -> dict:
@@ -106,10 +100,6 @@ class NoiseCurve:
             if math.isclose(point["p"], p, abs_tol=1e-9):
                 return point
         raise KeyError(f"{self.run} was not tested at noise p = {p:g}; add it to the levels")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def run_label(model: str, rule: str, train_noise: float, model_options: dict | None = None) -> str:
     """``NRR-SNN`` (nrr + reward propagation), ``BP-RSNN`` (nrr + bptt), ``non-spiking RNN (tanh)``
@@ -132,7 +122,6 @@ def noise_curve_run(
 ) -> NoiseCurve:
     """:func:`noise_sweep` of a run directory (or its ``checkpoint.pt``) on its own data."""
     from ..batching import Batcher
-    from .runs import load_run
 
     loaded = load_run(run, data_root, device, batch_size)
     config = loaded.config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -22,6 +22,23 @@ class LoadedRun:
     dataset: object
     device: torch.device
     network: str
+
+
+@dataclass
+class RunCurve:
+    """What every analysis curve of one trained run names: the run, its legend label, model, network,
+    learning rule, data set and epoch; subclasses add their points."""
+
+    run: str
+    label: str
+    model: str
+    network: str
+    rule: str
+    dataset: str
+    epoch: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def network_name(model: nn.Module) -> str:

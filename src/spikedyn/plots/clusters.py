@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..neurons.second_order import META_NEURON_PRESETS
-from ._mpl import pyplot
+from ._mpl import pyplot, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..meta.cluster import CloudClusters, ClusterResult
@@ -29,12 +29,7 @@ def plot_theta_clusters(result: "ClusterResult", out: str | Path, title: str = "
         _draw_cloud(ax, cloud, show_paper)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def _draw_cloud(ax, cloud: "CloudClusters", show_paper: bool) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..analysis.latency import LatencyCurve
-from ._mpl import pyplot
+from ._mpl import pyplot, save_figure
 
 
 def plot_latency(curves: Sequence[LatencyCurve], out: str | Path, title: str | None = None) -> Path:
@@ -32,9 +32,4 @@ def plot_latency(curves: Sequence[LatencyCurve], out: str | Path, title: str | N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or f"accuracy against presentation length on {curves[0].dataset}", fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..analysis.robustness import NoiseCurve
-from ._mpl import pyplot
+from ._mpl import pyplot, save_figure
 
 
 def plot_noise_robustness(
@@ -41,9 +41,4 @@ def plot_noise_robustness(
         rax.legend(fontsize=8)
     dataset = curves[0].dataset
     fig.suptitle(title or f"noise robustness on {dataset}", y=0.99)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
