@@ -129,3 +129,27 @@ def test_adam_is_fused_on_cpu_and_follows_the_per_tensor_adam():
     for a, b in zip(ours, reference):
         assert not torch.equal(a, torch.zeros_like(a))
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_weight_decay_shrinks_the_weights_only_and_decoupled(tmp_path):
+    """``weight_decay`` is AdamW's decoupled decay on the weights group: with every gradient zero the Adam
+    part of a step is zero, so one step scales each weight by exactly ``1 - lr * wd`` (the closed form of
+    Loshchilov & Hutter's update) and leaves the learnable dynamics as they were; without it the optimiser
+    stays plain Adam (checkpoints of older runs resume unchanged), and a negative decay is refused."""
+    lr, wd = 1e-2, 0.5
+    trainer = Trainer(config(tmp_path, neuron="mdn", lr=lr, lr_dynamics=1e-3, weight_decay=wd), dataset=small_digits(50, 10))
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    groups = {g["name"]: g for g in trainer.optimizer.param_groups}
+    assert (groups["weights"]["weight_decay"], groups["dynamics"]["weight_decay"]) == (wd, 0.0)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    for p in trainer.model.parameters():
+        p.grad = torch.zeros_like(p)
+    trainer.optimizer.step()
+    weights = {id(p) for p in groups["weights"]["params"]}
+    for name, p in trainer.model.named_parameters():
+        expected = before[name] * (1 - lr * wd) if id(p) in weights else before[name]
+        assert torch.allclose(p.detach(), expected, rtol=1e-6, atol=0), name
+    plain = Trainer(config(tmp_path / "plain", neuron="mdn"), dataset=small_digits(50, 10))
+    assert type(plain.optimizer) is torch.optim.Adam
+    with pytest.raises(ValueError, match=r"weight_decay \(--weight-decay\).*>= 0, got -0.1"):
+        config(tmp_path, weight_decay=-0.1).resolved()

@@ -38,7 +38,7 @@ Bad settings are refused early, by :meth:`TrainConfig.resolved` (so the Python A
 command line share the checks), with a message naming the setting, the bad value and the fix:
 sizes and counts (``batch_size``, ``steps``, ``epochs``, ``hidden``, ``eval_batch_size``,
 ``lr_step``, ``cosine_period``) must be positive integers, ``lr``, ``alpha`` and ``lr_gamma``
-positive finite numbers, ``lr_dynamics`` a finite number >= 0 (0 keeps the dynamics fixed), and
+positive finite numbers, ``lr_dynamics`` and ``weight_decay`` finite numbers >= 0 (0 keeps the dynamics fixed, adds no decay), and
 ``device`` one of ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.  ``epochs=0`` is an error too: a run
 trains at least one epoch (``spikedyn eval`` scores a run without training).  Whether the device
 is usable on this machine is checked when the trainer starts (:func:`~spikedyn.devices.pick_device`).  A
@@ -125,6 +125,8 @@ class TrainConfig:
     schedule: str = "step"  # "step": StepLR(lr_step, lr_gamma) (MDN); "cosine": CosineAnnealingLR(cosine_period) (PLIF)
     lr_step: int = 50
     lr_gamma: float = 0.1
+    # decoupled weight decay of the weights group (AdamW: p -= lr * weight_decay * p each step); 0: plain Adam
+    weight_decay: float = 0.0
     cosine_period: int = 64
     loss: str | None = None  # None: the model's read-out's (spikedyn.readout): rate-mse; nrr: step-mse
     rule: str = "bptt"  # learning rule (spikedyn.learning.RULES): bptt, brp, err, sign
@@ -222,6 +224,7 @@ _NUMBERS = (
     ("lr_dynamics", "--lr-dynamics", "the learning rate of the neuron dynamics (eta_D; 0 keeps them fixed)", 0.0, True),
     ("alpha", "--alpha", "the Bernoulli rate scale alpha", 0.0, False),
     ("lr_gamma", "--lr-gamma", "the learning-rate decay factor", 0.0, False),
+    ("weight_decay", "--weight-decay", "the decoupled weight decay of the weights (0: none)", 0.0, True),
 )
 
 
@@ -312,8 +315,10 @@ def build_model(config: TrainConfig, dataset: SpikeDataset) -> nn.Module:
     return build_registered_model(config.model, dataset.feature_shape, dataset.num_classes, **options)
 
 
-def make_adam(groups: list[dict]) -> torch.optim.Adam:
-    """Adam over ``groups``, with PyTorch's fused implementation where every parameter allows it.
+def make_adam(groups: list[dict]) -> torch.optim.Optimizer:
+    """Adam over ``groups``, with PyTorch's fused implementation where every parameter allows it;
+    AdamW (decoupled weight decay, ``p -= lr * weight_decay * p`` before the Adam step) when a group
+    has a ``weight_decay`` above 0.
 
     The fused step updates each tensor in one pass (``m = b1 m + (1 - b1) g``,
     ``v = b2 v + (1 - b2) g^2``, ``p -= lr m_hat / (sqrt(v_hat) + eps)``) instead of about seven,
@@ -323,11 +328,16 @@ def make_adam(groups: list[dict]) -> torch.optim.Adam:
     """
     params = [p for group in groups for p in group["params"]]
     fusable = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    return torch.optim.Adam(groups, fused=True) if fusable else torch.optim.Adam(groups)
+    kind = torch.optim.AdamW if any(group.get("weight_decay", 0.0) > 0 for group in groups) else torch.optim.Adam
+    if kind is torch.optim.AdamW:  # AdamW's own default decay (0.01) must not reach the other groups
+        groups = [{"weight_decay": 0.0, **group} for group in groups]
+    return kind(groups, fused=True) if fusable else kind(groups)
 
 
 def build_optimizer(model: MDNNet, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     groups = [{"params": model.weight_parameters(), "lr": config.lr, "name": "weights"}]
+    if config.weight_decay:
+        groups[0]["weight_decay"] = config.weight_decay
     dynamics = model.dynamic_parameters()
     if dynamics:
         groups.append({"params": dynamics, "lr": config.lr_dynamics, "name": "dynamics"})

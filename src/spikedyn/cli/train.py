@@ -71,6 +71,8 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cosine-period", type=int, help=f"T_max of the cosine schedule, in epochs (default {d.cosine_period})")
     p.add_argument("--lr-step", type=int, help=f"decay the learning rates every N epochs (default {d.lr_step})")
     p.add_argument("--lr-gamma", type=float, help=f"learning-rate decay factor (default {d.lr_gamma})")
+    p.add_argument("--weight-decay", type=float,
+                   help="decoupled weight decay of the weights, AdamW: p -= lr * wd * p every step (default 0: plain Adam)")
     p.add_argument(
         "--loss", choices=["rate-mse", "step-mse"],
         help="read-out loss (default: the model's read-out's: rate-mse; nrr: step-mse, per-step targets)",
