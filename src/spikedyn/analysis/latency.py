@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .runs import RunCurve, load_run
 
@@ -31,11 +31,14 @@ def check_steps(steps: Sequence[int]) -> list[int]:
     return values
 
 
-def latency_sweep(model, dataset, config, steps: Sequence[int], device, split: str = "test", epoch: int = 0) -> list[dict]:
+def latency_sweep(
+    model, dataset, config, steps: Sequence[int], device, split: str = "test", epoch: int = 0,
+    on_point: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """``[{"steps": T, "loss": ..., "accuracy": ..., "metric": ...}]`` of ``model`` on ``split`` for each ``T``.
 
     ``config`` is the run's; ``epoch`` the 0-based epoch index whose encoding randomness is used
-    (:func:`~spikedyn.train.evaluate`).
+    (:func:`~spikedyn.train.evaluate`); ``on_point`` is called with each point as soon as it is measured.
     """
     from ..batching import Batcher
     from ..train import evaluate
@@ -44,6 +47,8 @@ def latency_sweep(model, dataset, config, steps: Sequence[int], device, split: s
     for t in check_steps(steps):
         at_t = replace(config, steps=t)
         points.append({"steps": t, **evaluate(model, Batcher(dataset, at_t, device), at_t, split, epoch=epoch)})
+        if on_point is not None:
+            on_point(points[-1])
     return points
 
 
@@ -54,21 +59,27 @@ class LatencyCurve(RunCurve):
     trained_steps: int = 0
     points: list[dict] = field(default_factory=list)
 
+    def describe(self) -> str:
+        """One line naming the run: label, network, data, rule, epoch, trained T."""
+        return (f"{self.label}: {self.model} {self.network} on {self.dataset}, rule {self.rule}, epoch {self.epoch}, "
+                f"trained at T = {self.trained_steps} ({self.run})")
+
+    def line(self, point: dict) -> str:
+        """A point as a line: T, the score in percent, the run's own ``T`` marked."""
+        mark = "  (trained)" if point["steps"] == self.trained_steps else ""
+        return f"  T = {point['steps']:4d}  {point['metric']} {100 * point['accuracy']:.2f}%{mark}"
+
     def table(self) -> str:
-        """One line per ``T``: the score in percent, the run's own ``T`` marked."""
-        lines = []
-        for point in self.points:
-            mark = "  (trained)" if point["steps"] == self.trained_steps else ""
-            lines.append(f"  T = {point['steps']:4d}  {point['metric']} {100 * point['accuracy']:.2f}%{mark}")
-        return "\n".join(lines)
+        """One :meth:`line` per ``T``."""
+        return "\n".join(self.line(point) for point in self.points)
 
 
 def latency_curve_run(
     run: str | os.PathLike, steps: Sequence[int] = DEFAULT_STEPS, data_root: str | None = None, device: str = "cpu",
-    split: str = "test", batch_size: int | None = None, label: str | None = None,
+    split: str = "test", batch_size: int | None = None, label: str | None = None, verbose: bool = False,
 ) -> LatencyCurve:
-    """:func:`latency_sweep` of a run directory (or its ``checkpoint.pt``) on its own data."""
-
+    """:func:`latency_sweep` of a run directory (or its ``checkpoint.pt``) on its own data; ``verbose``
+    prints the run's :meth:`~LatencyCurve.describe` line, then each point as it is measured."""
     loaded = load_run(run, data_root, device, batch_size)
     config = loaded.config
     path = os.fspath(run)
@@ -78,6 +89,9 @@ def latency_curve_run(
         dataset=config.dataset, epoch=loaded.epoch, trained_steps=int(config.steps),
     )
     # the randomness `spikedyn eval` uses for this checkpoint (the trainer scored epoch k with index k - 1)
+    if verbose:
+        print(curve.describe(), flush=True)
     curve.points = latency_sweep(loaded.model, loaded.dataset, config, steps, loaded.device, split,
-                                 epoch=max(loaded.epoch - 1, 0))
+                                 epoch=max(loaded.epoch - 1, 0),
+                                 on_point=(lambda point: print(curve.line(point), flush=True)) if verbose else None)
     return curve

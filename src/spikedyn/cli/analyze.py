@@ -86,13 +86,9 @@ def _latency(args: argparse.Namespace) -> int:
     device = str(pick_device(args.device))
     curves = [
         latency_curve_run(run, args.steps, data_root=args.data_root, device=device, batch_size=args.batch_size,
-                          label=labels[i] if labels else None)
+                          label=labels[i] if labels else None, verbose=True)
         for i, run in enumerate(args.runs)
     ]
-    for curve in curves:
-        print(f"{curve.label}: {curve.model} {curve.network} on {curve.dataset}, rule {curve.rule}, epoch {curve.epoch}, "
-              f"trained at T = {curve.trained_steps} ({curve.run})")
-        print(curve.table())
     payload = {"steps": list(args.steps), "runs": [c.to_dict() for c in curves]}
 
     def plot(path: Path) -> Path:
