@@ -38,7 +38,8 @@ Bad settings are refused early, by :meth:`TrainConfig.resolved` (so the Python A
 command line share the checks), with a message naming the setting, the bad value and the fix:
 sizes and counts (``batch_size``, ``steps``, ``epochs``, ``hidden``, ``eval_batch_size``,
 ``lr_step``, ``cosine_period``) must be positive integers, ``lr``, ``alpha`` and ``lr_gamma``
-positive finite numbers, ``lr_dynamics`` and ``weight_decay`` finite numbers >= 0 (0 keeps the dynamics fixed, adds no decay), and
+positive finite numbers, ``lr_dynamics`` and ``weight_decay`` finite numbers >= 0 (0 keeps the dynamics
+fixed, adds no decay), and
 ``device`` one of ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.  ``epochs=0`` is an error too: a run
 trains at least one epoch (``spikedyn eval`` scores a run without training).  Whether the device
 is usable on this machine is checked when the trainer starts (:func:`~spikedyn.devices.pick_device`).  A

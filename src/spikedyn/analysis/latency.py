@@ -88,9 +88,9 @@ def latency_curve_run(
         run=str(run), label=label or name, model=config.model, network=loaded.network, rule=config.rule,
         dataset=config.dataset, epoch=loaded.epoch, trained_steps=int(config.steps),
     )
-    # the randomness `spikedyn eval` uses for this checkpoint (the trainer scored epoch k with index k - 1)
     if verbose:
         print(curve.describe(), flush=True)
+    # the randomness `spikedyn eval` uses for this checkpoint (the trainer scored epoch k with index k - 1)
     curve.points = latency_sweep(loaded.model, loaded.dataset, config, steps, loaded.device, split,
                                  epoch=max(loaded.epoch - 1, 0),
                                  on_point=(lambda point: print(curve.line(point), flush=True)) if verbose else None)

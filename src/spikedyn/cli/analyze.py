@@ -200,6 +200,15 @@ def _silent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_scoring_options(p: argparse.ArgumentParser, results: str) -> None:
+    """The options of an analysis that scores runs on their test data and writes ``OUT/<results>.json/.png``."""
+    p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
+    p.add_argument("--out", default=None, help=f"folder for {results}.json/.png (default: the first run)")
+    p.add_argument("--no-plot", action="store_true", help="write the JSON only")
+    p.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..analysis.silent import DEFAULT_FRACTIONS, METHODS
 
@@ -240,11 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     noise.add_argument("--levels", type=parse_levels, default=list(DEFAULT_LEVELS),
                        help="test noise proportions, comma-separated (default 0,0.1,...,0.5)")
     noise.add_argument("--seed", type=int, default=0, help="seed of the noise signs (default %(default)s)")
-    noise.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
-    noise.add_argument("--out", default=None, help="folder for noise_robustness.json/.png (default: the first run)")
-    noise.add_argument("--no-plot", action="store_true", help="write the JSON only")
-    noise.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
-    noise.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+    _add_scoring_options(noise, "noise_robustness")
     noise.set_defaults(func=_noise)
 
     from ..analysis.latency import DEFAULT_STEPS
@@ -258,9 +263,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="presentation lengths T, comma-separated (default 1,2,5,10,20,40,100)")
     latency.add_argument("--labels", nargs="+", metavar="LABEL", help="one legend label per run (default: its folder name)")
     latency.add_argument("--title", default=None, help="title of the plot")
-    latency.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
-    latency.add_argument("--out", default=None, help="folder for latency.json/.png (default: the first run)")
-    latency.add_argument("--no-plot", action="store_true", help="write the JSON only")
-    latency.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
-    latency.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+    _add_scoring_options(latency, "latency")
     latency.set_defaults(func=_latency)

@@ -340,23 +340,22 @@ def _fit(trainer, resume: bool, main: bool, processes: int) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..batching import Batcher, run_dataset
+    from ..analysis.runs import load_run
+    from ..batching import Batcher
     from ..devices import pick_device
-    from ..train import evaluate, load_checkpoint
+    from ..train import evaluate
 
-    device = pick_device(args.device)
-    model, config, ckpt = load_checkpoint(args.checkpoint, device=str(device))
-    config.progress = False
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1 (the time steps each test sample is presented for), got {args.steps}")
+    loaded = load_run(args.checkpoint, args.data_root, str(pick_device(args.device)))
+    config = loaded.config
     trained_steps = config.steps
     if args.steps is not None:
-        if args.steps < 1:
-            raise ValueError(f"--steps must be >= 1 (the time steps each test sample is presented for), got {args.steps}")
         config.steps = args.steps
-    dataset = run_dataset(config, args.data_root)
     # the trainer scored the checkpoint of epoch k with the randomness of epoch index k - 1
-    epoch = int(ckpt["epoch"])
-    result = evaluate(model, Batcher(dataset, config, device), config, args.split, epoch=max(epoch - 1, 0))
-    result.update({"checkpoint": args.checkpoint, "epoch": epoch, "split": args.split, "dataset": config.dataset,
+    result = evaluate(loaded.model, Batcher(loaded.dataset, config, loaded.device), config, args.split,
+                      epoch=max(loaded.epoch - 1, 0))
+    result.update({"checkpoint": args.checkpoint, "epoch": loaded.epoch, "split": args.split, "dataset": config.dataset,
                    "steps": config.steps, "trained_steps": trained_steps})
     print(json.dumps(result, indent=2))
     return 0

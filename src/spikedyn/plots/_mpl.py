@@ -14,7 +14,6 @@ def pyplot():
     return plt
 
 
-
 def save_figure(fig, out, dpi: int = 120):
     """Lay out ``fig``, write it to ``out`` (parent folders made), close it; the ``Path`` written."""
     from pathlib import Path
