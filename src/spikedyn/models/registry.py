@@ -8,7 +8,7 @@ constructor arguments (``model_class(**model.config)`` rebuilds it).
 Built in:
 
 * ``mdn``: :class:`~spikedyn.models.mdn.MDNNet` on the flattened input; options ``hidden``
-  (500), ``neuron`` (``2nd-fs``), ``fast``, ``neuron_options``.
+  (500), ``neuron`` (``2nd-fs``), ``fast``, ``neuron_options``, ``dropout`` (0: none).
 * ``brp``: :class:`~spikedyn.models.brp.BRPNet`; options ``topology`` (a Table II preset name
   such as ``mnist`` or a string such as ``CONV_32_5_1_2_FC_1000_FC_10``, required), ``neuron``
   (``lif-identity``), ``fast``, ``neuron_options``, ``input_shape``.
@@ -132,7 +132,10 @@ def rebuild_model(name: str, config: dict, **overrides) -> nn.Module:
 @register_model("mdn", MDNNet)
 def build_mdn(
     inputs_shape: Sequence[int], classes: int, hidden: int = 500, neuron: str = "2nd-fs", fast: bool = True,
-    neuron_options: dict | None = None,
+    neuron_options: dict | None = None, dropout: float = 0.0,
 ) -> MDNNet:
     """MDN's three-layer net on the flattened input (``prod(inputs_shape)`` inputs per step)."""
-    return MDNNet(math.prod(inputs_shape), hidden, classes, neuron=neuron, fast=fast, neuron_options=neuron_options)
+    return MDNNet(
+        math.prod(inputs_shape), hidden, classes, neuron=neuron, fast=fast, neuron_options=neuron_options,
+        dropout=float(dropout),
+    )
