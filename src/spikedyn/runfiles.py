@@ -4,11 +4,13 @@
 (temporary file, SHA-256 recorded in the zip archive's comment, fsync, rename, fsync of the
 folder); :func:`read_checkpoint` verifies the checksum before unpickling and turns every way a
 damaged or foreign file fails into a :class:`CheckpointError` that says how far the run got and
-what to do.  :func:`write_text_atomic` does the same for a text file (reports, ``metrics.jsonl``, presets).
+what to do.  :func:`write_text_atomic` does the same for a text file (reports, ``metrics.jsonl``, presets);
+:func:`read_metrics` reads a run's ``metrics.jsonl`` back.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -206,6 +208,37 @@ def _remove_stale_temporaries(path: Path) -> None:
                 pass
         except OSError:
             pass  # running under another user, or unknown: leave it
+
+
+def read_metrics(run: str | os.PathLike, missing_ok: bool = False) -> list[dict]:
+    """The per-epoch records of a run: ``RUN/metrics.jsonl``, or a metrics file itself (a copy kept as a log).
+
+    The trainer appends one line per epoch after its checkpoint, so a run killed during the append
+    can leave the last line cut; that line is skipped (the resumed run writes it again).  A broken
+    line before the last one means the file was damaged or edited and raises ``ValueError``.  A
+    missing file raises ``FileNotFoundError`` unless ``missing_ok`` (then: no records).
+    """
+    run = Path(run)
+    path = run if run.is_file() else run / "metrics.jsonl"
+    if not path.exists():
+        if missing_ok:
+            return []
+        raise FileNotFoundError(
+            f"no metrics.jsonl in {run}: pass a run directory written by `spikedyn train` or its metrics.jsonl"
+        )
+    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    records = []
+    for i, (number, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if i == len(lines) - 1:
+                break  # cut by a run killed while appending it
+            raise ValueError(f"{path}, line {number}, is not a JSON record ({err.msg}): the file is damaged") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, line {number}, is not a JSON object: not a metrics file of `spikedyn train`")
+        records.append(record)
+    return records
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

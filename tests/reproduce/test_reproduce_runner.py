@@ -62,6 +62,20 @@ def test_finished_mnist_cells_are_recognised_without_loading_data(tmp_path):
     assert state.status == "conflict" and "lr_step=15" in state.error
 
 
+def test_a_damaged_metrics_file_makes_the_cell_a_conflict_not_a_gap(tmp_path):
+    """Catches a runner that skips a broken epoch record and reports or resumes over it."""
+    out = tmp_path / "runs" / "reproduce"
+    run = fake_cell(cell_dir(out, "mdn-table3", "mnist", "lif", 3154), [0.9] * 20, mnist_config("lif", 3154))
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    lines[3] = lines[3][:10]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    plan = build_plan(get_table("mdn-table3"), out_root=out, seeds=1, epochs=20, lr_step=15, tasks=["mnist"],
+                      neurons=["lif"], data_root=str(tmp_path / "empty"), load_data=False)
+    state = plan.state(plan.rows[0].cells[0])
+    assert state.status == "conflict" and "line 4, is not a JSON record" in state.error
+    assert "delete the folder" in state.error
+
+
 def test_rows_without_data_keep_the_loader_message(tiny, tmp_path):
     plan = tiny_plan(tmp_path)
     digits, mnist = plan.rows

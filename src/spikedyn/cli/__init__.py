@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import analyze, data, export, info, meta, plot, reproduce, sweep, train
+from . import analyze, data, export, info, meta, plot, reproduce, runs, sweep, train
 from .options import parse_data_options
 
 #: what ``spikedyn --help`` says first (plain text: the module docstring is for the API reference)
@@ -26,7 +26,7 @@ quick start:
 """
 
 #: the command groups, in the order ``spikedyn --help`` lists them.
-COMMAND_GROUPS = [train, data, plot, meta, reproduce, sweep, analyze, export, info]
+COMMAND_GROUPS = [train, data, plot, runs, meta, reproduce, sweep, analyze, export, info]
 
 
 def build_parser() -> argparse.ArgumentParser:

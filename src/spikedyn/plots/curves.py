@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
+from ..runfiles import read_metrics
 from ._mpl import pyplot
-
-
-def read_metrics(run: Path) -> list[dict]:
-    """The per-epoch rows of a run: ``RUN/metrics.jsonl``, or a metrics file itself (a copy kept as a log)."""
-    metrics = run if run.is_file() else run / "metrics.jsonl"
-    if not metrics.exists():
-        raise FileNotFoundError(
-            f"no metrics.jsonl in {run}: pass a run directory written by `spikedyn train` or its metrics.jsonl"
-        )
-    return [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
 
 
 def _default_png(first: Path, name: str) -> Path:

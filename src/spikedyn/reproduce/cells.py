@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..runfiles import read_metrics
 from .tables import AUTHORS_SEED
 
 #: where cells live unless ``out_root`` says otherwise
@@ -94,21 +95,6 @@ class CellState:
         return self.status in ("new", "partial", "failed")
 
 
-def read_history(run_dir: Path) -> list[dict]:
-    """The records of ``metrics.jsonl`` (a torn last line, from a run killed mid-write, is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -126,9 +112,12 @@ def cell_state(run_dir: Path, epochs: int | None = None, expected: dict | None =
     """
     run_dir = Path(run_dir)
     config = _read_json(run_dir / "config.json")
-    history = read_history(run_dir)
     has_ckpt = (run_dir / "checkpoint.pt").exists()
     target = epochs if epochs is not None else (config or {}).get("epochs")
+    try:
+        history = read_metrics(run_dir, missing_ok=True)
+    except ValueError as err:  # damaged metrics.jsonl: the runner must not train over it
+        return CellState("conflict", 0, target, config, [], f"{err}; delete the folder to rerun the cell", has_ckpt)
     state = CellState("new", len(history), target, config, history, None, has_ckpt)
     if config is not None and expected:
         diffs = [f"{k}={config.get(k)!r} (asked: {v!r})" for k, v in expected.items() if k in config and config[k] != v]
