@@ -131,3 +131,24 @@ def test_the_command_on_a_trained_run(tmp_path, capsys):
     assert f"| demo | digits | mdn | 2nd-fs | bptt | 2 | {100 * records[-1]['test_accuracy']:.2f} | {100 * best:.2f} (" in text
     assert main(["runs", str(out), "--format", "csv", "--out", str(tmp_path / "t.csv")]) == 0
     assert (tmp_path / "t.csv").read_text().startswith("run,dataset,model,neuron,rule,epochs")
+
+
+def test_a_run_being_trained_is_marked(tmp_path):
+    """Catches a half-done run read as if it had stopped: a process training it (by its --out) is named."""
+    import subprocess
+    import sys
+
+    from spikedyn.reproduce import cells
+
+    run = make_run(tmp_path / "live", [0.8], config=BASE)
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "train", "--out", str(run)])
+    try:
+        cells._PROC_CACHE["time"] = -1.0  # forget the process list of an earlier test
+        row = read_run(run)
+        assert row.training and str(trainer.pid) in row.training
+        assert "| live | 1 of 4 (training) |" in render_table([row], [])
+    finally:
+        trainer.kill()
+        trainer.wait()
+    cells._PROC_CACHE["time"] = -1.0
+    assert read_run(run).training is None

@@ -8,8 +8,9 @@ folder that is not a run itself stands for every run and kept log below it (a ``
 * the settings whose values differ between the runs (dict-valued ones such as ``model_options``
   flattened to ``model_options.dropout``; paths, logging and device choices left out), or the
   ones asked for with ``columns``;
-* the epochs recorded (of the epochs planned), the last and the best test score with the epoch
-  of the best, the last training score and the training time;
+* the epochs recorded (of the epochs planned, marked "training" while a process of this machine
+  trains the run), the last and the best test score with the epoch of the best, the last training
+  score and the training time;
 * with a validation split: the test score at the epoch of the best validation score (the
   number to report, since the best test epoch is picked on the test set).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -52,7 +53,7 @@ class RunRow:
     seconds: float
     test_at_best_val: float | None = None
     best_val_epoch: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    training: str | None = None  # who trains it now, when a process of this machine does
 
 
 def flatten_settings(config: dict, prefix: str = "") -> dict[str, object]:
@@ -124,6 +125,10 @@ def read_run(path: Path, name: str | None = None) -> RunRow:
         train_last=records[-1].get("train_accuracy") if records else None,
         seconds=sum(float(r.get("seconds", 0.0)) for r in records),
     )
+    if path.is_dir():
+        from ..reproduce.cells import running_elsewhere
+
+        row.training = running_elsewhere(path)
     vals = [r for r in records if r.get("val_accuracy") is not None]
     if vals:
         chosen = max(vals, key=lambda r: r["val_accuracy"])  # the first of equal ones: the earliest epoch
@@ -201,7 +206,7 @@ def table_records(rows: Sequence[RunRow], columns: Sequence[str]) -> list[dict[s
         record.update({c: (r.settings or {}).get(c) for c in columns})
         record.update(
             epochs=r.epochs, planned_epochs=r.planned, metric=r.metric, test_last=r.last, test_best=r.best,
-            best_epoch=r.best_epoch, train_last=r.train_last, seconds=round(r.seconds, 3),
+            best_epoch=r.best_epoch, train_last=r.train_last, seconds=round(r.seconds, 3), training=r.training,
         )
         if has_val:
             record.update(test_at_best_val=r.test_at_best_val, best_val_epoch=r.best_val_epoch)
@@ -233,6 +238,7 @@ def render_table(rows: Sequence[RunRow], columns: Sequence[str], fmt: str = "mar
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         done = f"{r.epochs}" if r.planned is None or r.planned == r.epochs else f"{r.epochs} of {r.planned}"
+        done += " (training)" if r.training else ""
         best = "-" if r.best is None else f"{_percent(r.best)} ({r.best_epoch})"
         cells = [r.name, *(_setting(r, c) for c in columns), done, _percent(r.last), best, _percent(r.train_last),
                  _duration(r.seconds)]
