@@ -66,7 +66,7 @@ def fit_probe(c_train: np.ndarray, y_train: np.ndarray, c_test: np.ndarray, y_te
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run directory of an MDN-net run (one hidden tap)")
     parser.add_argument("--data-root", default=None, help="folder holding the data sets (default: the run's)")
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--penalties", type=float, nargs="+", default=[0.01, 0.1, 1.0], help="values of C to try")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write OUT.json and OUT.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     loaded = load_run(args.run, args.data_root)
     config, dataset = loaded.config, loaded.dataset
@@ -106,6 +106,7 @@ def main() -> None:
         out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
         out.with_suffix(".md").write_text(report(result))
     print(report(result))
+    return result
 
 
 def report(r: dict) -> str:
