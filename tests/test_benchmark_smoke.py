@@ -160,38 +160,6 @@ def test_brp_subspace_helpers(tmp_path):
     assert bool((counts >= 0).all()) and bool((counts <= trainer.config.steps).all())
 
 
-def test_brp_readout_probe_helpers(tmp_path):
-    """brp_readout_probe.py: counts over D presentations are the sum of D single ones drawn in turn from
-    the same generator, each within [0, T]; the probe scores linearly separable counts perfectly and
-    picks C on the held-out tenth."""
-    import numpy as np
-    from tiny_runs import tiny_config, tiny_dataset
-
-    from spikedyn.encoding import make_encoder
-    from spikedyn.train import Trainer
-
-    module = load("brp_readout_probe")
-    dataset = tiny_dataset()
-    trainer = Trainer(tiny_config(tmp_path / "run", rule="brp"), dataset)
-    x, steps, encoder = dataset.test.tensors[0][:6], trainer.config.steps, make_encoder("rate")
-    twice = module.hidden_counts(trainer.model, encoder, x, steps, draws=2, seed=5, batch=4)
-    generator = torch.Generator().manual_seed(5)
-    by_hand = 0
-    for start in (0, 4):  # the script's batches, two presentations each
-        images = x[start:start + 4]
-        by_hand_batch = sum(trainer.model(encoder(images, steps, generator)).taps[0].sum(0) for _ in range(2))
-        by_hand = by_hand_batch if start == 0 else torch.cat([by_hand, by_hand_batch])
-    np.testing.assert_array_equal(twice, by_hand.detach().numpy())
-    assert twice.min() >= 0 and twice.max() <= 2 * steps
-
-    rng = np.random.default_rng(0)
-    labels = np.arange(200) % 4
-    counts = rng.random((200, 8)).astype(np.float32)
-    counts[np.arange(200), labels] += 5.0  # class c lights unit c
-    probe = module.fit_probe(counts[:100], labels[:100], counts[100:], labels[100:], [0.1, 1.0], seed=0)
-    assert probe["test"] == 100.0 and probe["C"] in (0.1, 1.0) and set(probe["held_out"]) == {0.1, 1.0}
-
-
 def test_bf16_cpu_benchmark_smoke(tmp_path, capsys):
     """bf16_cpu.py times both products in both precisions and records what the trainer's warning checks."""
     from spikedyn.precision import cpu_has_bf16_units

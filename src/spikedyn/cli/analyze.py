@@ -1,6 +1,6 @@
 """``spikedyn analyze``: analyses of a trained run (``silent``: BRP's silent neurons, Fig. 8;
 ``noise``: NRR's robustness to multiplicative input noise, Figs. 6-7; ``latency``: accuracy against
-the presentation length T)."""
+the presentation length T; ``probe``: linear probes of every layer's spike counts)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,63 @@ examples:
 """
 
 
+PROBE_DESCRIPTION = """\
+How much of the class each layer's spike counts carry: for the encoded input and every layer with a spike
+tap, the counts over the window (summed over --draws presentations) of --train-samples random training
+samples (augmentation off) fit a multinomial logistic regression (C picked from --penalties on a held-out
+tenth), which is scored on the test samples beside the net's own read-out on the same samples.  A probe
+above the net's own score: the output layer leaves information unused; at or below it: the code is the
+limit.  Compare rules on one net (BRP against BPTT) or layers of one net.
+
+Writes OUT/probe.json and OUT/probe.png (OUT defaults to the first RUN).
+
+examples:
+  spikedyn analyze probe runs/mnist-brp-2nd-fs-seed3154
+  spikedyn analyze probe RUN_BRP RUN_BPTT --labels BRP BPTT --train-samples 20000 --out /tmp/probe
+"""
+
+
+def parse_penalties(text: str) -> list[float]:
+    """``"0.01,0.1,1"`` -> ``[0.01, 0.1, 1.0]`` (values of C > 0, sorted, each once)."""
+    from ..analysis.probe import check_penalties
+
+    try:
+        return check_penalties([float(part) for part in text.split(",") if part.strip()])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--penalties takes comma-separated numbers > 0, got {text!r}") from None
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from ..analysis.probe import probe_run
+    from ..devices import pick_device
+
+    labels = _check_labels(args.labels, args.runs)
+    device = str(pick_device(args.device))
+    samples = dict(train_samples=args.train_samples or None, test_samples=args.test_samples or None)
+    probes = [
+        probe_run(run, data_root=args.data_root, device=device, draws=args.draws, penalties=args.penalties,
+                  seed=args.seed, batch_size=args.batch_size, label=labels[i] if labels else None, verbose=True,
+                  **samples)
+        for i, run in enumerate(args.runs)
+    ]
+    payload = {"penalties": list(args.penalties), "seed": args.seed, "runs": [p.to_dict() for p in probes]}
+
+    def plot(path: Path) -> Path:
+        from ..plots.probe import plot_probes
+
+        return plot_probes(probes, path, args.title)
+
+    _write_results(args.out or args.runs[0], "probe", payload, None if args.no_plot else plot)
+    return 0
+
+
+def _check_labels(labels: list[str] | None, runs: list[str]) -> list[str]:
+    """``--labels`` (one per run) or none."""
+    if labels and len(labels) != len(runs):
+        raise ValueError(f"--labels gives {len(labels)} label(s) for {len(runs)} run(s); give one per run")
+    return labels or []
+
+
 def parse_steps(text: str) -> list[int]:
     """``"1,5,20"`` -> ``[1, 5, 20]`` (whole numbers >= 1, sorted, each once)."""
     from ..analysis.latency import check_steps
@@ -80,9 +137,7 @@ def _latency(args: argparse.Namespace) -> int:
     from ..analysis.latency import latency_curve_run
     from ..devices import pick_device
 
-    labels = args.labels or []
-    if labels and len(labels) != len(args.runs):
-        raise ValueError(f"--labels gives {len(labels)} label(s) for {len(args.runs)} run(s); give one per run")
+    labels = _check_labels(args.labels, args.runs)
     device = str(pick_device(args.device))
     curves = [
         latency_curve_run(run, args.steps, data_root=args.data_root, device=device, batch_size=args.batch_size,
@@ -212,7 +267,7 @@ def _add_scoring_options(p: argparse.ArgumentParser, results: str) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     from ..analysis.silent import DEFAULT_FRACTIONS, METHODS
 
-    analyze = sub.add_parser("analyze", help="analyses of a trained run (silent neurons, noise, latency)")
+    analyze = sub.add_parser("analyze", help="analyses of a trained run (silent neurons, noise, latency, probes)")
     analyze_sub = analyze.add_subparsers(dest="analyze_command", required=True)
     silent = analyze_sub.add_parser(
         "silent", help="silent neurons per hidden layer vs the input spike fraction (BRP Fig. 8)",
@@ -265,3 +320,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     latency.add_argument("--title", default=None, help="title of the plot")
     _add_scoring_options(latency, "latency")
     latency.set_defaults(func=_latency)
+
+    from ..analysis.probe import DEFAULT_PENALTIES
+
+    probe = analyze_sub.add_parser(
+        "probe", help="linear probes of every layer's spike counts, beside the net's own read-out",
+        description=PROBE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    probe.add_argument("runs", nargs="+", help="run directories (or checkpoint.pt files)")
+    probe.add_argument("--train-samples", type=int, default=10_000, metavar="N",
+                       help="random training samples to fit on (default %(default)s; 0 = all)")
+    probe.add_argument("--test-samples", type=int, default=0, metavar="N",
+                       help="first test samples to score on (default: all)")
+    probe.add_argument("--draws", type=int, default=1, metavar="D",
+                       help="presentations of T steps summed per sample (default %(default)s)")
+    probe.add_argument("--penalties", type=parse_penalties, default=list(DEFAULT_PENALTIES), metavar="C,C",
+                       help="values of the logistic regression's C to pick from (default 0.01,0.1,1)")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the training subset and the encoding (default 0)")
+    probe.add_argument("--labels", nargs="+", metavar="LABEL", help="one legend label per run (default: its folder name)")
+    probe.add_argument("--title", default=None, help="title of the plot")
+    _add_scoring_options(probe, "probe")
+    probe.set_defaults(func=_probe)
