@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from .runs import RunCurve, load_run
+from .runs import RunCurve, load_run, run_name
 
 #: presentation lengths swept by default
 DEFAULT_STEPS = (1, 2, 5, 10, 20, 40, 100)
@@ -82,10 +82,8 @@ def latency_curve_run(
     prints the run's :meth:`~LatencyCurve.describe` line, then each point as it is measured."""
     loaded = load_run(run, data_root, device, batch_size)
     config = loaded.config
-    path = os.fspath(run)
-    name = os.path.basename(os.path.dirname(path) if path.endswith(".pt") else os.path.normpath(path))
     curve = LatencyCurve(
-        run=str(run), label=label or name, model=config.model, network=loaded.network, rule=config.rule,
+        run=str(run), label=label or run_name(run), model=config.model, network=loaded.network, rule=config.rule,
         dataset=config.dataset, epoch=loaded.epoch, trained_steps=int(config.steps),
     )
     if verbose:

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .runs import RunCurve, load_run
+from .runs import RunCurve, load_run, run_name
 
 #: values of the logistic regression's C tried on the held-out tenth
 DEFAULT_PENALTIES = (0.01, 0.1, 1.0)
@@ -177,10 +177,8 @@ def probe_run(
             f"the spike counts of {features} units for {n_train} + {n_test} samples would take "
             f"{need / 2**30:.1f} GiB; probe fewer samples (--train-samples, --test-samples)"
         )
-    path = os.fspath(run)
-    name = os.path.basename(os.path.dirname(path) if path.endswith(".pt") else os.path.normpath(path))
     result = LayerProbe(
-        run=str(run), label=label or name, model=config.model, network=loaded.network, rule=config.rule,
+        run=str(run), label=label or run_name(run), model=config.model, network=loaded.network, rule=config.rule,
         dataset=config.dataset, epoch=loaded.epoch, trained_steps=int(config.steps), draws=draws,
         train_samples=n_train, test_samples=n_test,
     )

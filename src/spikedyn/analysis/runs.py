@@ -47,6 +47,12 @@ def network_name(model: nn.Module) -> str:
     return getattr(model, "topology", None) or "-".join(str(mc[k]) for k in ("inputs", "hidden", "classes") if k in mc)
 
 
+def run_name(run: str | os.PathLike) -> str:
+    """A run's short name: its folder's name (for ``RUN/checkpoint.pt`` too)."""
+    path = os.fspath(run)
+    return os.path.basename(os.path.dirname(path) if path.endswith(".pt") else os.path.normpath(path))
+
+
 def load_run(
     run: str | os.PathLike, data_root: str | None = None, device: str = "cpu", batch_size: int | None = None,
 ) -> LoadedRun:
