@@ -106,3 +106,13 @@ def test_bad_requests_say_what_to_change(tmp_path, capsys):
             probe_module.MAX_BYTES = limit
     assert main(["analyze", "probe", str(out), "--labels", "a", "b"]) == 2
     assert "give one per run" in capsys.readouterr().err
+
+
+def test_a_penalty_at_the_end_of_the_range_is_flagged():
+    from spikedyn.analysis.probe import LayerProbe
+
+    probe = LayerProbe(run="r", label="r", model="mdn", network="4-3-2", rule="brp", dataset="x", epoch=1)
+    layer = {"label": "FC 3", "features": 3, "test": 90.0, "train": 95.0, "held_out": {0.01: 80.0, 0.1: 85.0, 1.0: 88.0}}
+    assert "at the end of the range tried" in probe.line({**layer, "C": 1.0})
+    assert "at the end of the range tried" in probe.line({**layer, "C": 0.01})
+    assert "at the end" not in probe.line({**layer, "C": 0.1})

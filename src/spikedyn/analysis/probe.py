@@ -135,8 +135,11 @@ class LayerProbe(RunCurve):
                 f"(T = {self.trained_steps}{f', {self.draws} presentations summed' if self.draws > 1 else ''})")
 
     def line(self, layer: dict) -> str:
+        """A layer's probe as a line; a ``C`` picked at either end of the values tried is flagged."""
+        tried = [float(c) for c in layer["held_out"]]
+        edge = len(tried) > 1 and float(layer["C"]) in (min(tried), max(tried))
         return (f"  {layer['label']:<18} {layer['features']:7d} features  probe test {layer['test']:6.2f}%  "
-                f"(train {layer['train']:.2f}%, C = {layer['C']:g})")
+                f"(train {layer['train']:.2f}%, C = {layer['C']:g}{', at the end of the range tried' if edge else ''})")
 
     def table(self) -> str:
         rows = [self.line(layer) for layer in self.layers]
