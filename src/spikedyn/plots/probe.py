@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +17,7 @@ def plot_probes(probes: Sequence[LayerProbe], out: str | Path, title: str | None
         raise ValueError("plot_probes needs at least one run with probed layers")
     plt = pyplot()
     depth = max(len(p.layers) for p in probes)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * depth + 2.0), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.6 * depth + 2.0), 4.4))
     for probe in probes:
         xs = list(range(len(probe.layers)))
         (line,) = ax.plot(xs, [layer["test"] for layer in probe.layers], marker="o", label=f"{probe.label}: probe")
@@ -28,5 +29,6 @@ def plot_probes(probes: Sequence[LayerProbe], out: str | Path, title: str | None
     ax.set_ylabel("linear probe, test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(title or f"what a linear read-out finds in each layer ({probes[0].dataset})", fontsize=10)
+    title = title or f"what a linear read-out finds in each layer ({probes[0].dataset})"
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=10)
     return save_figure(fig, out)
