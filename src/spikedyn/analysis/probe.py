@@ -47,16 +47,20 @@ def check_penalties(penalties: Sequence[float]) -> list[float]:
 @torch.no_grad()
 def layer_counts(
     model, batcher, split: str, batch_size: int, generator: torch.Generator, limit: int | None = None,
-    draws: int = 1, shuffle: bool = False,
+    draws: int = 1, shuffle: bool = False, progress: bool = False,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """``(counts, labels, predictions)`` of up to ``limit`` samples of ``split`` (a random subset with
     ``shuffle``), encoded as :class:`~spikedyn.batching.Batcher` encodes them, augmentation off.
 
     ``counts``: ``{"input": [N, D], <tap layer name>: [N, F], ...}`` spike counts summed over the
     window and over ``draws`` presentations; ``labels`` ``[N]``; ``predictions`` ``[N]``: the net's
-    own read-out (argmax of its output rate) on the first presentation.
+    own read-out (argmax of its output rate) on the first presentation.  ``progress``: a bar over the
+    batches (on a terminal).
     """
+    from tqdm.auto import tqdm
+
     from ..batching import device_generator
+    from ..progress import bar_disabled
     from .silent import tap_layers
 
     if draws < 1:
@@ -74,7 +78,8 @@ def layer_counts(
     encoding = device_generator(generator, batcher.device)
     counts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     predictions = []
-    for start in range(0, n, batch_size):
+    starts = range(0, n, batch_size)
+    for start in tqdm(starts, desc=f"spike counts, {split}", disable=bar_disabled(progress), leave=False):
         idx = order[start:start + batch_size].to(x_all.device)
         x = x_all[idx].to(batcher.device)
         if batcher.augmentation is not None:  # the normalisation only, as the test samples get it
@@ -95,10 +100,11 @@ def layer_counts(
 
 def fit_probe(
     c_train: np.ndarray, y_train: np.ndarray, c_test: np.ndarray, y_test: np.ndarray,
-    penalties: Sequence[float] = DEFAULT_PENALTIES, seed: int = 0,
+    penalties: Sequence[float] = DEFAULT_PENALTIES, seed: int = 0, on_fit: Callable[[float, float], None] | None = None,
 ) -> dict:
     """Logistic regression on standardised counts, ``C`` picked on a held-out tenth of the training
-    samples and refitted on all of them: ``{"C", "held_out": {C: %}, "train": %, "test": %}``."""
+    samples and refitted on all of them: ``{"C", "held_out": {C: %}, "train": %, "test": %}``;
+    ``on_fit(C, held-out %)`` is called after each trial fit."""
     from sklearn.linear_model import LogisticRegression
 
     penalties = check_penalties(penalties)
@@ -110,6 +116,8 @@ def fit_probe(
     for c in penalties:
         model = LogisticRegression(C=c, max_iter=300).fit(a[fit], y_train[fit])
         held_out[c] = 100.0 * model.score(a[held], y_train[held])
+        if on_fit is not None:
+            on_fit(c, held_out[c])
     best = max(held_out, key=held_out.get)
     model = LogisticRegression(C=best, max_iter=300).fit(a, y_train)
     return {"C": best, "held_out": held_out, "train": 100.0 * model.score(a, y_train),
@@ -189,13 +197,17 @@ def probe_run(
         print(result.describe(), flush=True)
     generator = torch.Generator().manual_seed(seed)
     eval_batch = config.eval_batch_size
-    train, y_train, _ = layer_counts(model, batcher, "train", eval_batch, generator, n_train, draws, shuffle=True)
-    test, y_test, own = layer_counts(model, batcher, "test", eval_batch, generator, n_test, draws)
+    train, y_train, _ = layer_counts(model, batcher, "train", eval_batch, generator, n_train, draws, shuffle=True,
+                                     progress=verbose)
+    test, y_test, own = layer_counts(model, batcher, "test", eval_batch, generator, n_test, draws, progress=verbose)
     result.own = 100.0 * float((own == y_test).mean())
     labels = {"input": "input", **{t.name: t.label for t in taps}}
     for key in train:
-        layer = {"layer": key, "label": labels[key], "features": int(train[key].shape[1]),
-                 **fit_probe(train[key], y_train, test[key], y_test, penalties, seed)}
+        def trial(c: float, score: float, label: str = labels[key]) -> None:
+            print(f"    {label}: C = {c:g} scores {score:.2f}% on the held-out tenth", flush=True)
+
+        fitted = fit_probe(train[key], y_train, test[key], y_test, penalties, seed, on_fit=trial if verbose else None)
+        layer = {"layer": key, "label": labels[key], "features": int(train[key].shape[1]), **fitted}
         result.layers.append(layer)
         if verbose:
             print(result.line(layer), flush=True)
