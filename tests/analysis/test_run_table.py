@@ -39,7 +39,7 @@ def test_scores_best_epoch_and_time_come_from_the_records(tmp_path):
     assert (row.epochs, row.planned, row.last, row.best, row.best_epoch, row.train_last) == (3, 4, 0.93, 0.95, 2, 0.97)
     assert row.seconds == pytest.approx(120.0)
     text = render_table([row], ["hidden"])
-    assert "| a | 500 | 3 of 4 | 93.00 | 95.00 (2) | 97.00 | 2.0 min |" in text
+    assert "| a | 500 | 3 of 4 | 93.00 | 95.00 (2) | 97.00 | 2 min |" in text
 
 
 def test_only_the_settings_that_differ_become_columns(tmp_path):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..reproduce.markdown import duration_text
 from ..runfiles import read_metrics
 
 # settings that say where or how a run was kept, not what was trained
@@ -185,11 +186,6 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def _duration(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-
-
 def _setting(row: RunRow, key: str) -> str:
     if row.settings is None or key not in row.settings:
         return "-"
@@ -241,7 +237,7 @@ def render_table(rows: Sequence[RunRow], columns: Sequence[str], fmt: str = "mar
         done += " (training)" if r.training else ""
         best = "-" if r.best is None else f"{_percent(r.best)} ({r.best_epoch})"
         cells = [r.name, *(_setting(r, c) for c in columns), done, _percent(r.last), best, _percent(r.train_last),
-                 _duration(r.seconds)]
+                 duration_text(r.seconds)]
         if has_val:
             at_val = "-" if r.best_val_epoch is None else f"{_percent(r.test_at_best_val)} ({r.best_val_epoch})"
             cells.insert(-1, at_val)

@@ -247,7 +247,7 @@ def _cells_markdown(doc: dict) -> list[str]:
                 last = f"{c['final']:.2f}" if "final" in c else "—"
                 left = "—"
                 if "left_s" in c:
-                    left = f"about {_duration(c['left_s'])} at {_duration(c['epoch_seconds'])} an epoch"
+                    left = f"about {duration_text(c['left_s'])} at {duration_text(c['epoch_seconds'])} an epoch"
                 out.append(f"| `{c['run_dir']}` | {c['epochs_done']} of {c['epochs']} | {last} | {state} | {left} |")
             out.append("")
         if not_started:
@@ -267,7 +267,7 @@ def _cells_markdown(doc: dict) -> list[str]:
     return out
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """``42 s``, ``23 min``, ``4.2 h``."""
     if seconds < 90:
         return f"{seconds:.0f} s"
