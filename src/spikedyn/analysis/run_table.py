@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 from ..reproduce.markdown import duration_text
 from ..runfiles import read_metrics
+from .runs import run_name
 
 # settings that say where or how a run was kept, not what was trained
 IGNORED_SETTINGS = frozenset({
@@ -93,12 +94,12 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _name(path: Path, roots: Sequence[Path]) -> str:
-    """A run's name: its path below the folder it was found in, else its folder (or file stem)."""
+    """A run's name: its path below the folder it was found in, else :func:`~spikedyn.analysis.runs.run_name`."""
     for root in roots:
         if root.is_dir() and path != root and root in path.parents:
             relative = path.relative_to(root)
             return str(relative.with_suffix("") if path.is_file() else relative)
-    return path.stem if path.is_file() else path.name
+    return run_name(path)
 
 
 def read_run(path: Path, name: str | None = None) -> RunRow:
@@ -114,7 +115,7 @@ def read_run(path: Path, name: str | None = None) -> RunRow:
     tests = [(r["epoch"], r["test_accuracy"]) for r in records if r.get("test_accuracy") is not None]
     best_epoch, best = max(tests, key=lambda t: t[1]) if tests else (None, None)
     row = RunRow(
-        name=name or (path.stem if path.is_file() else path.name),
+        name=name or run_name(path),
         path=path,
         settings=settings,
         epochs=len(records),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -48,9 +49,12 @@ def network_name(model: nn.Module) -> str:
 
 
 def run_name(run: str | os.PathLike) -> str:
-    """A run's short name: its folder's name (for ``RUN/checkpoint.pt`` too)."""
-    path = os.fspath(run)
-    return os.path.basename(os.path.dirname(path) if path.endswith(".pt") else os.path.normpath(path))
+    """A run's short name: its folder's name (for ``RUN/checkpoint.pt`` too), or a kept log's file
+    name without its suffix (``logs/a.jsonl`` -> ``a``)."""
+    path = Path(os.path.normpath(run))
+    if path.suffix == ".pt":
+        return path.parent.name
+    return path.stem if path.is_file() else path.name
 
 
 def load_run(

@@ -264,6 +264,15 @@ def _add_scoring_options(p: argparse.ArgumentParser, results: str) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
 
 
+def _add_curve_options(p: argparse.ArgumentParser, results: str) -> None:
+    """The runs, their legend labels and the plot title of an analysis drawn one line per run, then the
+    scoring options (:func:`_add_scoring_options`)."""
+    p.add_argument("runs", nargs="+", help="run directories (or checkpoint.pt files)")
+    p.add_argument("--labels", nargs="+", metavar="LABEL", help="one legend label per run (default: its folder name)")
+    p.add_argument("--title", default=None, help="title of the plot")
+    _add_scoring_options(p, results)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..analysis.silent import DEFAULT_FRACTIONS, METHODS
 
@@ -313,12 +322,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "latency", help="test accuracy against the time steps each sample is presented for (no retraining)",
         description=LATENCY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    latency.add_argument("runs", nargs="+", help="run directories (or checkpoint.pt files)")
     latency.add_argument("--steps", type=parse_steps, default=list(DEFAULT_STEPS),
                          help="presentation lengths T, comma-separated (default 1,2,5,10,20,40,100)")
-    latency.add_argument("--labels", nargs="+", metavar="LABEL", help="one legend label per run (default: its folder name)")
-    latency.add_argument("--title", default=None, help="title of the plot")
-    _add_scoring_options(latency, "latency")
+    _add_curve_options(latency, "latency")
     latency.set_defaults(func=_latency)
 
     from ..analysis.probe import DEFAULT_PENALTIES
@@ -327,7 +333,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "probe", help="linear probes of every layer's spike counts, beside the net's own read-out",
         description=PROBE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    probe.add_argument("runs", nargs="+", help="run directories (or checkpoint.pt files)")
     probe.add_argument("--train-samples", type=int, default=10_000, metavar="N",
                        help="random training samples to fit on (default %(default)s; 0 = all)")
     probe.add_argument("--test-samples", type=int, default=0, metavar="N",
@@ -337,7 +342,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     probe.add_argument("--penalties", type=parse_penalties, default=list(DEFAULT_PENALTIES), metavar="C,C",
                        help="values of the logistic regression's C to pick from (default 0.01,0.1,1)")
     probe.add_argument("--seed", type=int, default=0, help="seed of the training subset and the encoding (default 0)")
-    probe.add_argument("--labels", nargs="+", metavar="LABEL", help="one legend label per run (default: its folder name)")
-    probe.add_argument("--title", default=None, help="title of the plot")
-    _add_scoring_options(probe, "probe")
+    _add_curve_options(probe, "probe")
     probe.set_defaults(func=_probe)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ..analysis.runs import run_name
 from ..runfiles import read_metrics
 from ._mpl import pyplot
 
@@ -21,7 +22,7 @@ def _runs_and_labels(
     paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
     if not paths:
         raise ValueError(f"{command} needs at least one run directory")
-    names = list(labels) if labels else [p.stem if p.is_file() else p.name for p in paths]
+    names = list(labels) if labels else [run_name(p) for p in paths]
     if len(names) != len(paths):
         raise ValueError(f"{len(names)} label(s) for {len(paths)} run(s): give one label per run")
     return paths, names
