@@ -77,6 +77,48 @@ def hidden_counts(model, config, encoding: str, x: torch.Tensor, seed: int, batc
     return torch.cat(counts)
 
 
+#: half-widths of the rectangular surrogate window whose open share is reported (the neurons' own: 0.5)
+WINDOWS = (0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+@torch.no_grad()
+def membrane_stats(model, config, encoding: str, x: torch.Tensor, seed: int, batch: int = 500) -> dict:
+    """Where the hidden layer's membrane and input lie on the test images ``x`` ``[B, 784]``.
+
+    * ``window_open``: for each half-width ``w`` of :data:`WINDOWS`, the share of neuron-steps with
+      ``|V_t - V_th| < w``, where a rectangular surrogate of that half-width passes a gradient;
+    * ``input_saturated`` (neurons with a sigmoid input ``I = sigmoid(z)`` only): the share of
+      neuron-steps with ``|z| > 4``, where ``sigmoid'(z) < 0.018`` (0.25 at most), and the mean of
+      ``sigmoid'(z)``: how far the input function itself stops the hidden layer's gradient.
+
+    The same encoder draws as :func:`hidden_counts` (same seed); V from the neuron's per-step reference run.
+    """
+    model.eval()
+    neuron = model.neuron1
+    encoder = make_encoder(encoding, config.alpha)
+    generator = torch.Generator().manual_seed(seed)
+    inside = dict.fromkeys(WINDOWS, 0)
+    saturated, slope, total = 0, 0.0, 0
+    sigmoid_input = getattr(neuron, "input_fn", None) == "sigmoid"
+    for start in range(0, len(x), batch):
+        spikes = encoder(x[start:start + batch].float(), config.steps, generator).float().flatten(2)
+        z = model.fc1(spikes)
+        v = neuron.run(z, record=True).traces["v"]
+        distance = (v - neuron.v_th).abs()
+        for w in WINDOWS:
+            inside[w] += int((distance < w).sum())
+        if sigmoid_input:
+            saturated += int((z.abs() > 4).sum())
+            i = torch.sigmoid(z)
+            slope += float((i * (1 - i)).double().sum())
+        total += v.numel()
+    out = {"window_open": {str(w): inside[w] / total for w in WINDOWS}}
+    if sigmoid_input:
+        out["input_saturated"] = saturated / total
+        out["mean_sigmoid_slope"] = slope / total
+    return out
+
+
 def class_code_share(counts: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
     """Median and mean over active neurons of eta^2 = between-class variance / total variance of the
     spike count, and the shares of neuron-sample pairs silent (0 spikes) or at the neuron's maximum."""
@@ -130,6 +172,8 @@ def main() -> None:
     counts = hidden_counts(model, config, config.encoder or dataset.encoder, torch.from_numpy(x_test), args.seed)
     code = class_code_share(counts, torch.from_numpy(y_test), dataset.num_classes)
     print(f"hidden spike counts on the test images: {code}", flush=True)
+    membrane = membrane_stats(model, config, config.encoder or dataset.encoder, torch.from_numpy(x_test), args.seed)
+    print(f"hidden membrane and input on the test images: {membrane}", flush=True)
     history = ckpt.get("history") or []
     net_score = 100.0 * history[-1]["test_accuracy"] if history else None
     rows = []
@@ -147,7 +191,7 @@ def main() -> None:
         "run": str(args.run),
         "command": (f"spikedyn train --dataset {config.dataset} --rule {config.rule} --neuron {config.neuron} "
                     f"--hidden {config.hidden} --epochs {config.epochs} --lr {config.lr} --lr-step {config.lr_step} "
-                    f"--seed {config.seed}"),
+                    f"--seed {config.seed}" + "".join(f" --surrogate {a}" for a in config.surrogate)),
         "rule": config.rule,
         "neuron": config.neuron,
         "hidden": int(w.shape[0]),
@@ -156,6 +200,8 @@ def main() -> None:
         "relative_change": float(dw.norm() / w0.norm()),
         "steps": config.steps,
         "class_code": code,
+        "membrane": membrane,
+        "surrogate": list(config.surrogate),
         "singular_values_top20": [float(v) for v in s[:20]],
         "rows": rows,
         "pixels": pixels,
@@ -184,6 +230,17 @@ def report(r: dict) -> str:
         f"{100 * r['class_code']['silent_share']:.1f} % of neuron-image pairs are silent and "
         f"{100 * r['class_code']['at_max_share']:.1f} % at the neuron's largest count.",
         "",
+    ]
+    if "membrane" in r:  # results of the seventeenth session on
+        m = r["membrane"]
+        opens = ", ".join(f"{100 * share:.1f} % for w = {w}" for w, share in m["window_open"].items())
+        lines += [f"Hidden membrane on the test images: |V - V_th| < w (where a rectangular surrogate of half-width w "
+                  f"passes a gradient) in {opens} of the neuron-steps."]
+        if "input_saturated" in m:
+            lines[-1] += (f" The sigmoid input is saturated (|z| > 4) in {100 * m['input_saturated']:.1f} % of them; "
+                          f"mean sigmoid'(z) {m['mean_sigmoid_slope']:.4f} (0.25 at most).")
+        lines.append("")
+    lines += [
         "| k | share of ‖dW‖² in the top k directions | logistic on z = V_k x | MLP on z | logistic on top-k PCA | MLP on top-k PCA |",
         "|---|---|---|---|---|---|",
     ]

@@ -158,6 +158,18 @@ def test_brp_subspace_helpers(tmp_path):
     counts = module.hidden_counts(trainer.model, trainer.config, "rate", dataset.test.tensors[0][:6], seed=0, batch=4)
     assert counts.shape == (6, trainer.model.fc1.out_features)
     assert bool((counts >= 0).all()) and bool((counts <= trainer.config.steps).all())
+    # membrane statistics at T = 1 under the direct code: V_1 = sigmoid(z) - U_0 with U_0 = 0.08 (mdn.md)
+    from dataclasses import replace
+
+    x = dataset.test.tensors[0][:6].flatten(1)
+    stats = module.membrane_stats(trainer.model, replace(trainer.config, steps=1), "direct", x, seed=0, batch=4)
+    z = trainer.model.fc1(x.float()).detach()
+    v = torch.sigmoid(z) - 0.08
+    for w in module.WINDOWS:
+        assert stats["window_open"][str(w)] == pytest.approx(float(((v - 0.5).abs() < w).float().mean()))
+    assert stats["input_saturated"] == pytest.approx(float((z.abs() > 4).float().mean()))
+    slope = torch.sigmoid(z) * (1 - torch.sigmoid(z))
+    assert stats["mean_sigmoid_slope"] == pytest.approx(float(slope.mean()), rel=1e-5)
 
 
 def test_bf16_cpu_benchmark_smoke(tmp_path, capsys):

@@ -15,9 +15,10 @@ strict ``V > V_th``).
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def heaviside(x: Tensor, inclusive: bool = False) -> Tensor:
@@ -148,3 +149,131 @@ def make_surrogate(name: str, **kwargs: float) -> Surrogate:
         return SURROGATES[name.lower()](**kwargs)
     except KeyError:
         raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(SURROGATES)}") from None
+
+
+#: the parameters a surrogate spec string gives, in order, per name (``rect:HALF_WIDTH[:HEIGHT]`` ...)
+SURROGATE_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "rect": ("half_width", "height"),
+    "atan": ("alpha",),
+    "sigmoid": ("alpha",),
+}
+
+SURROGATE_SPEC_HELP = (
+    "rect[:HALF_WIDTH[:HEIGHT]] (dS/dV = HEIGHT where |V - V_th| < HALF_WIDTH; the CASIA neurons' 0.5:1), "
+    "atan[:ALPHA] (PLIF's, alpha 2) or sigmoid[:ALPHA] (alpha 4)"
+)
+
+
+def parse_surrogate(spec: str | Surrogate) -> Surrogate:
+    """The surrogate a spec string names: ``NAME[:P1[:P2]]`` with the parameters of
+    :data:`SURROGATE_PARAMETERS` in order, e.g. ``rect:0.25`` (half-width 0.25, height 1),
+    ``rect:0.5:2``, ``atan:2``, ``sigmoid:4``; a parameter left out keeps its default.  A
+    :class:`Surrogate` is returned as it is.  ``ValueError`` saying what is wrong otherwise.
+    """
+    if isinstance(spec, Surrogate):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a surrogate spec is a string such as 'rect:0.25', got {spec!r}; choose {SURROGATE_SPEC_HELP}")
+    name, *values = spec.strip().split(":")
+    key = name.strip().lower()
+    if key not in SURROGATE_PARAMETERS:
+        raise ValueError(f"unknown surrogate {name!r} in {spec!r}; choose {SURROGATE_SPEC_HELP}")
+    names = SURROGATE_PARAMETERS[key]
+    if len(values) > len(names):
+        raise ValueError(
+            f"surrogate {spec!r}: {key} takes at most {len(names)} parameter(s) ({', '.join(names)}), got {len(values)}"
+        )
+    kwargs: dict[str, float] = {}
+    for field, text in zip(names, values):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"surrogate {spec!r}: {field} must be a number, got {text!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"surrogate {spec!r}: {field} must be a finite number > 0, got {text!r}")
+        kwargs[field] = value
+    return SURROGATES[key](**kwargs)
+
+
+def check_surrogate(spec: str) -> str:
+    """``spec`` (stripped) if :func:`parse_surrogate` accepts it; ``ValueError`` otherwise."""
+    parse_surrogate(spec)
+    return spec.strip()
+
+
+def split_surrogate_assignment(text: str) -> tuple[str | None, str]:
+    """``(layer, spec)`` of an assignment ``"SPEC"`` (layer None: every layer) or ``"LAYER=SPEC"``."""
+    layer, sep, spec = text.partition("=")
+    if not sep:
+        return None, text.strip()
+    if not layer.strip():
+        raise ValueError(f"surrogate assignment {text!r} names no layer before '='; write LAYER=SPEC or SPEC")
+    return layer.strip(), spec.strip()
+
+
+def check_surrogate_assignments(assignments: Sequence[str] | str | None) -> list[str]:
+    """The assignments of ``TrainConfig.surrogate`` / ``--surrogate``, checked: each ``SPEC`` or
+    ``LAYER=SPEC`` with a spec :func:`parse_surrogate` accepts, at most one without a layer and no
+    layer twice.  ``ValueError`` naming the bad one otherwise."""
+    if assignments is None:
+        return []
+    if isinstance(assignments, str):
+        assignments = [assignments]
+    out, seen = [], set()
+    for text in assignments:
+        if not isinstance(text, str):
+            raise ValueError(f"surrogate (--surrogate): an assignment is a string SPEC or LAYER=SPEC, got {text!r}")
+        try:
+            layer, spec = split_surrogate_assignment(text)
+            check_surrogate(spec)
+        except ValueError as exc:
+            raise ValueError(f"surrogate (--surrogate): {exc}") from None
+        if layer in seen:
+            what = "every layer" if layer is None else f"layer {layer!r}"
+            raise ValueError(f"surrogate (--surrogate): {what} is given twice in {list(assignments)}")
+        seen.add(layer)
+        out.append(spec if layer is None else f"{layer}={spec}")
+    return out
+
+
+def surrogate_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The modules of ``model`` that hold a surrogate gradient (attribute ``surrogate``), by module name."""
+    return {name: m for name, m in model.named_modules() if isinstance(getattr(m, "surrogate", None), Surrogate)}
+
+
+def set_surrogates(model: nn.Module, assignments: Sequence[str] | str | None) -> dict[str, Surrogate]:
+    """Replace the surrogate gradients of ``model``'s spiking layers; returns the new ones by layer name.
+
+    ``assignments`` (:func:`check_surrogate_assignments`): ``"SPEC"`` sets every layer that holds a
+    surrogate; ``"LAYER=SPEC"`` the layers whose module name is ``LAYER`` or lies below it
+    (``neuron1``, ``blocks.0``), and wins over ``"SPEC"`` there.  The forward pass is unchanged
+    (spikes stay ``H(V - V_th)``); backward ``dS/dV`` becomes the new surrogate's.  ``ValueError``
+    when the model has no such layer or a ``LAYER`` matches none (the message lists the names).
+    """
+    assignments = check_surrogate_assignments(assignments)
+    if not assignments:
+        return {}
+    layers = surrogate_layers(model)
+    if not layers:
+        raise ValueError(
+            f"surrogate (--surrogate): {type(model).__name__} has no spiking layer with a surrogate gradient to set"
+        )
+    chosen: dict[str, Surrogate] = {}
+    for text in assignments:  # every-layer spec first, so that a named layer's wins
+        layer, spec = split_surrogate_assignment(text)
+        if layer is None:
+            chosen.update({name: parse_surrogate(spec) for name in layers})
+    for text in assignments:
+        layer, spec = split_surrogate_assignment(text)
+        if layer is None:
+            continue
+        names = [name for name in layers if name == layer or name.startswith(layer + ".")]
+        if not names:
+            raise ValueError(
+                f"surrogate (--surrogate): {type(model).__name__} has no spiking layer {layer!r}; its layers with a "
+                f"surrogate gradient are {', '.join(layers)}"
+            )
+        chosen.update({name: parse_surrogate(spec) for name in names})
+    for name, surrogate in chosen.items():
+        layers[name].surrogate = surrogate
+    return chosen

@@ -23,6 +23,10 @@ the theta of every layer is appended after every epoch to ``theta_history.pt`` i
 directory (epoch 0 = the initial values), so that clustering can pick any epoch later.
 ``theta_per_batch_slot`` gives theta the authors' ``[batch, N]`` shape (spec mdn.md 4.1).
 
+Surrogate gradients: ``surrogate`` replaces the neuron kinds' own surrogate gradients, in every
+spiking layer (``"rect:0.25"``) or in the layers of one name (``"neuron1=rect:0.25"``), see
+:func:`spikedyn.surrogate.set_surrogates`; resume and ``load_checkpoint`` apply it again.
+
 Reproducibility and resume: every epoch draws its shuffling and encoding randomness from a
 generator seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
 continues exactly as the uninterrupted run would (the draws of an ``augment`` pipeline too).
@@ -79,6 +83,7 @@ from .precision import autocast, check_precision, warn_if_emulated
 from .progress import bar_disabled
 from .readout import readout_of
 from .runfiles import CheckpointError, atomic_save, read_checkpoint, write_text_atomic
+from .surrogate import check_surrogate_assignments, set_surrogates
 from .tensorboard_log import TENSORBOARD_DIR, TensorBoardLog, log_formats, require_tensorboard, tap_firing_rates
 
 #: the authors' per-data-set settings (spec mdn.md section 3): T, batch, eta_W, eta_D, hidden.
@@ -134,6 +139,9 @@ class TrainConfig:
     # reward rules' hidden-layer loss: "inject" (the authors' code: G_l as the spikes' gradient) or "difference"
     # (the paper's Eq. 8-9: the spikes pulled toward G_l; spikedyn.learning.reward)
     local_loss: str = "inject"
+    # surrogate gradients: "SPEC" for every spiking layer, "LAYER=SPEC" for the layers named LAYER (module
+    # names: neuron1, ...), SPEC such as "rect:0.25" or "atan:2" (spikedyn.surrogate); []: each neuron kind's own
+    surrogate: list[str] = field(default_factory=list)
     encoder: str | None = None  # None: the data set's (static data) / the stored values (sequence data)
     alpha: float = 1.0
     input_view: str = "native"  # "static": sequence samples flattened into one static vector (MDN Table 4)
@@ -168,6 +176,7 @@ class TrainConfig:
         check_rule(self.rule)
         make_rule(self.rule, self.local_loss)  # a local loss the rule has not: the error names the fix
         values["augment"] = check_augment(self.augment)
+        values["surrogate"] = check_surrogate_assignments(self.surrogate)
         check_precision(self.precision)
         values["log"] = log_formats(self.log)
         entry = model_entry(self.model)
@@ -313,7 +322,9 @@ def build_model(config: TrainConfig, dataset: SpikeDataset) -> nn.Module:
     accepted = model_entry(config.model).options()
     options = {k: v for k, v in settings.items() if k in accepted}
     options.update(config.model_options)
-    return build_registered_model(config.model, dataset.feature_shape, dataset.num_classes, **options)
+    model = build_registered_model(config.model, dataset.feature_shape, dataset.num_classes, **options)
+    set_surrogates(model, config.surrogate)
+    return model
 
 
 def make_adam(groups: list[dict]) -> torch.optim.Optimizer:
@@ -531,7 +542,8 @@ class Trainer:
         saved = ckpt["config"]
         defaults = TrainConfig()
         keys = ("dataset", "data_options", "model", "model_options", "neuron", "hidden", "steps", "batch_size", "seed",
-                "loss", "rule", "local_loss", "encoder", "input_view", "theta_per_batch_slot", "validation", "augment")
+                "loss", "rule", "local_loss", "encoder", "input_view", "theta_per_batch_slot", "validation", "augment",
+                "surrogate")
         for key in keys:
             trained = saved.get(key, getattr(defaults, key))  # keys newer than the checkpoint: their default
             if trained != getattr(self.config, key):
@@ -780,5 +792,6 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Mo
     # checkpoints written before the model registry hold an MDN net
     model = rebuild_model(ckpt.get("model_name", "mdn"), ckpt["model_config"], fast=config.fast)
     model.load_state_dict(ckpt["model"])
+    set_surrogates(model, config.surrogate)
     make_rule(config.rule, config.local_loss).attach(model)
     return model.to(device), config, ckpt

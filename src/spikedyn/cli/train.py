@@ -26,7 +26,16 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..neurons import NEURON_KINDS, check_neuron_kind
+from ..surrogate import SURROGATE_SPEC_HELP, check_surrogate_assignments
 from .options import add_data_option, parse_data_options
+
+
+def _surrogate_assignment(text: str) -> str:
+    """``--surrogate``'s type: one ``SPEC`` or ``LAYER=SPEC``, checked (argparse reports a bad one's message)."""
+    try:
+        return check_surrogate_assignments([text])[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("surrogate (--surrogate): ")) from None
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,6 +96,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="reward rules (brp, err, sign): a hidden layer's loss: inject (the authors' code: the projected "
         "signal G_l as its spikes' gradient) or difference (the paper's Eq. 8-9: 1/2 ||S_l(t) - G_l||^2, the "
         f"spikes pulled toward G_l) (default {d.local_loss})",
+    )
+    p.add_argument(
+        "--surrogate", type=_surrogate_assignment, nargs="+", metavar="[LAYER=]SPEC",
+        help="surrogate gradients (backward dS/dV; spikes unchanged): SPEC for every spiking layer, LAYER=SPEC for "
+        "the layers of that module name (MDN net: neuron1 hidden, neuron2 output); SPEC is "
+        + SURROGATE_SPEC_HELP + ", e.g. --surrogate neuron1=rect:0.1 (default: each neuron kind's own)",
     )
     p.add_argument(
         "--encoder", choices=["rate", "direct"],

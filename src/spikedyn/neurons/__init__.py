@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from ..surrogate import parse_surrogate
 from .adaptive import NRRParams, NRRState, RecurrentNRR, nrr_step, sparse_recurrent_mask
 from .base import NeuronLayer, NeuronRun
 from .lif import LIF, PLIF, DecayLIF, LIFState, ParametricLIF, decay_lif_step, plif_step
@@ -74,7 +75,13 @@ def check_neuron_kind(text: str) -> str:
 
 
 def make_neuron(kind: str, shape: int | Sequence[int], fast: bool = True, **kwargs) -> NeuronLayer:
-    """Build a neuron layer by name (see the module docstring for the kinds)."""
+    """Build a neuron layer by name (see the module docstring for the kinds).
+
+    ``kwargs`` go to the layer's constructor; ``surrogate`` may be a spec string such as
+    ``"rect:0.25"`` (:func:`~spikedyn.surrogate.parse_surrogate`), as run configs store it.
+    """
+    if isinstance(kwargs.get("surrogate"), str):
+        kwargs["surrogate"] = parse_surrogate(kwargs["surrogate"])
     if ":" in kind:
         from ..meta.presets import preset_neuron  # lazy: spikedyn.meta imports this package
 
