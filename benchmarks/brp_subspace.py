@@ -138,6 +138,14 @@ def class_code_share(counts: torch.Tensor, labels: torch.Tensor, classes: int) -
     }
 
 
+def with_ext(path: Path, ext: str) -> Path:
+    """``path`` with the ending ``ext``: ``OUT`` -> ``OUT.md``, ``OUT.json`` -> ``OUT.md``; a name with a dot
+    in it keeps it (``window0.1`` -> ``window0.1.md``, where ``with_suffix`` would cut ``.1``)."""
+    if path.suffix in (".json", ".md"):
+        return path.with_suffix(ext)
+    return path.parent / (path.name + ext)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run directory (or checkpoint.pt) of an MDN-net run; with --report-only: OUT.json")
@@ -149,7 +157,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.report_only:
         result = json.loads(Path(args.run).read_text())
-        Path(args.out or Path(args.run).with_suffix("")).with_suffix(".md").write_text(report(result))
+        results = Path(args.run)
+        with_ext(Path(args.out) if args.out else results.with_suffix(""), ".md").write_text(report(result))
         return
 
     model, config, ckpt = load_checkpoint(args.run)
@@ -212,8 +221,8 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-        out.with_suffix(".md").write_text(report(result))
+        with_ext(out, ".json").write_text(json.dumps(result, indent=1) + "\n")
+        with_ext(out, ".md").write_text(report(result))
 
 
 def report(r: dict) -> str:
