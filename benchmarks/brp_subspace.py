@@ -157,8 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.report_only:
         result = json.loads(Path(args.run).read_text())
-        results = Path(args.run)
-        with_ext(Path(args.out) if args.out else results.with_suffix(""), ".md").write_text(report(result))
+        with_ext(Path(args.out) if args.out else Path(args.run).with_suffix(""), ".md").write_text(report(result))
         return
 
     model, config, ckpt = load_checkpoint(args.run)

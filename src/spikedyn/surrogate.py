@@ -192,13 +192,7 @@ def parse_surrogate(spec: str | Surrogate) -> Surrogate:
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"surrogate {spec!r}: {field} must be a finite number > 0, got {text!r}")
         kwargs[field] = value
-    return SURROGATES[key](**kwargs)
-
-
-def check_surrogate(spec: str) -> str:
-    """``spec`` (stripped) if :func:`parse_surrogate` accepts it; ``ValueError`` otherwise."""
-    parse_surrogate(spec)
-    return spec.strip()
+    return make_surrogate(key, **kwargs)
 
 
 def split_surrogate_assignment(text: str) -> tuple[str | None, str]:
@@ -211,28 +205,36 @@ def split_surrogate_assignment(text: str) -> tuple[str | None, str]:
     return layer.strip(), spec.strip()
 
 
+def check_surrogate_assignment(text: str) -> str:
+    """One assignment ``SPEC`` or ``LAYER=SPEC``, normalised (``LAYER=SPEC`` without spaces), if its spec is one
+    :func:`parse_surrogate` accepts; ``ValueError`` saying what is wrong otherwise."""
+    if not isinstance(text, str):
+        raise ValueError(f"an assignment is a string SPEC or LAYER=SPEC, got {text!r}")
+    layer, spec = split_surrogate_assignment(text)
+    parse_surrogate(spec)
+    return spec if layer is None else f"{layer}={spec}"
+
+
 def check_surrogate_assignments(assignments: Sequence[str] | str | None) -> list[str]:
-    """The assignments of ``TrainConfig.surrogate`` / ``--surrogate``, checked: each ``SPEC`` or
-    ``LAYER=SPEC`` with a spec :func:`parse_surrogate` accepts, at most one without a layer and no
-    layer twice.  ``ValueError`` naming the bad one otherwise."""
+    """The assignments of ``TrainConfig.surrogate`` / ``--surrogate``, checked: each one by
+    :func:`check_surrogate_assignment`, at most one without a layer and no layer twice.  ``ValueError``
+    naming the bad one otherwise."""
     if assignments is None:
         return []
     if isinstance(assignments, str):
         assignments = [assignments]
     out, seen = [], set()
     for text in assignments:
-        if not isinstance(text, str):
-            raise ValueError(f"surrogate (--surrogate): an assignment is a string SPEC or LAYER=SPEC, got {text!r}")
         try:
-            layer, spec = split_surrogate_assignment(text)
-            check_surrogate(spec)
+            checked = check_surrogate_assignment(text)
         except ValueError as exc:
             raise ValueError(f"surrogate (--surrogate): {exc}") from None
+        layer = split_surrogate_assignment(checked)[0]
         if layer in seen:
             what = "every layer" if layer is None else f"layer {layer!r}"
             raise ValueError(f"surrogate (--surrogate): {what} is given twice in {list(assignments)}")
         seen.add(layer)
-        out.append(spec if layer is None else f"{layer}={spec}")
+        out.append(checked)
     return out
 
 
@@ -258,22 +260,17 @@ def set_surrogates(model: nn.Module, assignments: Sequence[str] | str | None) ->
         raise ValueError(
             f"surrogate (--surrogate): {type(model).__name__} has no spiking layer with a surrogate gradient to set"
         )
+    pairs = [split_surrogate_assignment(text) for text in assignments]
     chosen: dict[str, Surrogate] = {}
-    for text in assignments:  # every-layer spec first, so that a named layer's wins
-        layer, spec = split_surrogate_assignment(text)
-        if layer is None:
-            chosen.update({name: parse_surrogate(spec) for name in layers})
-    for text in assignments:
-        layer, spec = split_surrogate_assignment(text)
-        if layer is None:
-            continue
-        names = [name for name in layers if name == layer or name.startswith(layer + ".")]
+    for layer, spec in sorted(pairs, key=lambda pair: pair[0] is not None):  # every-layer first: a named one wins
+        names = [n for n in layers if layer is None or n == layer or n.startswith(layer + ".")]
         if not names:
             raise ValueError(
                 f"surrogate (--surrogate): {type(model).__name__} has no spiking layer {layer!r}; its layers with a "
                 f"surrogate gradient are {', '.join(layers)}"
             )
-        chosen.update({name: parse_surrogate(spec) for name in names})
+        surrogate = parse_surrogate(spec)
+        chosen.update(dict.fromkeys(names, surrogate))
     for name, surrogate in chosen.items():
         layers[name].surrogate = surrogate
     return chosen

@@ -26,16 +26,16 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..neurons import NEURON_KINDS, check_neuron_kind
-from ..surrogate import SURROGATE_SPEC_HELP, check_surrogate_assignments
+from ..surrogate import SURROGATE_SPEC_HELP, check_surrogate_assignment
 from .options import add_data_option, parse_data_options
 
 
 def _surrogate_assignment(text: str) -> str:
     """``--surrogate``'s type: one ``SPEC`` or ``LAYER=SPEC``, checked (argparse reports a bad one's message)."""
     try:
-        return check_surrogate_assignments([text])[0]
+        return check_surrogate_assignment(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("surrogate (--surrogate): ")) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
