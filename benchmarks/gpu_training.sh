@@ -10,13 +10,15 @@
 #     PLIF_SET="batch_size=64 ..." passes training options to the probe and the run (the run folder is then
 #     RUNS/plif-<options>, so several sizes run side by side); PLIF_BUDGET_SHARE=N sizes it for N runs at once.
 #   * mdn-brp mode (issue #7): MDN's three-layer net on MNIST under --rule brp, one run per
-#     NEURON:HIDDEN[:LR[:BATCH[:WINDOW]]], with the epochs and lr step given (the MDN default schedule is 80 epochs,
-#     lr step 50; LR and BATCH default to the data set's, Adam 1e-3 and 100; the BRP spec's are 1e-4 and 50,
-#     constant; WINDOW: the hidden layer's surrogate half-width, --surrogate neuron1=rect:WINDOW, default 0.5).
+#     NEURON:HIDDEN[:LR[:BATCH[:WINDOW[:SEED]]]], with the epochs and lr step given (the MDN default schedule is 80
+#     epochs, lr step 50; LR and BATCH default to the data set's, Adam 1e-3 and 100; the BRP spec's are 1e-4 and 50,
+#     constant; WINDOW: the hidden layer's surrogate half-width, --surrogate neuron1=rect:WINDOW, default 0.5;
+#     SEED: --seed, default 3154). An empty field keeps its default (2nd-fs:8000:2.5e-4:50::1).
+#     97 % under --rule brp: EPOCHS 70, LR_STEP 50, 2nd-fs:8000:2.5e-4:50:0.1 (benchmarks/results/brp_training.md).
 # Usage:
 #   benchmarks/gpu_training.sh start DATA_ROOT RUNS          start every run (RUNS: where the run folders go)
 #   benchmarks/gpu_training.sh plif DATA_ROOT RUNS SECONDS   start the PLIF MNIST cell sized to SECONDS
-#   benchmarks/gpu_training.sh mdn-brp DATA_ROOT RUNS EPOCHS LR_STEP NEURON:HIDDEN[:LR[:BATCH[:WINDOW]]]...
+#   benchmarks/gpu_training.sh mdn-brp DATA_ROOT RUNS EPOCHS LR_STEP NEURON:HIDDEN[:LR[:BATCH[:WINDOW[:SEED]]]]...
 #   benchmarks/gpu_training.sh collect RUNS OUT [SECONDS]    wait up to SECONDS (default 0), then copy the
 #       run folders' metrics and configs (no checkpoints) into OUT/runs.tar.gz and the logs into OUT/logs.tar.gz
 # DATA_ROOT holds MNIST/ and fsdd/.  Each run folder resumes, so `start` again continues what a stop cut off.
@@ -88,12 +90,13 @@ mdn-brp)
     shift 5
     mkdir -p "$runs/logs"
     for spec in "$@"; do
-        IFS=: read -r neuron hidden lr batch window <<<"$spec"
+        IFS=: read -r neuron hidden lr batch window seed <<<"$spec"
         name=mdn-brp-$neuron-$hidden-${epochs}ep-step$step
         extra=()
         if [ -n "${lr:-}" ]; then name+=-lr$lr; extra+=(--lr "$lr"); fi
         if [ -n "${batch:-}" ]; then name+=-b$batch; extra+=(--batch-size "$batch"); fi
         if [ -n "${window:-}" ]; then name+=-w$window; extra+=(--surrogate "neuron1=rect:$window"); fi
+        if [ -n "${seed:-}" ]; then name+=-seed$seed; extra+=(--seed "$seed"); fi
         launch "$name" train --dataset mnist --data-root "$data" --device "${DEVICE:-cuda}" --rule brp \
             --neuron "$neuron" --hidden "$hidden" --epochs "$epochs" --lr-step "$step" "${extra[@]}" \
             --out "$runs/$name" --quiet
