@@ -5,6 +5,7 @@ import pytest
 from reproduce_helpers import TINY, fake_cell, mnist_config, tiny_table
 
 from spikedyn.reproduce import TABLES, build_plan, cell_dir, evaluate_check, get_table, register_table, seed_list, write_report
+from spikedyn.reproduce.plan import probe_data
 from spikedyn.reproduce.tables import CheckSpec
 
 # made-up final accuracies (fractions) of three seeds per neuron; the last epoch is the final one
@@ -172,3 +173,43 @@ def test_an_unfinished_cell_states_its_time_left_from_its_last_epochs(tmp_path):
     md = paths["markdown"].read_text()
     assert "time left (estimate)" in md
     assert "about 6.2 h at 25 min an epoch" in md
+
+
+def test_chance_band_is_two_binomial_standard_errors_above_uniform_guessing():
+    from spikedyn.reproduce.report import chance_band
+
+    # 2 classes, 40 test samples: 50 + 2 * 100 * sqrt(0.5 * 0.5 / 40) = 50 + 15.81
+    band = chance_band({"classes": 2, "test": 40})
+    assert band["level"] == 50.0 and band["bound"] == pytest.approx(65.8114, abs=1e-4)
+    # a row scored by another metric, or whose data summary lacks the classes or the test size: no band
+    assert chance_band({"classes": 10, "test": 300}, ["cosine"]) is None
+    assert chance_band({"classes": 10, "test": 300, "metric": "frame-accuracy"}) is None
+    assert chance_band({"test": 300}) is None and chance_band({"classes": 10}) is None and chance_band(None) is None
+
+
+def test_a_seed_that_never_left_chance_is_named(tmp_path):
+    """The tiny table's Digits row (10 classes, 360 test samples): chance is 10 % and its band reaches
+    10 + 2 * 100 * sqrt(0.1 * 0.9 / 360) = 13.16 %. A LIF seed whose best epoch is 13.1 % stayed at chance,
+    one at 14 % did not; the main table, the per-neuron table and a section of their own say so."""
+    out = tmp_path / "runs"
+    lif = {3154: [0.5, 0.9], 3155: [0.1, 0.131], 3156: [0.1, 0.14]}
+    for seed, accs in lif.items():
+        fake_cell(cell_dir(out, TINY, "digits", "lif", seed), accs, {"epochs": 2})
+        fake_cell(cell_dir(out, TINY, "digits", "2nd-fs", seed), [0.8, 0.9], {"epochs": 2})
+    # the runner's summary of the row's data (the report reads it instead of loading finished rows' data)
+    (out / TINY / "digits" / "data.json").write_text(json.dumps(probe_data("digits", {}, None)[0]))
+    register_table(tiny_table(), replace=True)
+    try:
+        plan = build_plan(get_table(TINY), out_root=out, seeds=3, epochs=2, lr_step=50, tasks=["digits"],
+                          data_root=str(tmp_path / "nodata"))
+        paths = write_report(plan, tmp_path / "report")
+    finally:
+        TABLES.pop(TINY, None)
+    digits = json.loads(paths["json"].read_text())["rows"][0]
+    assert digits["chance"]["level"] == 10.0 and digits["chance"]["bound"] == pytest.approx(13.1623, abs=1e-4)
+    assert digits["ours"]["lif"]["at_chance"] == [3155] and digits["ours"]["2nd-fs"]["at_chance"] == []
+    md = paths["markdown"].read_text()
+    assert "| ours | 90.00 ± 0.00 (3) | 39.03 ± 44.14 (3, 1 at chance) |" in md
+    assert "3 of 3, 1 at chance" in md
+    assert "## Seeds that stayed at chance" in md
+    assert "| Digits | lif | 3155 | 13.10 | 13.10 | 10.00 | 13.16 |" in md

@@ -24,7 +24,8 @@ SETTLED_POINTS = 1.0
 def render_markdown(doc: dict, chart: str | None = None) -> str:
     """Markdown text of a report dict from :func:`~spikedyn.reproduce.report.build_report`; ``chart``:
     the file name of the capability chart to show, if one was drawn."""
-    out = _header_markdown(doc) + _main_table_markdown(doc) + _detail_markdown(doc) + _data_markdown(doc)
+    out = _header_markdown(doc) + _main_table_markdown(doc) + _detail_markdown(doc) + _chance_markdown(doc)
+    out += _data_markdown(doc)
     out += _missing_markdown(doc) + _cells_markdown(doc) + _checks_markdown(doc)
     if doc.get("curves") is not None:
         out += _curves_markdown(doc)
@@ -149,7 +150,7 @@ def _detail_markdown(doc: dict) -> list[str]:
             paper_sched = [r.get("paper_schedule") or "—"] if by_columns else []
             detail.append("| " + " | ".join(
                 [_label(r), n, _pm(*p) if p else "—"] + paper_sched + [_pm(o["score_mean"], o["score_std"]), delta,
-                 _pm(o["best_mean"], None), f"{o['seeds_finished']} of {o['cells']}", sched]) + " |")
+                 _pm(o["best_mean"], None), f"{o['seeds_finished']} of {o['cells']}{_at_chance_text(o)}", sched]) + " |")
     if not detail:
         return []
     if by_columns:
@@ -430,7 +431,36 @@ def _ours_cell(row: dict, neuron: str) -> str:
     o = row["ours"][neuron]
     if not o["seeds_finished"]:
         return f"— (0/{o['cells']})" if o["cells"] else "not run"
-    return f"{_pm(o['score_mean'], o['score_std'])} ({o['seeds_finished']})"
+    return f"{_pm(o['score_mean'], o['score_std'])} ({o['seeds_finished']}{_at_chance_text(o)})"
+
+
+def _at_chance_text(ours: dict) -> str:
+    """``, 1 at chance`` where finished seeds never rose above chance (see the report's section on them)."""
+    n = len(ours.get("at_chance", ()))
+    return f", {n} at chance" if n else ""
+
+
+def _chance_markdown(doc: dict) -> list[str]:
+    """The finished seeds whose best test score stayed within chance's band: they pull a mean down and
+    its spread up, so the report names them instead of leaving a reader to guess from the spread."""
+    lines, errors = [], set()
+    for r in doc["rows"]:
+        for n in doc["neurons"]:
+            o = r["ours"].get(n) or {}
+            for seed in o.get("at_chance", ()):
+                rec = o["per_seed"][str(seed)]
+                errors.add(r["chance"]["standard_errors"])
+                lines.append(f"| {_label(r)} | {n} | {seed} | {rec['best']:.2f} | {rec['final']:.2f} | "
+                             f"{r['chance']['level']:.2f} | {r['chance']['bound']:.2f} |")
+    if not lines:
+        return []
+    return ["## Seeds that stayed at chance", "",
+            f"Even the best epoch of these finished seeds lies within {'/'.join(f'{e:g}' for e in sorted(errors))} "
+            "binomial standard errors of chance "
+            "(100 / classes, on the test set's size): the net never told the classes apart. They count in the "
+            "means above, as every finished seed does, and widen the spread.", "",
+            "| task | neuron | seed | best | final | chance | counted as chance up to |",
+            "|---|---|---|---|---|---|---|"] + lines + [""]
 
 
 def _label(row: dict, text: str | None = None) -> str:

@@ -104,9 +104,32 @@ def _time_left(history: list[dict], target: int | None) -> dict:
     return {"epoch_seconds": round(per, 1), "left_s": round(per * (target - len(history)))}
 
 
+#: a finished seed "stayed at chance" when even its best test score lies within this many binomial standard
+#: errors of chance on the test set: the net never told the classes apart (a dead or saturated net)
+CHANCE_SE = 2.0
+
+
+def chance_band(data: dict | None, metrics: Sequence[str] = ()) -> dict | None:
+    """Chance level of a classification row and the highest score still counted as chance, in percent:
+    ``level = 100 p`` with ``p = 1 / C`` (C classes, uniform guessing) and
+    ``bound = level + CHANCE_SE * 100 * sqrt(p (1 - p) / N)`` (N test samples). ``None`` for a row scored
+    by another metric (``metrics``: the non-accuracy metric names its runs recorded) or whose data summary
+    records no class count or test size."""
+    if not data or metrics or data.get("metric") not in (None, "accuracy"):
+        return None
+    classes, n = data.get("classes"), data.get("test")
+    if not isinstance(classes, int) or classes < 2 or not isinstance(n, int) or n < 1:
+        return None
+    p = 1.0 / classes
+    return {"level": round(100 * p, 4), "bound": round(100 * (p + CHANCE_SE * math.sqrt(p * (1 - p) / n)), 4),
+            "classes": classes, "test": n, "standard_errors": CHANCE_SE}
+
+
 def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: list[str]) -> dict:
     ours = {}
     score = table.score_of(rp.row)
+    metrics = sorted({r["metric"] for r in records if r.get("metric")})
+    chance = chance_band(rp.data, metrics)
     for neuron in neurons:
         mine = [r for r in records if r["neuron"] == neuron]
         done = [r for r in mine if r["status"] == "finished" and score in r]
@@ -121,10 +144,10 @@ def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: li
             "seeds_finished": len(done), "cells": len(mine),
             "seeds": sorted(r["seed"] for r in done), "schedules": schedules,
             "per_seed": {str(r["seed"]): {"final": r["final"], "best": r["best"], "epochs": r["epochs_scored"]} for r in done},
+            "at_chance": sorted(r["seed"] for r in done if chance is not None and r["best"] <= chance["bound"]),
         }
     measured = [(n, v["score_mean"]) for n, v in ours.items() if v["score_mean"] is not None]
     best = max(measured, key=lambda nv: nv[1]) if measured else None
-    metrics = sorted({r["metric"] for r in records if r.get("metric")})
     row: RowSpec = rp.row
     paper_of = {n: table.paper_of(row, n) for n in neurons}
     return {
@@ -138,7 +161,7 @@ def _row_results(table: TableSpec, rp: RowPlan, records: list[dict], neurons: li
         "metric": metrics[0] if len(metrics) == 1 else (metrics or (rp.data or {}).get("metric")),
         "paper": {n: list(v) for n, v in row.paper.items()},
         "paper_best": list(row.paper_best) if row.paper_best else None, "paper_best_note": row.paper_best_note,
-        "ours": ours, "best_ours": {"neuron": best[0], "score_mean": best[1]} if best else None,
+        "ours": ours, "best_ours": {"neuron": best[0], "score_mean": best[1]} if best else None, "chance": chance,
     }
 
 
