@@ -457,7 +457,7 @@ def _chance_markdown(doc: dict) -> list[str]:
     return ["## Seeds that stayed at chance", "",
             f"Even the best epoch of these finished seeds lies within {'/'.join(f'{e:g}' for e in sorted(errors))} "
             "binomial standard errors of chance "
-            "(100 / classes, on the test set's size): the net never told the classes apart. They count in the "
+            "(100 / classes, on the test set's size): no epoch shows that the net told the classes apart. They count in the "
             "means above, as every finished seed does, and widen the spread.", "",
             "| task | neuron | seed | best | final | chance | counted as chance up to |",
             "|---|---|---|---|---|---|---|"] + lines + [""]
