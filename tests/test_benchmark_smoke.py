@@ -196,3 +196,33 @@ def test_plif_cpu_step_benchmark_smoke(data_root, tmp_path, capsys):
     assert runs["keep"]["faults_per_batch"] < runs["default"]["faults_per_batch"]
     assert set(runs["keep"]["pool_ab"]) == {"compiled", "torch"}
     assert out.with_suffix(".md").read_text().count("| compiled-") == 3
+
+
+def test_readout_saturation_reads_a_silent_read_out(tmp_path):
+    """readout_saturation.py on an MDN net whose read-out weights are 0 and biases c: the current is c at every
+    neuron-step, so its mean and maximum are c and the slope is sigmoid(c) (1 - sigmoid(c)); at c = -8 no output
+    spike and a read-out gradient over 100 times below the one at c = 0 (sigmoid'(-8) / sigmoid'(0) = 1.3e-3)."""
+    from tiny_runs import tiny_config, tiny_dataset
+
+    from spikedyn.train import Trainer
+
+    module = load("readout_saturation")
+    dataset = tiny_dataset()
+    trainer = Trainer(tiny_config(tmp_path / "run", neuron="lif"), dataset)
+    model, config = trainer.model, trainer.config
+    x, y = next(iter(trainer.batcher.batches("test", 20, torch.Generator().manual_seed(0), shuffle=False)))
+    grads = {}
+    for c in (-8.0, 0.0):
+        with torch.no_grad():
+            model.fc2.weight.zero_()
+            model.fc2.bias.fill_(c)
+        stats = module.readout_stats(model, x)
+        assert stats["current_mean"] == pytest.approx(c) and stats["current_max"] == pytest.approx(c)
+        s = torch.sigmoid(torch.tensor(c))
+        assert stats["sigmoid_slope_at_max"] == pytest.approx(float(s * (1 - s)), rel=1e-5)
+        assert stats["weight_mean"] == 0.0 and stats["bias_mean"] == pytest.approx(c)
+        assert 0.0 <= stats["hidden_rate"] <= 1.0
+        grads[c] = module.largest_gradients(model, x, y, trainer.dataset, config.loss)["readout_grad_max"]
+        if c == -8.0:
+            assert stats["output_spikes"] == 0.0 and stats["output_rate"] == 0.0
+    assert 0.0 <= grads[-8.0] < grads[0.0] / 100

@@ -36,6 +36,27 @@ def test_training_learns_and_writes_metrics(tmp_path):
     assert not list((tmp_path / "run").glob(".*tmp*")), "no temporary checkpoint left behind"
 
 
+def test_a_silent_read_out_is_reported_once(tmp_path, capsys):
+    """Read-out weights and biases far below threshold: the output neurons never fire, so the rate-MSE
+    loss is the one-hot target's mean square, 1 / C = 0.1, in every epoch (their sigmoid input is
+    saturated, no gradient lifts them), and the trainer says so once, pointing at --lr. A net that
+    fires says nothing."""
+    trainer = Trainer(config(tmp_path, epochs=2, neuron="lif", lr=1e-2), dataset=small_digits())
+    with torch.no_grad():
+        trainer.model.fc2.weight.fill_(-10.0)
+        trainer.model.fc2.bias.fill_(-10.0)
+    history = trainer.fit()
+    err = capsys.readouterr().err
+    assert err.count("the output layer fired no spike on the whole test set") == 1
+    assert "after epoch 1 " in err and "--lr" in err
+    assert [h["test_loss"] for h in history] == pytest.approx([0.1, 0.1])
+    assert "test_output_spikes" not in history[0]  # a check, not a metric of the record
+
+    healthy = Trainer(config(tmp_path / "healthy", epochs=1, neuron="lif", lr=1e-2), dataset=small_digits())
+    healthy.fit()
+    assert "fired no spike" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("neuron", ["mdn", "lif"])
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, neuron):
     data = small_digits(200, 50)

@@ -58,6 +58,7 @@ import math
 import numbers
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -374,7 +375,8 @@ def evaluate(
     trainer's evaluation after epoch ``k`` and ``spikedyn eval`` of that checkpoint agree.
     ``accuracy`` holds the data set's metric (``metric`` names it), chosen by the model's read-out
     (:mod:`spikedyn.readout`); the metric's further scores (a per-step read-out's
-    ``sample_accuracy``) are added by name.  In a data-parallel run
+    ``sample_accuracy``) are added by name, and ``output_spikes`` counts the output layer's spikes
+    over the split (0: a silent read-out).  In a data-parallel run
     (``ctx``) every process scores its share of each batch and all of them get the totals.
     """
     model.eval()
@@ -382,7 +384,7 @@ def evaluate(
     readout.check(batcher.dataset, config.loss)
     generator = epoch_generator(config.seed, epoch, purpose=1)
     metric = readout.metric(batcher.dataset, config.batch_size)
-    total, loss_sum = 0, 0.0
+    total, loss_sum, fired = 0, 0.0, 0.0
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
         rows, count = ctx.rows(len(y)) if ctx.enabled else (slice(None), len(y))
         with autocast(config.precision, x.device):
@@ -391,15 +393,26 @@ def evaluate(
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
         loss = readout.loss_fn(config.loss, target)(out.spikes, target.values)
         loss_sum = loss.to(sum_dtype(loss.device)) * count + loss_sum  # summed on the device: no sync per batch
+        fired = out.spikes[:, :count].detach().sum(dtype=sum_dtype(loss.device)) + fired
         metric.update(ctx.gather_rows(readout.scores(out)[:count], len(y)), y)
         total += len(y)
-    loss_sum = ctx.sum([float(loss_sum)], batcher.device)[0]
+    loss_sum, fired = ctx.sum([float(loss_sum), float(fired)], batcher.device)
     model.train()
-    return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras()}
+    return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras(),
+            "output_spikes": fired}
 
 
 #: the keys of a train/evaluate summary that are not a metric's extras
-_SCORE_KEYS = ("loss", "accuracy", "metric", "parts")
+_SCORE_KEYS = ("loss", "accuracy", "metric", "parts", "output_spikes")
+
+
+def silent_readout_warning(epoch: int, split: str) -> str:
+    """What the trainer prints once when the output layer fired no spike on a whole split after ``epoch``."""
+    return (
+        f"warning: after epoch {epoch} the output layer fired no spike on the whole {split} set. Once the output "
+        f"neurons' membranes lie far below threshold, their surrogate gradient vanishes and the net cannot leave "
+        f"chance; if this persists, rerun with a lower --lr (or another --seed)."
+    )
 
 
 def dynamics_summary(model: nn.Module) -> dict[str, float | list[float]]:
@@ -451,6 +464,7 @@ class Trainer:
         self.readout.check(self.dataset, self.config.loss)
         self.rule = make_rule(self.config.rule, self.config.local_loss)
         self.taps = self.rule.attach(self.model)
+        self._warned_silent = False  # the silent read-out warning is printed once per run
         self.net = self.dist.wrap(self.model, self.device)  # the model, or its DDP wrapper (gradient averaging)
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
         self.epoch = 0  # epochs completed
@@ -760,6 +774,9 @@ class Trainer:
             atomic_save(self.state(), self.checkpoint_path)
             with open(self.out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            if test["output_spikes"] == 0 and not self._warned_silent:
+                print(silent_readout_warning(record["epoch"], "test"), file=sys.stderr, flush=True)
+                self._warned_silent = True
             if self.config.progress:
                 print(
                     f"epoch {record['epoch']:3d}/{self.config.epochs}  loss {train['loss']:.4f}  "
