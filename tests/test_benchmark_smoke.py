@@ -226,3 +226,18 @@ def test_readout_saturation_reads_a_silent_read_out(tmp_path):
         if c == -8.0:
             assert stats["output_spikes"] == 0.0 and stats["output_rate"] == 0.0
     assert 0.0 <= grads[-8.0] < grads[0.0] / 100
+
+
+def test_chance_seeds_reads_written_reports():
+    """chance_seeds.py flags a seed of a 10-class row with 360 test samples at 13.10 % (band 13.16 %) but not
+    one at 14 %, and skips a row scored by another metric and a row without data."""
+    module = load("chance_seeds")
+    seeds = {"3154": {"best": 13.1, "final": 12.0}, "3155": {"best": 14.0, "final": 14.0}}
+    report = {"rows": [
+        {"label": "Digits", "metric": "accuracy", "data": {"classes": 10, "test": 360}, "ours": {"lif": {"per_seed": seeds}}},
+        {"label": "NETtalk", "metric": "cosine", "data": {"classes": 10, "test": 360}, "ours": {"lif": {"per_seed": seeds}}},
+        {"label": "F-MNIST", "metric": None, "data": None, "ours": {"lif": {}}},
+    ]}
+    found = module.seeds_at_chance(report)
+    assert [(s["task"], s["neuron"], s["seed"]) for s in found] == [("Digits", "lif", 3154)]
+    assert found[0]["bound"] == pytest.approx(13.1623, abs=1e-4)
