@@ -36,11 +36,11 @@ def test_training_learns_and_writes_metrics(tmp_path):
     assert not list((tmp_path / "run").glob(".*tmp*")), "no temporary checkpoint left behind"
 
 
-def test_a_silent_read_out_is_reported_once(tmp_path, capsys):
+def test_a_silent_layer_is_reported_once(tmp_path, capsys):
     """Read-out weights and biases far below threshold: the output neurons never fire, so the rate-MSE
     loss is the one-hot target's mean square, 1 / C = 0.1, in every epoch (their sigmoid input is
-    saturated, no gradient lifts them), and the trainer says so once, pointing at --lr. A net that
-    fires says nothing."""
+    saturated, no gradient lifts them), and the trainer says so once, pointing at --lr; a silent hidden
+    layer is named as such. A net that fires says nothing."""
     trainer = Trainer(config(tmp_path, epochs=2, neuron="lif", lr=1e-2), dataset=small_digits())
     with torch.no_grad():
         trainer.model.fc2.weight.fill_(-10.0)
@@ -48,13 +48,29 @@ def test_a_silent_read_out_is_reported_once(tmp_path, capsys):
     history = trainer.fit()
     err = capsys.readouterr().err
     assert err.count("the output layer fired no spike on the whole test set") == 1
-    assert "after epoch 1 " in err and "--lr" in err
+    assert "after epoch 1 " in err and "--lr" in err and "hidden layer" not in err
     assert [h["test_loss"] for h in history] == pytest.approx([0.1, 0.1])
     assert "test_output_spikes" not in history[0]  # a check, not a metric of the record
+
+    # a silent hidden layer (its weights and biases far below threshold) is named on its own
+    dead = Trainer(config(tmp_path / "dead-hidden", epochs=1, neuron="lif", lr=1e-2), dataset=small_digits())
+    with torch.no_grad():
+        dead.model.fc1.weight.fill_(-10.0)
+        dead.model.fc1.bias.fill_(-10.0)
+    dead.fit()
+    assert "hidden layer 1 fired no spike" in capsys.readouterr().err
 
     healthy = Trainer(config(tmp_path / "healthy", epochs=1, neuron="lif", lr=1e-2), dataset=small_digits())
     healthy.fit()
     assert "fired no spike" not in capsys.readouterr().err
+
+
+def test_silent_layers_are_named_by_place():
+    from spikedyn.train import silent_layers
+
+    assert silent_layers({"output_spikes": 3.0, "hidden_spikes": [0.0, 5.0]}) == ["hidden layer 1 of 2"]
+    assert silent_layers({"output_spikes": 0.0, "hidden_spikes": [0.0]}) == ["the output layer", "hidden layer 1"]
+    assert silent_layers({"output_spikes": 1.0, "hidden_spikes": []}) == []
 
 
 @pytest.mark.parametrize("neuron", ["mdn", "lif"])

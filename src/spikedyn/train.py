@@ -375,8 +375,8 @@ def evaluate(
     trainer's evaluation after epoch ``k`` and ``spikedyn eval`` of that checkpoint agree.
     ``accuracy`` holds the data set's metric (``metric`` names it), chosen by the model's read-out
     (:mod:`spikedyn.readout`); the metric's further scores (a per-step read-out's
-    ``sample_accuracy``) are added by name, and ``output_spikes`` counts the output layer's spikes
-    over the split (0: a silent read-out).  In a data-parallel run
+    ``sample_accuracy``) are added by name; ``output_spikes`` counts the output layer's spikes over the
+    split and ``hidden_spikes`` those of each tapped hidden layer, in tap order (0: a silent layer).  In a data-parallel run
     (``ctx``) every process scores its share of each batch and all of them get the totals.
     """
     model.eval()
@@ -384,7 +384,8 @@ def evaluate(
     readout.check(batcher.dataset, config.loss)
     generator = epoch_generator(config.seed, epoch, purpose=1)
     metric = readout.metric(batcher.dataset, config.batch_size)
-    total, loss_sum, fired = 0, 0.0, 0.0
+    total, loss_sum = 0, 0.0
+    fired: list = []  # spikes of the output layer, then of each tapped hidden layer
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
         rows, count = ctx.rows(len(y)) if ctx.enabled else (slice(None), len(y))
         with autocast(config.precision, x.device):
@@ -393,24 +394,33 @@ def evaluate(
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
         loss = readout.loss_fn(config.loss, target)(out.spikes, target.values)
         loss_sum = loss.to(sum_dtype(loss.device)) * count + loss_sum  # summed on the device: no sync per batch
-        fired = out.spikes[:, :count].detach().sum(dtype=sum_dtype(loss.device)) + fired
+        counts = [s[:, :count].detach().sum(dtype=sum_dtype(loss.device)) for s in (out.spikes, *out.taps)]
+        fired = [c + f for c, f in zip(counts, fired)] if fired else counts
         metric.update(ctx.gather_rows(readout.scores(out)[:count], len(y)), y)
         total += len(y)
-    loss_sum, fired = ctx.sum([float(loss_sum), float(fired)], batcher.device)
+    loss_sum, *fired = ctx.sum([float(loss_sum), *map(float, fired)], batcher.device)
     model.train()
     return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras(),
-            "output_spikes": fired}
+            "output_spikes": fired[0], "hidden_spikes": fired[1:]}
 
 
 #: the keys of a train/evaluate summary that are not a metric's extras
-_SCORE_KEYS = ("loss", "accuracy", "metric", "parts", "output_spikes")
+_SCORE_KEYS = ("loss", "accuracy", "metric", "parts", "output_spikes", "hidden_spikes")
 
 
-def silent_readout_warning(epoch: int, split: str) -> str:
-    """What the trainer prints once when the output layer fired no spike on a whole split after ``epoch``."""
+def silent_layers(scores: dict) -> list[str]:
+    """The layers that fired no spike in an :func:`evaluate` summary: ``"the output layer"``, ``"hidden layer K"``."""
+    named = [("the output layer", scores["output_spikes"])]
+    hidden = scores["hidden_spikes"]
+    named += [(f"hidden layer {k}" + (f" of {len(hidden)}" if len(hidden) > 1 else ""), n) for k, n in enumerate(hidden, 1)]
+    return [name for name, n in named if n == 0]
+
+
+def silent_layers_warning(epoch: int, split: str, layers: list[str]) -> str:
+    """What the trainer prints, once per layer, when ``layers`` fired no spike on a whole split after ``epoch``."""
     return (
-        f"warning: after epoch {epoch} the output layer fired no spike on the whole {split} set. Once the output "
-        f"neurons' membranes lie far below threshold, their surrogate gradient vanishes and the net cannot leave "
+        f"warning: after epoch {epoch} {' and '.join(layers)} fired no spike on the whole {split} set. A layer "
+        f"whose membranes lie far below threshold passes almost no surrogate gradient, so the net may not leave "
         f"chance; if this persists, rerun with a lower --lr (or another --seed)."
     )
 
@@ -464,7 +474,7 @@ class Trainer:
         self.readout.check(self.dataset, self.config.loss)
         self.rule = make_rule(self.config.rule, self.config.local_loss)
         self.taps = self.rule.attach(self.model)
-        self._warned_silent = False  # the silent read-out warning is printed once per run
+        self._warned_silent: set[str] = set()  # layers already reported silent (each once per run)
         self.net = self.dist.wrap(self.model, self.device)  # the model, or its DDP wrapper (gradient averaging)
         self.optimizer, self.scheduler = build_optimizer(self.model, self.config)
         self.epoch = 0  # epochs completed
@@ -774,9 +784,10 @@ class Trainer:
             atomic_save(self.state(), self.checkpoint_path)
             with open(self.out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
-            if test["output_spikes"] == 0 and not self._warned_silent:
-                print(silent_readout_warning(record["epoch"], "test"), file=sys.stderr, flush=True)
-                self._warned_silent = True
+            silent = [layer for layer in silent_layers(test) if layer not in self._warned_silent]
+            if silent:
+                print(silent_layers_warning(record["epoch"], "test", silent), file=sys.stderr, flush=True)
+                self._warned_silent.update(silent)
             if self.config.progress:
                 print(
                     f"epoch {record['epoch']:3d}/{self.config.epochs}  loss {train['loss']:.4f}  "
