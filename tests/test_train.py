@@ -50,7 +50,7 @@ def test_a_silent_layer_is_reported_once(tmp_path, capsys):
     assert err.count("the output layer fired no spike on the whole test set") == 1
     assert "after epoch 1 " in err and "--lr" in err and "hidden layer" not in err
     assert [h["test_loss"] for h in history] == pytest.approx([0.1, 0.1])
-    assert "test_output_spikes" not in history[0]  # a check, not a metric of the record
+    assert "test_output_active" not in history[0]  # a check, not a metric of the record
 
     # a silent hidden layer (its weights and biases far below threshold) is named on its own
     dead = Trainer(config(tmp_path / "dead-hidden", epochs=1, neuron="lif", lr=1e-2), dataset=small_digits())
@@ -68,9 +68,9 @@ def test_a_silent_layer_is_reported_once(tmp_path, capsys):
 def test_silent_layers_are_named_by_place():
     from spikedyn.train import silent_layers
 
-    assert silent_layers({"output_spikes": 3.0, "hidden_spikes": [0.0, 5.0]}) == ["hidden layer 1 of 2"]
-    assert silent_layers({"output_spikes": 0.0, "hidden_spikes": [0.0]}) == ["the output layer", "hidden layer 1"]
-    assert silent_layers({"output_spikes": 1.0, "hidden_spikes": []}) == []
+    assert silent_layers({"output_active": 3.0, "hidden_active": [0.0, 5.0]}) == ["hidden layer 1 of 2"]
+    assert silent_layers({"output_active": 0.0, "hidden_active": [0.0]}) == ["the output layer", "hidden layer 1"]
+    assert silent_layers({"output_active": 1.0, "hidden_active": []}) == []
 
 
 @pytest.mark.parametrize("neuron", ["mdn", "lif"])

@@ -375,8 +375,9 @@ def evaluate(
     trainer's evaluation after epoch ``k`` and ``spikedyn eval`` of that checkpoint agree.
     ``accuracy`` holds the data set's metric (``metric`` names it), chosen by the model's read-out
     (:mod:`spikedyn.readout`); the metric's further scores (a per-step read-out's
-    ``sample_accuracy``) are added by name; ``output_spikes`` counts the output layer's spikes over the
-    split and ``hidden_spikes`` those of each tapped hidden layer, in tap order (0: a silent layer).  In a data-parallel run
+    ``sample_accuracy``) are added by name; ``output_active`` counts the output layer's non-zero entries
+    (spikes, or a voting layer's non-zero votes) over the split and ``hidden_active`` those of each tapped
+    hidden layer, in tap order (padded frames left out; 0: a silent layer).  In a data-parallel run
     (``ctx``) every process scores its share of each batch and all of them get the totals.
     """
     model.eval()
@@ -394,24 +395,34 @@ def evaluate(
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
         loss = readout.loss_fn(config.loss, target)(out.spikes, target.values)
         loss_sum = loss.to(sum_dtype(loss.device)) * count + loss_sum  # summed on the device: no sync per batch
-        counts = [s[:, :count].detach().sum(dtype=sum_dtype(loss.device)) for s in (out.spikes, *out.taps)]
+        counts = [_active_count(s[:, :count], None if target.mask is None else target.mask[:, :count], loss.device)
+                  for s in (out.spikes, *out.taps)]
         fired = [c + f for c, f in zip(counts, fired)] if fired else counts
         metric.update(ctx.gather_rows(readout.scores(out)[:count], len(y)), y)
         total += len(y)
     loss_sum, *fired = ctx.sum([float(loss_sum), *map(float, fired)], batcher.device)
     model.train()
     return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras(),
-            "output_spikes": fired[0], "hidden_spikes": fired[1:]}
+            "output_active": fired[0], "hidden_active": fired[1:]}
+
+
+def _active_count(outputs: Tensor, mask: Tensor | None, device: torch.device) -> Tensor:
+    """The non-zero entries of ``[T, B, ...]`` (spikes) on the frames that count (``mask`` ``[T, B]``: padded
+    frames of a sequence batch are left out, so padding changes no count)."""
+    active = outputs.detach() != 0
+    if mask is not None:
+        active = active & mask.view(*mask.shape, *([1] * (active.dim() - 2)))
+    return active.sum(dtype=sum_dtype(device))
 
 
 #: the keys of a train/evaluate summary that are not a metric's extras
-_SCORE_KEYS = ("loss", "accuracy", "metric", "parts", "output_spikes", "hidden_spikes")
+_SCORE_KEYS = ("loss", "accuracy", "metric", "parts", "output_active", "hidden_active")
 
 
 def silent_layers(scores: dict) -> list[str]:
     """The layers that fired no spike in an :func:`evaluate` summary: ``"the output layer"``, ``"hidden layer K"``."""
-    named = [("the output layer", scores["output_spikes"])]
-    hidden = scores["hidden_spikes"]
+    named = [("the output layer", scores["output_active"])]
+    hidden = scores["hidden_active"]
     named += [(f"hidden layer {k}" + (f" of {len(hidden)}" if len(hidden) > 1 else ""), n) for k, n in enumerate(hidden, 1)]
     return [name for name, n in named if n == 0]
 
