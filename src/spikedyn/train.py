@@ -376,8 +376,8 @@ def evaluate(
     ``accuracy`` holds the data set's metric (``metric`` names it), chosen by the model's read-out
     (:mod:`spikedyn.readout`); the metric's further scores (a per-step read-out's
     ``sample_accuracy``) are added by name; ``output_active`` counts the output layer's non-zero entries
-    (spikes, or a voting layer's non-zero votes) over the split and ``hidden_active`` those of each tapped
-    hidden layer, in tap order (padded frames left out; 0: a silent layer).  In a data-parallel run
+    (spikes, or a voting layer's non-zero votes) over the split and ``hidden_active`` the spikes of each
+    tapped hidden layer, in tap order (padded frames left out; 0: a silent layer).  In a data-parallel run
     (``ctx``) every process scores its share of each batch and all of them get the totals.
     """
     model.eval()
@@ -386,7 +386,7 @@ def evaluate(
     generator = epoch_generator(config.seed, epoch, purpose=1)
     metric = readout.metric(batcher.dataset, config.batch_size)
     total, loss_sum = 0, 0.0
-    fired: list = []  # spikes of the output layer, then of each tapped hidden layer
+    active: list = []  # non-zero outputs, then the spikes of each tapped hidden layer
     for x, y in batcher.batches(split, config.eval_batch_size, generator, shuffle=False):
         rows, count = ctx.rows(len(y)) if ctx.enabled else (slice(None), len(y))
         with autocast(config.precision, x.device):
@@ -395,24 +395,23 @@ def evaluate(
         target = readout.target(mine, batcher.dataset, out.rate.dtype, out.spikes.shape[0])
         loss = readout.loss_fn(config.loss, target)(out.spikes, target.values)
         loss_sum = loss.to(sum_dtype(loss.device)) * count + loss_sum  # summed on the device: no sync per batch
-        counts = [_active_count(s[:, :count], None if target.mask is None else target.mask[:, :count], loss.device)
-                  for s in (out.spikes, *out.taps)]
-        fired = [c + f for c, f in zip(counts, fired)] if fired else counts
+        mask = None if target.mask is None else target.mask[:, :count]
+        counts = [_frame_total(s[:, :count], mask, loss.device) for s in (out.spikes != 0, *out.taps)]
+        active = [c + a for c, a in zip(counts, active)] if active else counts
         metric.update(ctx.gather_rows(readout.scores(out)[:count], len(y)), y)
         total += len(y)
-    loss_sum, *fired = ctx.sum([float(loss_sum), *map(float, fired)], batcher.device)
+    loss_sum, *active = ctx.sum([float(loss_sum), *map(float, active)], batcher.device)
     model.train()
     return {"loss": loss_sum / total, "accuracy": metric.value(), "metric": metric.name, **metric.extras(),
-            "output_active": fired[0], "hidden_active": fired[1:]}
+            "output_active": active[0], "hidden_active": active[1:]}
 
 
-def _active_count(outputs: Tensor, mask: Tensor | None, device: torch.device) -> Tensor:
-    """The non-zero entries of ``[T, B, ...]`` (spikes) on the frames that count (``mask`` ``[T, B]``: padded
-    frames of a sequence batch are left out, so padding changes no count)."""
-    active = outputs.detach() != 0
-    if mask is not None:
-        active = active & mask.view(*mask.shape, *([1] * (active.dim() - 2)))
-    return active.sum(dtype=sum_dtype(device))
+def _frame_total(values: Tensor, mask: Tensor | None, device: torch.device) -> Tensor:
+    """The sum of ``values`` ``[T, B, ...]`` over the frames that count (``mask`` ``[T, B]``: padded frames of a
+    sequence batch are left out, so padding changes no count); summed per frame first, so a large layer needs
+    no second tensor of its size."""
+    per_frame = values.detach().flatten(2).sum(-1, dtype=sum_dtype(device))
+    return (per_frame if mask is None else per_frame * mask).sum()
 
 
 #: the keys of a train/evaluate summary that are not a metric's extras
